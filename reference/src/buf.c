@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+#include "buf.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+
+enum { BUF_MIN_CAPACITY = 256 };
+
+void
+rfd_buf_init(struct rfd_buf *b)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+}
+
+void
+rfd_buf_free(struct rfd_buf *b)
+{
+	rfd_free(b->data);
+	rfd_buf_init(b);
+}
+
+int
+rfd_buf_reserve(struct rfd_buf *b, size_t extra)
+{
+	size_t need, cap;
+	uint8_t *data;
+
+	if (extra > SIZE_MAX - b->len)
+		return -ENOMEM;
+	need = b->len + extra;
+	if (need <= b->cap)
+		return 0;
+
+	cap = b->cap ? b->cap : BUF_MIN_CAPACITY;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+
+	data = rfd_realloc(b->data, cap);
+	if (!data)
+		return -ENOMEM;
+	b->data = data;
+	b->cap = cap;
+	return 0;
+}
+
+int
+rfd_buf_append(struct rfd_buf *b, const void *bytes, size_t n)
+{
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = rfd_buf_reserve(b, n);
+	if (r < 0)
+		return r;
+	memcpy(b->data + b->len, bytes, n);
+	b->len += n;
+	return 0;
+}
+
+int
+rfd_buf_put_u8(struct rfd_buf *b, uint8_t v)
+{
+	return rfd_buf_append(b, &v, 1);
+}
+
+int
+rfd_buf_put_u16(struct rfd_buf *b, uint16_t v)
+{
+	uint8_t p[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+
+	return rfd_buf_append(b, p, sizeof(p));
+}
+
+int
+rfd_buf_put_u24(struct rfd_buf *b, uint32_t v)
+{
+	uint8_t p[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+
+	return rfd_buf_append(b, p, sizeof(p));
+}
+
+int
+rfd_buf_put_u32(struct rfd_buf *b, uint32_t v)
+{
+	uint8_t p[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+
+	return rfd_buf_append(b, p, sizeof(p));
+}
+
+int
+rfd_buf_put_u64(struct rfd_buf *b, uint64_t v)
+{
+	int r = rfd_buf_put_u32(b, (uint32_t)(v >> 32));
+
+	if (r < 0)
+		return r;
+	r = rfd_buf_put_u32(b, (uint32_t)v);
+	if (r < 0)
+		b->len -= 4;
+	return r;
+}
+
+void
+rfd_buf_patch_u24(struct rfd_buf *b, size_t offset, uint32_t v)
+{
+	b->data[offset] = (uint8_t)(v >> 16);
+	b->data[offset + 1] = (uint8_t)(v >> 8);
+	b->data[offset + 2] = (uint8_t)v;
+}
+
+void
+rfd_buf_consume(struct rfd_buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
