@@ -9,11 +9,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
-enum {
-	RFD_MAX_FDS = 253, /* SCM_MAX_FD: the kernel's limit per sendmsg */
-};
+#include <rocketfd/rocketfd.h> /* RFD_MAX_FDS */
 
 /* Debian 12's headers predate these (Linux 6.5). */
 #ifndef SO_PASSPIDFD

@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rocketfd: Thrift RPC calls that carry file descriptors, over fbthrift's
+ * Rocket transport on Unix domain sockets.  Linux only.
+ *
+ * Conventions.  Functions return 0 (or a positive count) on success and a
+ * negative errno on failure.  The errors with a meaning of their own:
+ *   -EBADFD     the FDs that arrived do not match what the message claimed
+ *               (count or sequence number); the message was dropped and its
+ *               FDs closed
+ *   -ENOBUFS    FDs were lost in transit (the receiver's control buffer was
+ *               truncated, e.g. at its RLIMIT_NOFILE): the connection failed
+ *   -EPROTO     the peer broke the protocol (a frame, metadata or control
+ *               message this library refuses); the connection failed
+ *   -EMSGSIZE   a frame or message over the configured limits
+ *   -E2BIG      more FDs than one message may carry (253, or a lower cap)
+ *   -ETIMEDOUT  a call's deadline passed
+ *   -ECONNRESET the peer closed the connection
+ *   -ECANCELED  the call was cancelled, or its client was freed
+ *   -EREMOTEIO  the server answered with an error (see rfd_msg_error_text)
+ * rfd_client_error() gives a human-readable reason for the last failure.
+ *
+ * File descriptors.  Every FD has one owner.  When sending, the caller
+ * chooses: RFD_FDS_DUP, the library duplicates them and the caller keeps its
+ * own; or RFD_FDS_TAKE, the library owns them from the moment of the call,
+ * whatever it returns, and closes them once sent or dropped.  Received FDs
+ * belong to the rfd_msg that brought them until taken with rfd_msg_take_fd();
+ * rfd_msg_free() closes the rest.  Every FD the library creates or receives
+ * has FD_CLOEXEC set.
+ *
+ * Threads.  A client, or a server with everything it handed out (requests
+ * included), is used from one thread at a time; rfd_server_stop() alone may
+ * be called from any thread or from a signal handler.
+ */
+#ifndef ROCKETFD_H
+#define ROCKETFD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RFD_EXPORT __attribute__((visibility("default")))
+
+enum {
+	RFD_MAX_FDS = 253, /* SCM_MAX_FD: at most this many FDs per message */
+};
+
+enum rfd_fd_mode {
+	RFD_FDS_DUP = 0,
+	RFD_FDS_TAKE = 1,
+};
+
+/* Limits a receiver enforces against its peer.  See rfd_limits_init() for the defaults. */
+struct rfd_limits {
+	size_t max_frame;          /* bytes in one frame, length field included */
+	size_t max_message;        /* bytes of metadata and data of one reassembled message */
+	unsigned max_fds_per_msg;  /* 1..253 */
+	size_t fd_budget;          /* FDs received but not yet claimed by a message */
+	unsigned max_in_flight;    /* requests in progress on one connection */
+};
+
+RFD_EXPORT void rfd_limits_init(struct rfd_limits *limits);
+
+/* Credentials of the peer process, captured when the connection was made (SO_PEERCRED). */
+struct rfd_peer {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+};
+
+/*
+ * A received message: a request (server side) or a reply (client side), with
+ * the bytes and FDs it carries.
+ */
+struct rfd_msg;
+
+enum rfd_msg_kind {
+	RFD_MSG_REQUEST,   /* a request that expects an answer */
+	RFD_MSG_ONEWAY,    /* a one-way request: free it when done */
+	RFD_MSG_REPLY,     /* a successful reply: data is the result struct */
+	RFD_MSG_EXCEPTION, /* a declared exception: data is the result struct */
+	RFD_MSG_ERROR,     /* an error the server raised: see rfd_msg_error_* */
+};
+
+RFD_EXPORT enum rfd_msg_kind rfd_msg_kind(const struct rfd_msg *msg);
+/* The method name of a request; "" for replies. */
+RFD_EXPORT const char *rfd_msg_method(const struct rfd_msg *msg);
+/* The payload: the args struct of a request, the result struct of a reply (Compact protocol). */
+RFD_EXPORT const uint8_t *rfd_msg_data(const struct rfd_msg *msg, size_t *len);
+RFD_EXPORT size_t rfd_msg_fd_count(const struct rfd_msg *msg);
+/* The FD at @index, still owned by the message; -1 once taken or out of range. */
+RFD_EXPORT int rfd_msg_fd(const struct rfd_msg *msg, size_t index);
+/* Take the FD at @index: the caller owns it now.  -1 once taken or out of range. */
+RFD_EXPORT int rfd_msg_take_fd(struct rfd_msg *msg, size_t index);
+/* For RFD_MSG_ERROR: the Rocket error code; for RFD_MSG_EXCEPTION: 0. */
+RFD_EXPORT uint32_t rfd_msg_error_code(const struct rfd_msg *msg);
+/* For RFD_MSG_ERROR and RFD_MSG_EXCEPTION: the server's text, or "". */
+RFD_EXPORT const char *rfd_msg_error_text(const struct rfd_msg *msg);
+/* For requests: the peer that sent it, valid for the request's whole life. */
+RFD_EXPORT const struct rfd_peer *rfd_msg_peer(const struct rfd_msg *msg);
+/* Release the message and close every FD not taken.  NULL is accepted. */
+RFD_EXPORT void rfd_msg_free(struct rfd_msg *msg);
+
+/* ---- Client ---------------------------------------------------------------------------- */
+
+struct rfd_client;
+
+struct rfd_client_options {
+	int connect_timeout_ms; /* for rfd_client_connect() to wait for the server's SETUP answer */
+	struct rfd_limits limits;
+};
+
+RFD_EXPORT void rfd_client_options_init(struct rfd_client_options *options);
+
+/*
+ * Connect to the server listening at @path and perform the SETUP handshake.
+ * @options may be NULL for the defaults.
+ */
+RFD_EXPORT int rfd_client_connect(const char *path, const struct rfd_client_options *options,
+				  struct rfd_client **out);
+
+/* Wrap an already connected Unix stream socket, which the client then owns (even on failure). */
+RFD_EXPORT int rfd_client_adopt(int sock, const struct rfd_client_options *options,
+				struct rfd_client **out);
+
+/*
+ * Close the connection.  Calls still in flight complete with -ECANCELED
+ * (their callbacks run from here).  Every FD the client owns is closed.
+ */
+RFD_EXPORT void rfd_client_free(struct rfd_client *client);
+
+/* The reason for the last failure on this client, for people. */
+RFD_EXPORT const char *rfd_client_error(const struct rfd_client *client);
+
+/*
+ * Blocking call of @method with the args struct @args and @n_fds FDs.
+ * Waits at most @timeout_ms (-1: no limit).  On success *reply is the
+ * reply (kind REPLY, EXCEPTION or ERROR) and the caller frees it.
+ */
+RFD_EXPORT int rfd_client_call(struct rfd_client *client, const char *method, const void *args,
+			       size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+			       int timeout_ms, struct rfd_msg **reply);
+
+/* Blocking one-way call: returns once the request has been written to the socket. */
+RFD_EXPORT int rfd_client_oneway(struct rfd_client *client, const char *method, const void *args,
+				 size_t args_len, const int *fds, size_t n_fds,
+				 enum rfd_fd_mode mode, int timeout_ms);
+
+/*
+ * Asynchronous API, for any event loop: poll rfd_client_fd() for the events
+ * rfd_client_events() asks for, waking at the latest after
+ * rfd_client_timeout() ms, and call rfd_client_process() with what poll
+ * returned.  Callbacks run from rfd_client_process() and rfd_client_free().
+ * @status is 0 with a reply the callback owns, or a negative errno with
+ * @reply NULL.  A callback may start new calls but must not free the client.
+ */
+typedef void rfd_reply_fn(void *user, int status, struct rfd_msg *reply);
+
+RFD_EXPORT int rfd_client_call_async(struct rfd_client *client, const char *method,
+				     const void *args, size_t args_len, const int *fds,
+				     size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+				     rfd_reply_fn *callback, void *user, uint32_t *call_id);
+/* Queue a one-way call; it is written as rfd_client_process() makes progress. */
+RFD_EXPORT int rfd_client_oneway_async(struct rfd_client *client, const char *method,
+				       const void *args, size_t args_len, const int *fds,
+				       size_t n_fds, enum rfd_fd_mode mode);
+/* Give up on a call: its callback runs now with -ECANCELED; a late reply is discarded. */
+RFD_EXPORT int rfd_client_cancel(struct rfd_client *client, uint32_t call_id);
+
+RFD_EXPORT int rfd_client_fd(const struct rfd_client *client);
+/* POLLIN, plus POLLOUT while bytes wait to be written. */
+RFD_EXPORT short rfd_client_events(const struct rfd_client *client);
+/* Milliseconds until the nearest call deadline, or -1. */
+RFD_EXPORT int rfd_client_timeout(const struct rfd_client *client);
+/* Do what can be done without blocking; a negative errno means the connection failed. */
+RFD_EXPORT int rfd_client_process(struct rfd_client *client, short revents);
+/* Requests written or queued whose replies have not arrived. */
+RFD_EXPORT size_t rfd_client_in_flight(const struct rfd_client *client);
+
+/* ---- Server ---------------------------------------------------------------------------- */
+
+struct rfd_server;
+
+/*
+ * Called for each request, in arrival order per connection.  The handler
+ * owns @request: it answers it with rfd_reply*() (which frees it), at once
+ * or later from the server's thread, or frees a one-way with rfd_msg_free().
+ * A request outlives its connection: answering after the client left
+ * returns -ENOTCONN and frees it.
+ */
+typedef void rfd_handler_fn(void *user, struct rfd_msg *request);
+
+struct rfd_server_options {
+	mode_t socket_mode;       /* of the socket file; 0 leaves the umask's choice */
+	unsigned max_connections; /* more are accepted and closed at once */
+	struct rfd_limits limits;
+};
+
+RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);
+
+/*
+ * Listen at @path (at most 107 bytes).  A stale socket file is replaced
+ * only when nothing accepts connections on it; any other file there is an
+ * error (-EADDRINUSE).
+ */
+RFD_EXPORT int rfd_server_listen(const char *path, const struct rfd_server_options *options,
+				 rfd_handler_fn *handler, void *user, struct rfd_server **out);
+
+/* An epoll FD that is readable when rfd_server_run(server, 0) has work. */
+RFD_EXPORT int rfd_server_fd(const struct rfd_server *server);
+
+/*
+ * Serve for up to @timeout_ms (0: only what is ready; -1: until
+ * rfd_server_stop()).  Returns 0, or a negative errno on a fatal error.
+ */
+RFD_EXPORT int rfd_server_run(struct rfd_server *server, int timeout_ms);
+
+/* Make rfd_server_run() return.  Async-signal-safe. */
+RFD_EXPORT void rfd_server_stop(struct rfd_server *server);
+
+/* Connections currently open. */
+RFD_EXPORT size_t rfd_server_connections(const struct rfd_server *server);
+
+/*
+ * Close every connection and the listening socket, remove the socket file,
+ * and free the server.  Requests still held by handlers stay valid until
+ * answered or freed.
+ */
+RFD_EXPORT void rfd_server_free(struct rfd_server *server);
+
+/* Answer @request with the result struct @data and @n_fds FDs.  Frees @request. */
+RFD_EXPORT int rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds,
+			 size_t n_fds, enum rfd_fd_mode mode);
+
+/*
+ * Answer with a declared exception: @data is the result struct with the
+ * exception in its field; @name and @what describe it.  Frees @request.
+ */
+RFD_EXPORT int rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
+				   const void *data, size_t len);
+
+/* Answer with an error (a Rocket ERROR frame with @code, e.g. 0x203 CANCELED). Frees @request. */
+RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, uint32_t code, const char *what);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,1280 @@
+/* SPDX-License-Identifier: MIT */
+#include "conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "frame.h"
+#include "metadata.h"
+#include "streams.h"
+
+#define PROTOCOL_KEY 0xf09f9a80u
+
+static const char METADATA_MIME[] = "application/x-rocket-metadata+compact";
+static const char DATA_MIME[] = "application/x-rocket-payload";
+static const char CLIENT_AGENT[] = "rocketfd/0.1";
+
+enum {
+	VERSION_MIN = 8,
+	VERSION_MAX = 10,
+	MAX_REASSEMBLIES = 8,    /* fragmented messages being received at once */
+	IN_READ_SIZE = 64 * 1024,
+	OUT_COMPACT_AT = 1 << 20, /* written bytes kept at the front before compacting */
+	ERROR_TEXT_SIZE = 256,
+};
+
+/* FDs to send with the chunk of output that ends at @end (an absolute stream offset). */
+struct out_mark {
+	struct out_mark *next;
+	uint64_t end;
+	struct rfd_fdgroup *fds;
+};
+
+struct rfd_conn {
+	enum rfd_role role;
+	struct rfd_limits limits;
+	struct rfd_conn_callbacks cb;
+	void *user;
+
+	int error;
+	char error_text[ERROR_TEXT_SIZE];
+	char reason[ERROR_TEXT_SIZE]; /* detail of the message being failed */
+	bool setup_done;
+
+	struct rfd_buf in;
+	struct rfd_fdqueue received;
+	struct rfd_reassembly reassembly[MAX_REASSEMBLIES];
+
+	struct rfd_buf out;
+	size_t out_head;   /* bytes of out already written */
+	uint64_t out_base; /* stream offset of out.data[0] */
+	bool out_mid;      /* the last write ended inside a chunk */
+	struct out_mark *marks;
+	struct out_mark *marks_tail;
+	int64_t send_seq; /* fdSeqNum of the next FDs to send */
+
+	struct rfd_streams streams;
+	uint32_t next_stream_id;
+	struct rfd_buf scratch; /* metadata being encoded */
+};
+
+/* ---- Messages ---- */
+
+struct rfd_msg *
+rfd_msg_alloc(size_t data_len, size_t text_len)
+{
+	struct rfd_msg *msg;
+
+	if (data_len > SIZE_MAX / 2 || text_len > SIZE_MAX / 2)
+		return NULL;
+	msg = rfd_malloc(sizeof(*msg) + data_len + text_len);
+	if (!msg)
+		return NULL;
+	memset(msg, 0, sizeof(*msg));
+	msg->data = msg->block;
+	msg->data_len = data_len;
+	msg->method = "";
+	msg->error_text = "";
+	return msg;
+}
+
+/* Copy @s into the message's block after the data; returns the copy. */
+static const char *
+msg_put_text(struct rfd_msg *msg, size_t *offset, const uint8_t *s, size_t len)
+{
+	char *text = (char *)msg->block + msg->data_len + *offset;
+
+	if (len)
+		memcpy(text, s, len);
+	text[len] = '\0';
+	*offset += len + 1;
+	return text;
+}
+
+/* ---- Failure ---- */
+
+static void
+close_marks(struct rfd_conn *conn)
+{
+	while (conn->marks) {
+		struct out_mark *mark = conn->marks;
+
+		conn->marks = mark->next;
+		rfd_fdgroup_free(mark->fds);
+		rfd_free(mark);
+	}
+	conn->marks_tail = NULL;
+}
+
+static void
+release_input(struct rfd_conn *conn)
+{
+	rfd_fdqueue_clear(&conn->received);
+	for (int i = 0; i < MAX_REASSEMBLIES; i++) {
+		rfd_reassembly_free(&conn->reassembly[i]);
+		rfd_reassembly_init(&conn->reassembly[i], conn->limits.max_message);
+	}
+}
+
+static int queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
+			     const char *what);
+
+/*
+ * Fail the connection: every FD it owns is closed, unsent output dropped, and
+ * an ERROR frame with @code queued when the output is at a frame boundary
+ * (0: none).  The owner of the connection writes what is queued and closes.
+ */
+static void __attribute__((format(printf, 4, 5)))
+fail(struct rfd_conn *conn, int err, uint32_t code, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert(err < 0);
+	if (conn->error)
+		return;
+
+	conn->error = err;
+	va_start(ap, fmt);
+	vsnprintf(conn->error_text, sizeof(conn->error_text), fmt, ap);
+	va_end(ap);
+
+	release_input(conn);
+	close_marks(conn);
+	rfd_streams_free(&conn->streams);
+	if (!conn->out_mid) {
+		conn->out.len = 0;
+		conn->out_head = 0;
+		if (code)
+			queue_error_frame(conn, 0, code, conn->error_text);
+	}
+	if (conn->cb.failed)
+		conn->cb.failed(conn->user, err, conn->error_text);
+}
+
+void
+rfd_conn_fail(struct rfd_conn *conn, int err, const char *why)
+{
+	fail(conn, err, 0, "%s", why);
+}
+
+/* ---- Output ---- */
+
+static int
+queue_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	size_t start = conn->out.len;
+	int r = rfd_frame_encode_fragmented(frame, RFD_FRAGMENT_DEFAULT, &conn->out);
+
+	if (r < 0)
+		conn->out.len = start;
+	return r;
+}
+
+static int
+queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
+{
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
+
+	frame.data.ptr = (const uint8_t *)what;
+	frame.data.len = strlen(what);
+	return rfd_frame_encode(&frame, &conn->out);
+}
+
+/*
+ * An ERROR frame answering a request, with a Compact ResponseRpcError as
+ * its data, as fbthrift's server sends them.
+ */
+static int
+queue_request_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, int32_t category,
+		    int32_t error_code, const char *what)
+{
+	struct rfd_response_error error = {
+		.has_what = true,
+		.what = {(const uint8_t *)what, strlen(what)},
+		.has_category = true,
+		.category = category,
+		.has_code = true,
+		.code = error_code,
+	};
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_response_error_encode(&error, &conn->scratch);
+	if (r < 0)
+		return r;
+	frame.data.ptr = conn->scratch.data;
+	frame.data.len = conn->scratch.len;
+	return queue_frame(conn, &frame);
+}
+
+/*
+ * Queue a frame that carries a message, with its FDs.  @fds is owned from
+ * the call on.  @frame's metadata must already hold the fdMetadata stamped
+ * with conn->send_seq when @fds is not NULL.
+ */
+static int
+queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_fdgroup *fds)
+{
+	struct out_mark *mark = NULL;
+	int r;
+
+	if (fds) {
+		mark = rfd_malloc(sizeof(*mark));
+		if (!mark) {
+			rfd_fdgroup_free(fds);
+			return -ENOMEM;
+		}
+	}
+	r = queue_frame(conn, frame);
+	if (r < 0) {
+		rfd_fdgroup_free(fds);
+		rfd_free(mark);
+		return r;
+	}
+	if (!fds)
+		return 0;
+
+	mark->next = NULL;
+	mark->end = conn->out_base + conn->out.len;
+	mark->fds = fds;
+	if (conn->marks_tail)
+		conn->marks_tail->next = mark;
+	else
+		conn->marks = mark;
+	conn->marks_tail = mark;
+	conn->send_seq = rfd_seq_add(conn->send_seq, (int64_t)fds->n);
+	return 0;
+}
+
+static void
+stamp_fds(const struct rfd_conn *conn, const struct rfd_fdgroup *fds, struct rfd_fd_metadata *md)
+{
+	memset(md, 0, sizeof(*md));
+	if (!fds || fds->n == 0)
+		return;
+	md->present = true;
+	md->has_seq = true;
+	md->fd_seq = conn->send_seq;
+	md->has_num = true;
+	md->num_fds = (int32_t)fds->n;
+}
+
+bool
+rfd_conn_out_peek(const struct rfd_conn *conn, struct rfd_out_chunk *chunk)
+{
+	size_t pending = conn->out.len - conn->out_head;
+
+	if (pending == 0)
+		return false;
+	chunk->bytes = conn->out.data + conn->out_head;
+	chunk->len = pending;
+	chunk->fds = NULL;
+	chunk->n_fds = 0;
+	if (conn->marks) {
+		/* Up to the end of the next message with FDs, and not a byte further. */
+		chunk->len = (size_t)(conn->marks->end - conn->out_base) - conn->out_head;
+		chunk->fds = conn->marks->fds->fds;
+		chunk->n_fds = conn->marks->fds->n;
+	}
+	return true;
+}
+
+void
+rfd_conn_out_advance(struct rfd_conn *conn, size_t written)
+{
+	struct rfd_out_chunk chunk;
+
+	if (written == 0 || !rfd_conn_out_peek(conn, &chunk))
+		return;
+	assert(written <= chunk.len);
+
+	if (chunk.fds) {
+		struct out_mark *mark = conn->marks;
+
+		/* The kernel holds its own references now: drop ours, never resend. */
+		conn->marks = mark->next;
+		if (!conn->marks)
+			conn->marks_tail = NULL;
+		rfd_fdgroup_free(mark->fds);
+		rfd_free(mark);
+	}
+	conn->out_mid = written < chunk.len;
+	conn->out_head += written;
+	if (conn->out_head == conn->out.len) {
+		conn->out_base += conn->out.len;
+		conn->out.len = 0;
+		conn->out_head = 0;
+	} else if (conn->out_head >= OUT_COMPACT_AT && conn->out_head * 2 >= conn->out.len) {
+		conn->out_base += conn->out_head;
+		rfd_buf_consume(&conn->out, conn->out_head);
+		conn->out_head = 0;
+	}
+}
+
+size_t
+rfd_conn_out_pending(const struct rfd_conn *conn)
+{
+	return conn->out.len - conn->out_head;
+}
+
+static int
+queue_setup(struct rfd_conn *conn)
+{
+	struct rfd_setup_metadata setup = {
+		.has_min_version = true,
+		.min_version = VERSION_MIN,
+		.has_max_version = true,
+		.max_version = VERSION_MAX,
+		.has_agent = true,
+		.agent = {(const uint8_t *)CLIENT_AGENT, sizeof(CLIENT_AGENT) - 1},
+	};
+	struct rfd_frame frame = {
+		.type = RFD_FRAME_SETUP,
+		.version_major = 1,
+		.version_minor = 0,
+		.keepalive_ms = 0x7FFFFFFF,
+		.max_lifetime_ms = 0x7FFFFFFF,
+		.metadata_mime = {(const uint8_t *)METADATA_MIME, sizeof(METADATA_MIME) - 1},
+		.data_mime = {(const uint8_t *)DATA_MIME, sizeof(DATA_MIME) - 1},
+		.has_metadata = true,
+	};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_buf_put_u32(&conn->scratch, PROTOCOL_KEY);
+	if (r < 0)
+		return r;
+	r = rfd_setup_metadata_encode(&setup, &conn->scratch);
+	if (r < 0)
+		return r;
+	frame.metadata.ptr = conn->scratch.data;
+	frame.metadata.len = conn->scratch.len;
+	return queue_frame(conn, &frame);
+}
+
+static int
+queue_setup_response(struct rfd_conn *conn, int32_t version)
+{
+	struct rfd_server_push push = {
+		.kind = RFD_PUSH_SETUP_RESPONSE,
+		.has_version = true,
+		.version = version,
+	};
+	struct rfd_frame frame = {
+		.type = RFD_FRAME_METADATA_PUSH,
+		.flags = RFD_FLAG_METADATA,
+		.has_metadata = true,
+	};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_server_push_encode(&push, &conn->scratch);
+	if (r < 0)
+		return r;
+	frame.metadata.ptr = conn->scratch.data;
+	frame.metadata.len = conn->scratch.len;
+	return queue_frame(conn, &frame);
+}
+
+/* ---- FD claims ---- */
+
+/*
+ * Take the FDs a complete message claims.  Returns 0 with *out the group (or
+ * NULL when it claims none), or -EBADFD with conn->reason saying why.
+ */
+static int
+claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fdgroup **out)
+{
+	struct rfd_fdgroup *group = NULL;
+	size_t orphans = 0;
+	int64_t head_seq;
+	size_t head_n;
+
+	*out = NULL;
+	if (!md->present || !md->has_num || md->num_fds == 0)
+		return 0;
+	if (md->num_fds < 0 || (unsigned)md->num_fds > conn->limits.max_fds_per_msg) {
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "numFds %" PRId32 " is outside 1..%u", md->num_fds,
+			 conn->limits.max_fds_per_msg);
+		return -EBADFD;
+	}
+	if (!md->has_seq || md->fd_seq < 0) {
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "numFds %" PRId32 " without a valid fdSeqNum", md->num_fds);
+		return -EBADFD;
+	}
+
+	switch (rfd_fdqueue_claim(&conn->received, md->fd_seq, md->num_fds, &group, &orphans)) {
+	case RFD_CLAIM_OK:
+		*out = group;
+		return 0;
+	case RFD_CLAIM_WRONG_SIZE:
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64
+			 ", but a different number arrived (closed)",
+			 md->num_fds, md->fd_seq);
+		return -EBADFD;
+	case RFD_CLAIM_AHEAD:
+		head_seq = conn->received.head->seq;
+		head_n = conn->received.head->n;
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64
+			 ", but the next FDs received have fdSeqNum %" PRId64 " (%zu FDs)",
+			 md->num_fds, md->fd_seq, head_seq, head_n);
+		return -EBADFD;
+	case RFD_CLAIM_MISSING:
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64 ", but none arrived",
+			 md->num_fds, md->fd_seq);
+		return -EBADFD;
+	case RFD_CLAIM_INVALID:
+	default:
+		snprintf(conn->reason, sizeof(conn->reason), "invalid FD claim");
+		return -EBADFD;
+	}
+}
+
+/* ---- Input: server side ---- */
+
+static void
+reject_request(struct rfd_conn *conn, const struct rfd_frame *frame, uint32_t code,
+	       int32_t category, int32_t error_code, const char *what)
+{
+	if (frame->type == RFD_FRAME_REQUEST_FNF)
+		return;
+	if (queue_request_error(conn, frame->stream_id, code, category, error_code, what) < 0)
+		fail(conn, -ENOMEM, 0, "out of memory answering a request");
+}
+
+/* Why the request cannot be served, or NULL when it can. */
+static const char *
+declined_request(const struct rfd_request_metadata *md)
+{
+	if (!md->has_name)
+		return "request metadata has no method name";
+	if (md->has_protocol && md->protocol != RFD_PROTOCOL_COMPACT)
+		return "only the Compact protocol is supported";
+	if (md->uses_compression)
+		return "compressed requests are not supported";
+	if (md->uses_interaction)
+		return "interactions are not supported";
+	if (md->uses_checksum)
+		return "checksums are not supported";
+	return NULL;
+}
+
+static void
+handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	bool oneway = frame->type == RFD_FRAME_REQUEST_FNF;
+	struct rfd_request_metadata md;
+	struct rfd_fdgroup *fds;
+	struct rfd_msg *msg;
+	const char *why;
+	size_t offset = 0;
+	int r;
+
+	r = rfd_request_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
+	if (r < 0) {
+		snprintf(conn->reason, sizeof(conn->reason), "unreadable request metadata: %s",
+			 why);
+		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, conn->reason);
+		return;
+	}
+	r = claim_fds(conn, &md.fd, &fds);
+	if (r < 0) {
+		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, conn->reason);
+		return;
+	}
+
+	why = declined_request(&md);
+	if (!why && frame->type != RFD_FRAME_REQUEST_RESPONSE && !oneway)
+		why = "streaming requests are not supported";
+	if (!why && !oneway && rfd_streams_find(&conn->streams, frame->stream_id))
+		why = "a request is already open on this stream";
+	if (why) {
+		rfd_fdgroup_free(fds);
+		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, why);
+		return;
+	}
+	if (!oneway && conn->streams.count >= conn->limits.max_in_flight) {
+		rfd_fdgroup_free(fds);
+		reject_request(conn, frame, RFD_ERROR_REJECTED, RFD_ERROR_CATEGORY_LOADSHEDDING,
+			       RFD_ERROR_CODE_UNKNOWN, "too many requests in flight");
+		return;
+	}
+
+	msg = rfd_msg_alloc(frame->data.len, md.name.len + 1);
+	if (!msg || (!oneway && rfd_streams_insert(&conn->streams, frame->stream_id,
+						  RFD_STREAM_OPEN) < 0)) {
+		rfd_free(msg);
+		rfd_fdgroup_free(fds);
+		fail(conn, -ENOMEM, RFD_ERROR_CONNECTION_ERROR, "out of memory receiving a request");
+		return;
+	}
+	msg->kind = oneway ? RFD_MSG_ONEWAY : RFD_MSG_REQUEST;
+	msg->stream_id = frame->stream_id;
+	msg->fds = fds;
+	if (frame->data.len)
+		memcpy(msg->data, frame->data.ptr, frame->data.len);
+	msg->method = msg_put_text(msg, &offset, md.name.ptr, md.name.len);
+	conn->cb.request(conn->user, msg);
+}
+
+/* A PAYLOAD from a client: no stream of ours takes one, but its FDs are still claimed. */
+static void
+drop_client_payload(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	const char *why;
+
+	if (frame->has_metadata &&
+	    rfd_stream_payload_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md,
+					       &why) == 0)
+		claim_fds(conn, &md.fd, &fds);
+	rfd_fdgroup_free(fds);
+}
+
+/* ---- Input: client side ---- */
+
+static void
+deliver_reply(struct rfd_conn *conn, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
+	bool wanted = stream && stream->state == RFD_STREAM_OPEN;
+
+	rfd_streams_remove(&conn->streams, stream_id);
+	if (wanted && conn->cb.reply) {
+		conn->cb.reply(conn->user, stream_id, status, msg);
+		return;
+	}
+	/* Abandoned or unknown: the reply is read, its FDs closed. */
+	rfd_msg_free(msg);
+}
+
+static enum rfd_msg_kind
+reply_kind(enum rfd_payload_kind kind)
+{
+	switch (kind) {
+	case RFD_PAYLOAD_NONE:
+	case RFD_PAYLOAD_RESPONSE:
+		return RFD_MSG_REPLY;
+	case RFD_PAYLOAD_DECLARED_EXCEPTION:
+		return RFD_MSG_EXCEPTION;
+	default:
+		return RFD_MSG_ERROR;
+	}
+}
+
+static void
+handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	struct rfd_msg *msg;
+	const char *why;
+	size_t offset = 0;
+	int r;
+
+	r = rfd_response_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
+	if (r < 0) {
+		snprintf(conn->reason, sizeof(conn->reason), "unreadable response metadata: %s",
+			 why);
+		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
+		return;
+	}
+	r = claim_fds(conn, &md.fd, &fds);
+	if (r < 0) {
+		deliver_reply(conn, frame->stream_id, r, NULL);
+		return;
+	}
+	if (md.uses_compression || md.uses_checksum) {
+		rfd_fdgroup_free(fds);
+		snprintf(conn->reason, sizeof(conn->reason),
+			 "compressed or checksummed responses are not supported");
+		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
+		return;
+	}
+
+	msg = rfd_msg_alloc(frame->data.len, md.ex_what.len + 1);
+	if (!msg) {
+		rfd_fdgroup_free(fds);
+		fail(conn, -ENOMEM, 0, "out of memory receiving a reply");
+		return;
+	}
+	msg->kind = reply_kind(md.payload_kind);
+	msg->stream_id = frame->stream_id;
+	msg->fds = fds;
+	if (frame->data.len)
+		memcpy(msg->data, frame->data.ptr, frame->data.len);
+	msg->error_text = msg_put_text(msg, &offset, md.ex_what.ptr, md.ex_what.len);
+	deliver_reply(conn, frame->stream_id, 0, msg);
+}
+
+static void
+handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_response_error error;
+	struct rfd_slice text = frame->data;
+	struct rfd_msg *msg;
+	const char *why;
+	size_t offset = 0;
+
+	if (rfd_response_error_decode(frame->data.ptr, frame->data.len, &error, &why) == 0)
+		text = error.has_what ? error.what : (struct rfd_slice){NULL, 0};
+
+	msg = rfd_msg_alloc(0, text.len + 1);
+	if (!msg) {
+		fail(conn, -ENOMEM, 0, "out of memory receiving an error");
+		return;
+	}
+	msg->kind = RFD_MSG_ERROR;
+	msg->stream_id = frame->stream_id;
+	msg->error_code = frame->u32;
+	msg->error_text = msg_put_text(msg, &offset, text.ptr, text.len);
+	deliver_reply(conn, frame->stream_id, 0, msg);
+}
+
+/* ---- Input: both sides ---- */
+
+static void
+handle_message(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	if (conn->role == RFD_ROLE_SERVER) {
+		if (frame->type == RFD_FRAME_PAYLOAD)
+			drop_client_payload(conn, frame);
+		else
+			handle_request(conn, frame);
+		return;
+	}
+	if (frame->type != RFD_FRAME_PAYLOAD) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent a %s frame",
+		     rfd_frame_type_name(frame->type));
+		return;
+	}
+	handle_reply(conn, frame);
+}
+
+static struct rfd_reassembly *
+find_reassembly(struct rfd_conn *conn, uint32_t stream_id, bool start)
+{
+	struct rfd_reassembly *idle = NULL;
+
+	for (int i = 0; i < MAX_REASSEMBLIES; i++) {
+		struct rfd_reassembly *r = &conn->reassembly[i];
+
+		if (r->active && r->stream_id == stream_id)
+			return r;
+		if (!r->active && !idle)
+			idle = r;
+	}
+	return start ? idle : NULL;
+}
+
+static void
+handle_payload_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	bool follows = frame->flags & RFD_FLAG_FOLLOWS;
+	struct rfd_reassembly *reassembly = find_reassembly(conn, frame->stream_id, follows);
+	struct rfd_frame whole;
+	const char *why;
+	int r;
+
+	if (!reassembly) {
+		if (follows) {
+			fail(conn, -EMSGSIZE, RFD_ERROR_CONNECTION_ERROR,
+			     "more than %d fragmented messages at once", MAX_REASSEMBLIES);
+			return;
+		}
+		handle_message(conn, frame);
+		return;
+	}
+
+	r = rfd_reassembly_add(reassembly, frame, &whole, &why);
+	if (r < 0) {
+		fail(conn, r == -ENOMEM ? -ENOMEM : -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+		     "bad fragment on stream %" PRIu32 ": %s", frame->stream_id, why);
+		return;
+	}
+	if (r == 0)
+		return;
+	handle_message(conn, &whole);
+	rfd_reassembly_free(reassembly);
+	rfd_reassembly_init(reassembly, conn->limits.max_message);
+}
+
+static void
+handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_setup_metadata md;
+	const char *why;
+	int32_t version;
+
+	if (frame->type != RFD_FRAME_SETUP) {
+		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "first frame is %s, not SETUP",
+		     rfd_frame_type_name(frame->type));
+		return;
+	}
+	if (frame->metadata_mime.len != sizeof(METADATA_MIME) - 1 ||
+	    memcmp(frame->metadata_mime.ptr, METADATA_MIME, frame->metadata_mime.len) != 0 ||
+	    frame->data_mime.len != sizeof(DATA_MIME) - 1 ||
+	    memcmp(frame->data_mime.ptr, DATA_MIME, frame->data_mime.len) != 0) {
+		fail(conn, -EPROTO, RFD_ERROR_UNSUPPORTED_SETUP,
+		     "SETUP mime types are not the Rocket compact ones");
+		return;
+	}
+	if (frame->flags & (RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE)) {
+		fail(conn, -EPROTO, RFD_ERROR_UNSUPPORTED_SETUP,
+		     "SETUP asks for resumption or leases, which are not supported");
+		return;
+	}
+	if (frame->metadata.len < 4 || rfd_get_u32(frame->metadata.ptr) != PROTOCOL_KEY) {
+		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP,
+		     "SETUP metadata does not start with the protocol key 0xf09f9a80");
+		return;
+	}
+	if (rfd_setup_metadata_decode(frame->metadata.ptr + 4, frame->metadata.len - 4, &md,
+				      &why) < 0) {
+		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "unreadable SETUP metadata: %s", why);
+		return;
+	}
+	if (md.encode_metadata_using_binary) {
+		fail(conn, -EPROTO, RFD_ERROR_UNSUPPORTED_SETUP,
+		     "binary-encoded metadata is not supported");
+		return;
+	}
+	if (!md.has_max_version || md.max_version < VERSION_MIN ||
+	    (md.has_min_version && md.min_version > VERSION_MAX)) {
+		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP,
+		     "no Rocket protocol version in common (server supports %d..%d)", VERSION_MIN,
+		     VERSION_MAX);
+		return;
+	}
+
+	version = md.max_version < VERSION_MAX ? md.max_version : VERSION_MAX;
+	if (queue_setup_response(conn, version) < 0) {
+		fail(conn, -ENOMEM, 0, "out of memory answering SETUP");
+		return;
+	}
+	conn->setup_done = true;
+	if (conn->cb.ready)
+		conn->cb.ready(conn->user);
+}
+
+/* An ERROR frame's text, bounded, for error messages. */
+static int
+printable_length(struct rfd_slice text)
+{
+	return (int)(text.len > 200 ? 200 : text.len);
+}
+
+static const char *
+printable(struct rfd_slice text)
+{
+	return text.len ? (const char *)text.ptr : "";
+}
+
+static void
+handle_setup_response(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_server_push push;
+	const char *why;
+
+	if (frame->type == RFD_FRAME_ERROR) {
+		fail(conn, -EPROTO, 0, "server refused SETUP (error 0x%" PRIx32 "): %.*s",
+		     frame->u32, printable_length(frame->data), printable(frame->data));
+		return;
+	}
+	if (frame->type != RFD_FRAME_METADATA_PUSH ||
+	    rfd_server_push_decode(frame->metadata.ptr, frame->metadata.len, &push, &why) < 0 ||
+	    push.kind != RFD_PUSH_SETUP_RESPONSE) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+		     "server's first frame is not a setup response");
+		return;
+	}
+	if (!push.has_version || push.version < VERSION_MIN || push.version > VERSION_MAX) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+		     "server chose Rocket protocol version %" PRId32 ", outside %d..%d",
+		     push.has_version ? push.version : -1, VERSION_MIN, VERSION_MAX);
+		return;
+	}
+	conn->setup_done = true;
+	if (conn->cb.ready)
+		conn->cb.ready(conn->user);
+}
+
+static void
+handle_keepalive(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_frame answer = {.type = RFD_FRAME_KEEPALIVE, .data = frame->data};
+
+	if (!(frame->flags & RFD_FLAG_FOLLOWS)) /* RESPOND */
+		return;
+	if (queue_frame(conn, &answer) < 0)
+		fail(conn, -ENOMEM, 0, "out of memory answering KEEPALIVE");
+}
+
+static void
+handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	if (frame->stream_id == 0) {
+		fail(conn, -ECONNRESET, 0, "peer closed the connection with error 0x%" PRIx32 ": %.*s",
+		     frame->u32, printable_length(frame->data), printable(frame->data));
+		return;
+	}
+	if (conn->role == RFD_ROLE_CLIENT)
+		handle_stream_error(conn, frame);
+}
+
+static void
+handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_stream *stream = rfd_streams_find(&conn->streams, frame->stream_id);
+
+	if (conn->role == RFD_ROLE_SERVER && stream)
+		stream->state = RFD_STREAM_CANCELLED;
+}
+
+static void
+handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
+{
+	struct rfd_frame frame;
+	const char *why;
+
+	if (rfd_frame_decode(bytes, len, &frame, &why) < 0) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "malformed frame: %s", why);
+		return;
+	}
+	if (!conn->setup_done) {
+		if (conn->role == RFD_ROLE_SERVER)
+			handle_setup(conn, &frame);
+		else
+			handle_setup_response(conn, &frame);
+		return;
+	}
+
+	switch (frame.type) {
+	case RFD_FRAME_REQUEST_RESPONSE:
+	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_REQUEST_STREAM:
+	case RFD_FRAME_REQUEST_CHANNEL:
+	case RFD_FRAME_PAYLOAD:
+		handle_payload_frame(conn, &frame);
+		break;
+	case RFD_FRAME_ERROR:
+		handle_error_frame(conn, &frame);
+		break;
+	case RFD_FRAME_KEEPALIVE:
+		handle_keepalive(conn, &frame);
+		break;
+	case RFD_FRAME_CANCEL:
+		handle_cancel(conn, &frame);
+		break;
+	case RFD_FRAME_REQUEST_N:
+	case RFD_FRAME_METADATA_PUSH:
+		break;
+	case RFD_FRAME_EXT:
+		if (frame.flags & RFD_FLAG_IGNORE)
+			break;
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "unsupported EXT frame");
+		break;
+	default:
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "unexpected %s frame",
+		     rfd_frame_type_name(frame.type));
+		break;
+	}
+}
+
+static void
+process_input(struct rfd_conn *conn)
+{
+	size_t pos = 0;
+
+	while (!conn->error) {
+		size_t frame_len;
+		const char *why;
+		int r = rfd_frame_split(conn->in.data + pos, conn->in.len - pos,
+					conn->limits.max_frame, &frame_len, &why);
+
+		if (r == 0)
+			break;
+		if (r < 0) {
+			fail(conn, r == -EMSGSIZE ? -EMSGSIZE : -EPROTO,
+			     RFD_ERROR_CONNECTION_ERROR, "bad frame length: %s", why);
+			break;
+		}
+		handle_frame(conn, conn->in.data + pos + RFD_FRAME_LENGTH_SIZE,
+			     frame_len - RFD_FRAME_LENGTH_SIZE);
+		pos += frame_len;
+	}
+	if (conn->error)
+		conn->in.len = 0;
+	else
+		rfd_buf_consume(&conn->in, pos);
+}
+
+int
+rfd_conn_recv_fds(struct rfd_conn *conn, const int *fds, size_t n)
+{
+	struct rfd_fdgroup *group;
+
+	if (n == 0)
+		return conn->error;
+	if (conn->error) {
+		rfd_fdgroup_free(rfd_fdgroup_new(fds, n));
+		return conn->error;
+	}
+	group = rfd_fdgroup_new(fds, n);
+	if (!group) {
+		fail(conn, -ENOMEM, 0, "out of memory queueing received FDs");
+		return conn->error;
+	}
+	if (n > conn->limits.max_fds_per_msg) {
+		rfd_fdgroup_free(group);
+		fail(conn, -E2BIG, RFD_ERROR_CONNECTION_ERROR,
+		     "peer sent %zu FDs at once, over the limit of %u", n,
+		     conn->limits.max_fds_per_msg);
+		return conn->error;
+	}
+	if (conn->received.queued_fds + n > conn->limits.fd_budget) {
+		rfd_fdgroup_free(group);
+		fail(conn, -E2BIG, RFD_ERROR_CONNECTION_ERROR,
+		     "peer has %zu FDs queued that no message claimed, over the budget of %zu",
+		     conn->received.queued_fds + n, conn->limits.fd_budget);
+		return conn->error;
+	}
+	rfd_fdqueue_push(&conn->received, group);
+	return 0;
+}
+
+int
+rfd_conn_in_space(struct rfd_conn *conn, size_t want, uint8_t **space, size_t *room)
+{
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	r = rfd_buf_reserve(&conn->in, want ? want : IN_READ_SIZE);
+	if (r < 0)
+		return r;
+	*space = conn->in.data + conn->in.len;
+	*room = conn->in.cap - conn->in.len;
+	return 0;
+}
+
+int
+rfd_conn_in_commit(struct rfd_conn *conn, size_t len)
+{
+	if (conn->error)
+		return conn->error;
+	assert(conn->in.len + len <= conn->in.cap);
+	conn->in.len += len;
+	process_input(conn);
+	return conn->error;
+}
+
+int
+rfd_conn_recv_bytes(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
+{
+	uint8_t *space = NULL;
+	size_t room = 0;
+	int r = rfd_conn_in_space(conn, len, &space, &room);
+
+	if (r < 0) {
+		if (!conn->error)
+			fail(conn, r, 0, "out of memory receiving bytes");
+		return conn->error;
+	}
+	memcpy(space, bytes, len);
+	return rfd_conn_in_commit(conn, len);
+}
+
+void
+rfd_conn_recv_eof(struct rfd_conn *conn)
+{
+	if (conn->in.len)
+		fail(conn, -ECONNRESET, 0, "peer closed the connection in the middle of a frame");
+	else
+		fail(conn, -ECONNRESET, 0, "peer closed the connection");
+}
+
+/* ---- Sending messages ---- */
+
+static uint32_t
+allocate_stream_id(struct rfd_conn *conn)
+{
+	uint32_t id;
+
+	do {
+		id = conn->next_stream_id;
+		conn->next_stream_id = id >= 0x7FFFFFFD ? 1 : id + 2;
+	} while (rfd_streams_find(&conn->streams, id));
+	return id;
+}
+
+int
+rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const char *method,
+		      const void *args, size_t args_len, int32_t timeout_ms,
+		      struct rfd_fdgroup *fds, uint32_t *stream_id)
+{
+	bool oneway = kind == RFD_REQUEST_ONEWAY;
+	struct rfd_request_metadata md = {
+		.has_protocol = true,
+		.protocol = RFD_PROTOCOL_COMPACT,
+		.has_name = true,
+		.name = {(const uint8_t *)method, strlen(method)},
+		.has_kind = true,
+		.kind = oneway ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
+			       : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
+		.has_client_timeout = timeout_ms > 0,
+		.client_timeout_ms = timeout_ms,
+	};
+	struct rfd_frame frame = {
+		.type = oneway ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE,
+		.has_metadata = true,
+		.data = {args, args_len},
+	};
+	uint32_t id;
+	int r;
+
+	if (conn->error) {
+		rfd_fdgroup_free(fds);
+		return conn->error;
+	}
+	if (fds && fds->n > RFD_MAX_FDS) {
+		rfd_fdgroup_free(fds);
+		return -E2BIG;
+	}
+	if (!oneway && conn->streams.count >= conn->limits.max_in_flight) {
+		rfd_fdgroup_free(fds);
+		return -EAGAIN;
+	}
+
+	id = allocate_stream_id(conn);
+	stamp_fds(conn, fds, &md.fd);
+	conn->scratch.len = 0;
+	r = rfd_request_metadata_encode(&md, &conn->scratch);
+	if (r == 0 && !oneway)
+		r = rfd_streams_insert(&conn->streams, id, RFD_STREAM_OPEN);
+	if (r < 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	frame.stream_id = id;
+	frame.metadata.ptr = conn->scratch.data;
+	frame.metadata.len = conn->scratch.len;
+	r = queue_message(conn, &frame, fds);
+	if (r < 0) {
+		rfd_streams_remove(&conn->streams, id);
+		return r;
+	}
+	if (stream_id)
+		*stream_id = id;
+	return 0;
+}
+
+void
+rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
+
+	if (stream)
+		stream->state = RFD_STREAM_ABANDONED;
+}
+
+/*
+ * Close the request's stream.  Returns 1 when the answer should be sent, 0
+ * when the client cancelled it, or -ENOENT.
+ */
+static int
+finish_request(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
+	bool cancelled;
+
+	if (!stream)
+		return -ENOENT;
+	cancelled = stream->state == RFD_STREAM_CANCELLED;
+	rfd_streams_remove(&conn->streams, stream_id);
+	return cancelled ? 0 : 1;
+}
+
+static int
+send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_response_metadata *md,
+	     const void *data, size_t len, struct rfd_fdgroup *fds)
+{
+	struct rfd_frame frame = {
+		.stream_id = stream_id,
+		.type = RFD_FRAME_PAYLOAD,
+		.flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+		.has_metadata = true,
+		.data = {data, len},
+	};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_response_metadata_encode(md, &conn->scratch);
+	if (r < 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	frame.metadata.ptr = conn->scratch.data;
+	frame.metadata.len = conn->scratch.len;
+	return queue_message(conn, &frame, fds);
+}
+
+int
+rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+		    struct rfd_fdgroup *fds)
+{
+	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
+	int r;
+
+	if (conn->error) {
+		rfd_fdgroup_free(fds);
+		return conn->error;
+	}
+	if (fds && fds->n > RFD_MAX_FDS) {
+		rfd_fdgroup_free(fds);
+		return -E2BIG;
+	}
+	r = finish_request(conn, stream_id);
+	if (r <= 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	stamp_fds(conn, fds, &md.fd);
+	return send_payload(conn, stream_id, &md, data, len, fds);
+}
+
+int
+rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
+			const char *what, const void *data, size_t len)
+{
+	struct rfd_response_metadata md = {
+		.payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION,
+		.has_ex_name = true,
+		.ex_name = {(const uint8_t *)name, strlen(name)},
+		.has_ex_what = true,
+		.ex_what = {(const uint8_t *)what, strlen(what)},
+	};
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	r = finish_request(conn, stream_id);
+	if (r <= 0)
+		return r;
+	return send_payload(conn, stream_id, &md, data, len, NULL);
+}
+
+int
+rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
+{
+	int32_t category = code == RFD_ERROR_INVALID ? RFD_ERROR_CATEGORY_INVALID_REQUEST
+						     : RFD_ERROR_CATEGORY_INTERNAL_ERROR;
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	r = finish_request(conn, stream_id);
+	if (r <= 0)
+		return r;
+	return queue_request_error(conn, stream_id, code, category, RFD_ERROR_CODE_UNKNOWN, what);
+}
+
+/* ---- Life cycle and state ---- */
+
+struct rfd_conn *
+rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
+	     const struct rfd_conn_callbacks *callbacks, void *user)
+{
+	struct rfd_conn *conn = rfd_calloc(1, sizeof(*conn));
+
+	if (!conn)
+		return NULL;
+	conn->role = role;
+	if (limits)
+		conn->limits = *limits;
+	else
+		rfd_limits_init(&conn->limits);
+	conn->cb = *callbacks;
+	conn->user = user;
+	conn->next_stream_id = 1;
+	rfd_buf_init(&conn->in);
+	rfd_buf_init(&conn->out);
+	rfd_buf_init(&conn->scratch);
+	rfd_fdqueue_init(&conn->received);
+	rfd_streams_init(&conn->streams);
+	for (int i = 0; i < MAX_REASSEMBLIES; i++)
+		rfd_reassembly_init(&conn->reassembly[i], conn->limits.max_message);
+
+	if (role == RFD_ROLE_CLIENT && queue_setup(conn) < 0) {
+		rfd_conn_free(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+void
+rfd_conn_free(struct rfd_conn *conn)
+{
+	if (!conn)
+		return;
+	release_input(conn);
+	for (int i = 0; i < MAX_REASSEMBLIES; i++)
+		rfd_reassembly_free(&conn->reassembly[i]);
+	close_marks(conn);
+	rfd_streams_free(&conn->streams);
+	rfd_buf_free(&conn->in);
+	rfd_buf_free(&conn->out);
+	rfd_buf_free(&conn->scratch);
+	rfd_free(conn);
+}
+
+int
+rfd_conn_error(const struct rfd_conn *conn)
+{
+	return conn->error;
+}
+
+const char *
+rfd_conn_error_text(const struct rfd_conn *conn)
+{
+	return conn->error ? conn->error_text : "";
+}
+
+bool
+rfd_conn_ready(const struct rfd_conn *conn)
+{
+	return conn->setup_done && !conn->error;
+}
+
+size_t
+rfd_conn_in_flight(const struct rfd_conn *conn)
+{
+	return conn->streams.count;
+}
+
+size_t
+rfd_conn_queued_fds(const struct rfd_conn *conn)
+{
+	return conn->received.queued_fds;
+}
+
+const char *
+rfd_conn_reason(const struct rfd_conn *conn)
+{
+	return conn->reason;
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+#include "fdqueue.h"
+
+#include <assert.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "cmsg.h"
+
+/* The half of the sequence space that counts as "before". */
+#define SEQ_HALF_RANGE ((uint64_t)1 << 62)
+
+int64_t
+rfd_seq_add(int64_t seq, int64_t n)
+{
+	/* Unsigned arithmetic wraps mod 2^64 without overflow; 2^63 divides that. */
+	return (int64_t)(((uint64_t)seq + (uint64_t)n) & (uint64_t)INT64_MAX);
+}
+
+bool
+rfd_seq_before(int64_t a, int64_t b)
+{
+	uint64_t distance = ((uint64_t)b - (uint64_t)a) & (uint64_t)INT64_MAX;
+
+	return distance != 0 && distance < SEQ_HALF_RANGE;
+}
+
+static void
+close_fds(const int *fds, size_t n)
+{
+	assert(fds || n == 0);
+
+	for (size_t i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static size_t
+count_owned(const struct rfd_fdgroup *g)
+{
+	size_t owned = 0;
+
+	assert(g);
+
+	for (size_t i = 0; i < g->n; i++)
+		if (g->fds[i] >= 0)
+			owned++;
+	return owned;
+}
+
+struct rfd_fdgroup *
+rfd_fdgroup_new(const int *fds, size_t n)
+{
+	struct rfd_fdgroup *g;
+
+	assert(fds || n == 0);
+
+	if (n > (SIZE_MAX - sizeof(*g)) / sizeof(int)) {
+		close_fds(fds, n);
+		return NULL;
+	}
+	g = rfd_malloc(sizeof(*g) + n * sizeof(int));
+	if (!g) {
+		close_fds(fds, n);
+		return NULL;
+	}
+	g->next = NULL;
+	g->seq = -1;
+	g->n = n;
+	for (size_t i = 0; i < n; i++)
+		g->fds[i] = fds[i];
+	return g;
+}
+
+void
+rfd_fdgroup_free(struct rfd_fdgroup *g)
+{
+	if (!g)
+		return;
+	close_fds(g->fds, g->n);
+	rfd_free(g);
+}
+
+void
+rfd_fdqueue_init(struct rfd_fdqueue *q)
+{
+	assert(q);
+
+	q->head = NULL;
+	q->tail = NULL;
+	q->next_seq = 0;
+	q->queued_fds = 0;
+	q->n_groups = 0;
+}
+
+static struct rfd_fdgroup *
+pop_head(struct rfd_fdqueue *q)
+{
+	struct rfd_fdgroup *g = q->head;
+
+	assert(g);
+
+	q->head = g->next;
+	if (!q->head)
+		q->tail = NULL;
+	g->next = NULL;
+	q->queued_fds -= g->n;
+	q->n_groups--;
+	return g;
+}
+
+void
+rfd_fdqueue_clear(struct rfd_fdqueue *q)
+{
+	assert(q);
+
+	while (q->head)
+		rfd_fdgroup_free(pop_head(q));
+}
+
+void
+rfd_fdqueue_push(struct rfd_fdqueue *q, struct rfd_fdgroup *g)
+{
+	assert(q);
+	assert(g);
+	assert(g->n > 0);
+
+	g->next = NULL;
+	g->seq = q->next_seq;
+	q->next_seq = rfd_seq_add(q->next_seq, (int64_t)g->n);
+	if (q->tail)
+		q->tail->next = g;
+	else
+		q->head = g;
+	q->tail = g;
+	q->queued_fds += g->n;
+	q->n_groups++;
+}
+
+enum rfd_claim
+rfd_fdqueue_claim(struct rfd_fdqueue *q, int64_t seq, int32_t num, struct rfd_fdgroup **out,
+                  size_t *orphans_closed)
+{
+	struct rfd_fdgroup *g;
+
+	assert(q);
+	assert(out);
+	assert(orphans_closed);
+
+	*out = NULL;
+	*orphans_closed = 0;
+	if (seq < 0 || num < 1 || num > RFD_MAX_FDS)
+		return RFD_CLAIM_INVALID;
+
+	while (q->head && rfd_seq_before(q->head->seq, seq)) {
+		g = pop_head(q);
+		*orphans_closed += count_owned(g);
+		rfd_fdgroup_free(g);
+	}
+	if (!q->head)
+		return RFD_CLAIM_MISSING;
+	if (q->head->seq != seq)
+		return RFD_CLAIM_AHEAD;
+
+	g = pop_head(q);
+	if (g->n != (size_t)num) {
+		rfd_fdgroup_free(g);
+		return RFD_CLAIM_WRONG_SIZE;
+	}
+	*out = g;
+	return RFD_CLAIM_OK;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+#include "io.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "fdsock.h"
+
+enum { READ_CHUNK = 64 * 1024 };
+
+static void
+fail_write(struct rfd_conn *conn, ssize_t err, size_t n_fds)
+{
+	char why[160];
+
+	switch (err) {
+	case -EPIPE:
+	case -ECONNRESET:
+		rfd_conn_fail(conn, -ECONNRESET, "peer closed the connection");
+		return;
+	case -EPERM:
+		if (n_fds) {
+			rfd_conn_fail(conn, -EPERM,
+				      "peer refuses file descriptors (SO_PASSRIGHTS is off?)");
+			return;
+		}
+		break;
+	case -ETOOMANYREFS:
+		rfd_conn_fail(conn, -ETOOMANYREFS,
+			      "too many file descriptors in flight for this user (ETOOMANYREFS)");
+		return;
+	default:
+		break;
+	}
+	snprintf(why, sizeof(why), "write failed: %s", strerror((int)-err));
+	rfd_conn_fail(conn, (int)err, why);
+}
+
+int
+rfd_io_flush(int sock, struct rfd_conn *conn)
+{
+	struct rfd_out_chunk chunk;
+
+	while (rfd_conn_out_peek(conn, &chunk)) {
+		ssize_t n = rfd_sock_send(sock, chunk.bytes, chunk.len, chunk.fds, chunk.n_fds);
+
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0) {
+			fail_write(conn, n, chunk.n_fds);
+			return rfd_conn_error(conn);
+		}
+		rfd_conn_out_advance(conn, (size_t)n);
+	}
+	return rfd_conn_error(conn);
+}
+
+int
+rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads)
+{
+	for (int i = 0; i < max_reads; i++) {
+		struct rfd_cmsg_result control;
+		const char *why = "";
+		uint8_t *space;
+		size_t room;
+		ssize_t n;
+		int r;
+
+		r = rfd_conn_in_space(conn, READ_CHUNK, &space, &room);
+		if (r < 0) {
+			rfd_conn_fail(conn, r, "out of memory reading");
+			return rfd_conn_error(conn);
+		}
+		n = rfd_sock_recv(sock, space, room, allow, &control, &why);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0) {
+			char text[200];
+
+			if (n == -ENOBUFS || n == -EPROTO || n == -EBADMSG || n == -E2BIG)
+				snprintf(text, sizeof(text), "file descriptors were lost: %s", why);
+			else
+				snprintf(text, sizeof(text), "read failed: %s", strerror((int)-n));
+			rfd_conn_fail(conn, n == -EBADMSG || n == -E2BIG ? -EPROTO : (int)n, text);
+			return rfd_conn_error(conn);
+		}
+		if (control.pidfd >= 0)
+			close(control.pidfd);
+		r = rfd_conn_recv_fds(conn, control.fds, control.n_fds);
+		if (r < 0)
+			return r;
+		if (n == 0) {
+			rfd_conn_recv_eof(conn);
+			return rfd_conn_error(conn);
+		}
+		r = rfd_conn_in_commit(conn, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+	return 1;
+}
+
+int
+rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode, struct rfd_fdgroup **out)
+{
+	int copies[RFD_MAX_FDS];
+	size_t i;
+	int r = 0;
+
+	*out = NULL;
+	if (n_fds == 0)
+		return 0;
+	if (!fds || n_fds > RFD_MAX_FDS)
+		r = n_fds > RFD_MAX_FDS ? -E2BIG : -EINVAL;
+	for (i = 0; r == 0 && i < n_fds; i++)
+		if (fds[i] < 0 || fcntl(fds[i], F_GETFD) < 0)
+			r = -EBADF;
+	if (r < 0) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return r;
+	}
+
+	if (mode == RFD_FDS_TAKE) {
+		*out = rfd_fdgroup_new(fds, n_fds);
+		return *out ? 0 : -ENOMEM;
+	}
+	for (i = 0; i < n_fds; i++) {
+		copies[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+		if (copies[i] < 0) {
+			r = -errno;
+			while (i > 0)
+				close(copies[--i]);
+			return r;
+		}
+	}
+	*out = rfd_fdgroup_new(copies, n_fds);
+	return *out ? 0 : -ENOMEM;
+}
+
+void
+rfd_fds_discard(const int *fds, size_t n_fds, enum rfd_fd_mode mode)
+{
+	if (mode != RFD_FDS_TAKE || !fds)
+		return;
+	for (size_t i = 0; i < n_fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+long long
+rfd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

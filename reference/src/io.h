@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* Moving bytes and FDs between a connection core and its non-blocking socket. */
+#ifndef RFD_IO_H
+#define RFD_IO_H
+
+#include <stddef.h>
+
+#include <rocketfd/rocketfd.h>
+
+#include "conn.h"
+#include "fdqueue.h"
+
+/*
+ * Write what @conn has queued until it is all written or the socket is full.
+ * Returns 0, or the connection's failure (a write error fails it).
+ */
+int rfd_io_flush(int sock, struct rfd_conn *conn);
+
+/*
+ * Read what the socket has, up to @max_reads reads, into @conn.  Returns 0 when
+ * the socket had no more for now, 1 when @max_reads was reached, or the
+ * connection's failure (EOF and read errors fail it).  @allow as for rfd_cmsg_parse().
+ */
+int rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads);
+
+/*
+ * Turn the caller's FDs into a group the library owns, per @mode: RFD_FDS_DUP
+ * duplicates them (close-on-exec), RFD_FDS_TAKE takes them.  Every FD must be
+ * open (-EBADF otherwise) and there may be at most RFD_MAX_FDS (-E2BIG).  With
+ * RFD_FDS_TAKE the caller's FDs are closed on every failure.  *out is NULL
+ * when @n_fds is 0.
+ */
+int rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+		    struct rfd_fdgroup **out);
+
+/* Close the caller's FDs when @mode is RFD_FDS_TAKE (a call that failed before taking them). */
+void rfd_fds_discard(const int *fds, size_t n_fds, enum rfd_fd_mode mode);
+
+/* Monotonic clock in milliseconds. */
+long long rfd_now_ms(void);
+
+#endif

@@ -1,0 +1,799 @@
+/* SPDX-License-Identifier: MIT */
+#include "metadata.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "compact.h"
+
+/* Field ids of RpcMetadata.thrift. */
+enum {
+	FD_SEQ_NUM = 1,
+	FD_NUM_FDS = 2,
+
+	REQUEST_PROTOCOL = 1,
+	REQUEST_NAME = 2,
+	REQUEST_KIND = 3,
+	REQUEST_CLIENT_TIMEOUT_MS = 5,
+	REQUEST_COMPRESSION = 14,
+	REQUEST_COMPRESSION_CONFIG = 15,
+	REQUEST_INTERACTION_ID = 16,
+	REQUEST_INTERACTION_CREATE = 17,
+	REQUEST_FD_METADATA = 22,
+	REQUEST_CHECKSUM = 25,
+
+	PAYLOAD_RESPONSE_METADATA = 1,
+	PAYLOAD_EXCEPTION_METADATA = 2,
+
+	EXCEPTION_NAME = 1,
+	EXCEPTION_WHAT = 2,
+	EXCEPTION_METADATA = 3,
+
+	EXCEPTION_DECLARED = 1,
+	EXCEPTION_APP_UNKNOWN = 6,
+
+	ERROR_NAME = 1,
+	ERROR_WHAT = 2,
+	ERROR_CATEGORY = 3,
+	ERROR_CODE = 4,
+
+	SETUP_MIN_VERSION = 3,
+	SETUP_MAX_VERSION = 4,
+	SETUP_CLIENT_METADATA = 9,
+	SETUP_ENCODE_METADATA_USING_BINARY = 13,
+	SETUP_COMPRESSION_SETUP_REQUEST = 14,
+
+	CLIENT_METADATA_AGENT = 1,
+
+	PUSH_SETUP_RESPONSE = 1,
+	PUSH_STREAM_HEADERS = 2,
+	PUSH_DRAIN_COMPLETE = 3,
+
+	SETUP_RESPONSE_VERSION = 1,
+};
+
+/* ResponseRpcMetadata and StreamPayloadMetadata carry the same fields under different ids. */
+struct payload_layout {
+	int16_t payload_metadata;
+	int16_t compression;
+	int16_t fd_metadata;
+	int16_t checksum;
+};
+
+static const struct payload_layout response_layout = {
+	.payload_metadata = 7,
+	.compression = 6,
+	.fd_metadata = 12,
+	.checksum = 14,
+};
+
+static const struct payload_layout stream_payload_layout = {
+	.payload_metadata = 3,
+	.compression = 1,
+	.fd_metadata = 5,
+	.checksum = 6,
+};
+
+/* Encoding */
+
+static void
+put_empty_struct_field(struct rfd_cw *w, int16_t id)
+{
+	rfd_cw_field(w, RFD_CT_STRUCT, id);
+	rfd_cw_struct_begin(w);
+	rfd_cw_struct_end(w);
+}
+
+static void
+put_fd_metadata_struct(struct rfd_cw *w, const struct rfd_fd_metadata *m)
+{
+	rfd_cw_struct_begin(w);
+	if (m->has_seq)
+		rfd_cw_field_i64(w, FD_SEQ_NUM, m->fd_seq);
+	if (m->has_num)
+		rfd_cw_field_i32(w, FD_NUM_FDS, m->num_fds);
+	rfd_cw_struct_end(w);
+}
+
+static void
+put_fd_metadata_field(struct rfd_cw *w, int16_t id, const struct rfd_fd_metadata *m)
+{
+	if (!m->present)
+		return;
+	rfd_cw_field(w, RFD_CT_STRUCT, id);
+	put_fd_metadata_struct(w, m);
+}
+
+static void
+put_slice_field(struct rfd_cw *w, int16_t id, bool has, struct rfd_slice value)
+{
+	if (has)
+		rfd_cw_field_binary(w, id, value.ptr, value.len);
+}
+
+static void
+put_i32_field(struct rfd_cw *w, int16_t id, bool has, int32_t value)
+{
+	if (has)
+		rfd_cw_field_i32(w, id, value);
+}
+
+/* PayloadExceptionMetadataBase */
+static void
+put_exception_metadata(struct rfd_cw *w, const struct rfd_response_metadata *m)
+{
+	rfd_cw_struct_begin(w);
+	put_slice_field(w, EXCEPTION_NAME, m->has_ex_name, m->ex_name);
+	put_slice_field(w, EXCEPTION_WHAT, m->has_ex_what, m->ex_what);
+	if (m->payload_kind != RFD_PAYLOAD_OTHER_EXCEPTION) {
+		rfd_cw_field(w, RFD_CT_STRUCT, EXCEPTION_METADATA);
+		rfd_cw_struct_begin(w);
+		put_empty_struct_field(w, m->payload_kind == RFD_PAYLOAD_DECLARED_EXCEPTION
+						  ? EXCEPTION_DECLARED
+						  : EXCEPTION_APP_UNKNOWN);
+		rfd_cw_struct_end(w);
+	}
+	rfd_cw_struct_end(w);
+}
+
+static int
+put_payload_metadata_field(struct rfd_cw *w, int16_t id, const struct rfd_response_metadata *m)
+{
+	switch (m->payload_kind) {
+	case RFD_PAYLOAD_NONE:
+		return 0;
+	case RFD_PAYLOAD_RESPONSE:
+		rfd_cw_field(w, RFD_CT_STRUCT, id);
+		rfd_cw_struct_begin(w);
+		put_empty_struct_field(w, PAYLOAD_RESPONSE_METADATA);
+		rfd_cw_struct_end(w);
+		return 0;
+	case RFD_PAYLOAD_DECLARED_EXCEPTION:
+	case RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION:
+	case RFD_PAYLOAD_OTHER_EXCEPTION:
+		rfd_cw_field(w, RFD_CT_STRUCT, id);
+		rfd_cw_struct_begin(w);
+		rfd_cw_field(w, RFD_CT_STRUCT, PAYLOAD_EXCEPTION_METADATA);
+		put_exception_metadata(w, m);
+		rfd_cw_struct_end(w);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int
+encode_payload_metadata(const struct rfd_response_metadata *m, const struct payload_layout *layout,
+			struct rfd_buf *out)
+{
+	struct rfd_cw w;
+	int r;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	r = put_payload_metadata_field(&w, layout->payload_metadata, m);
+	if (r < 0)
+		return r;
+	put_fd_metadata_field(&w, layout->fd_metadata, &m->fd);
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+int
+rfd_fd_metadata_encode(const struct rfd_fd_metadata *m, struct rfd_buf *out)
+{
+	struct rfd_cw w;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	put_fd_metadata_struct(&w, m);
+	return rfd_cw_finish(&w);
+}
+
+int
+rfd_request_metadata_encode(const struct rfd_request_metadata *m, struct rfd_buf *out)
+{
+	struct rfd_cw w;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	put_i32_field(&w, REQUEST_PROTOCOL, m->has_protocol, m->protocol);
+	put_slice_field(&w, REQUEST_NAME, m->has_name, m->name);
+	put_i32_field(&w, REQUEST_KIND, m->has_kind, m->kind);
+	put_i32_field(&w, REQUEST_CLIENT_TIMEOUT_MS, m->has_client_timeout, m->client_timeout_ms);
+	put_fd_metadata_field(&w, REQUEST_FD_METADATA, &m->fd);
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+int
+rfd_response_metadata_encode(const struct rfd_response_metadata *m, struct rfd_buf *out)
+{
+	return encode_payload_metadata(m, &response_layout, out);
+}
+
+int
+rfd_stream_payload_metadata_encode(const struct rfd_response_metadata *m, struct rfd_buf *out)
+{
+	return encode_payload_metadata(m, &stream_payload_layout, out);
+}
+
+int
+rfd_response_error_encode(const struct rfd_response_error *m, struct rfd_buf *out)
+{
+	struct rfd_cw w;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	put_slice_field(&w, ERROR_NAME, m->has_name, m->name);
+	put_slice_field(&w, ERROR_WHAT, m->has_what, m->what);
+	put_i32_field(&w, ERROR_CATEGORY, m->has_category, m->category);
+	put_i32_field(&w, ERROR_CODE, m->has_code, m->code);
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+int
+rfd_setup_metadata_encode(const struct rfd_setup_metadata *m, struct rfd_buf *out)
+{
+	struct rfd_cw w;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	put_i32_field(&w, SETUP_MIN_VERSION, m->has_min_version, m->min_version);
+	put_i32_field(&w, SETUP_MAX_VERSION, m->has_max_version, m->max_version);
+	if (m->has_agent) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, SETUP_CLIENT_METADATA);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_binary(&w, CLIENT_METADATA_AGENT, m->agent.ptr, m->agent.len);
+		rfd_cw_struct_end(&w);
+	}
+	if (m->encode_metadata_using_binary)
+		rfd_cw_field_bool(&w, SETUP_ENCODE_METADATA_USING_BINARY, true);
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+int
+rfd_server_push_encode(const struct rfd_server_push *m, struct rfd_buf *out)
+{
+	struct rfd_cw w;
+
+	if (!m || !out)
+		return -EINVAL;
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	switch (m->kind) {
+	case RFD_PUSH_NONE:
+		break;
+	case RFD_PUSH_SETUP_RESPONSE:
+		rfd_cw_field(&w, RFD_CT_STRUCT, PUSH_SETUP_RESPONSE);
+		rfd_cw_struct_begin(&w);
+		put_i32_field(&w, SETUP_RESPONSE_VERSION, m->has_version, m->version);
+		rfd_cw_struct_end(&w);
+		break;
+	case RFD_PUSH_STREAM_HEADERS:
+		put_empty_struct_field(&w, PUSH_STREAM_HEADERS);
+		break;
+	case RFD_PUSH_DRAIN_COMPLETE:
+		put_empty_struct_field(&w, PUSH_DRAIN_COMPLETE);
+		break;
+	default:
+		return -EINVAL;
+	}
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+/* Decoding */
+
+static int
+expect_type(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const char *why)
+{
+	return f->type == type ? 0 : rfd_cr_fail(r, why);
+}
+
+static int
+read_i32_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
+	       int32_t *value)
+{
+	int ret = expect_type(r, f, RFD_CT_I32, why);
+
+	if (ret < 0)
+		return ret;
+	*has = true;
+	return rfd_cr_i32(r, value);
+}
+
+static int
+read_i64_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
+	       int64_t *value)
+{
+	int ret = expect_type(r, f, RFD_CT_I64, why);
+
+	if (ret < 0)
+		return ret;
+	*has = true;
+	return rfd_cr_i64(r, value);
+}
+
+static int
+read_binary_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
+		  struct rfd_slice *value)
+{
+	int ret = expect_type(r, f, RFD_CT_BINARY, why);
+
+	if (ret < 0)
+		return ret;
+	*has = true;
+	return rfd_cr_binary(r, value);
+}
+
+/* A field whose presence is all this library records. */
+static int
+note_field(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const char *why,
+	   bool *present)
+{
+	int ret = expect_type(r, f, type, why);
+
+	if (ret < 0)
+		return ret;
+	*present = true;
+	return rfd_cr_skip_field(r, f);
+}
+
+static int
+decode_fd_metadata(struct rfd_cr *r, const struct rfd_cr_field *field, struct rfd_fd_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = expect_type(r, field, RFD_CT_STRUCT, "fdMetadata is not a struct");
+	if (ret >= 0)
+		ret = rfd_cr_struct_begin(r);
+	m->present = true;
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		switch (f.id) {
+		case FD_SEQ_NUM:
+			ret = read_i64_field(r, &f, "FdMetadata.fdSeqNum is not an i64", &m->has_seq,
+					     &m->fd_seq);
+			break;
+		case FD_NUM_FDS:
+			ret = read_i32_field(r, &f, "FdMetadata.numFds is not an i32", &m->has_num,
+					     &m->num_fds);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+static int
+decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		switch (f.id) {
+		case REQUEST_PROTOCOL:
+			ret = read_i32_field(r, &f, "RequestRpcMetadata.protocol is not an i32",
+					     &m->has_protocol, &m->protocol);
+			break;
+		case REQUEST_NAME:
+			ret = read_binary_field(r, &f, "RequestRpcMetadata.name is not a string",
+						&m->has_name, &m->name);
+			break;
+		case REQUEST_KIND:
+			ret = read_i32_field(r, &f, "RequestRpcMetadata.kind is not an i32",
+					     &m->has_kind, &m->kind);
+			break;
+		case REQUEST_CLIENT_TIMEOUT_MS:
+			ret = read_i32_field(r, &f, "RequestRpcMetadata.clientTimeoutMs is not an i32",
+					     &m->has_client_timeout, &m->client_timeout_ms);
+			break;
+		case REQUEST_COMPRESSION:
+			ret = note_field(r, &f, RFD_CT_I32,
+					 "RequestRpcMetadata.compression is not an i32",
+					 &m->uses_compression);
+			break;
+		case REQUEST_COMPRESSION_CONFIG:
+			ret = note_field(r, &f, RFD_CT_STRUCT,
+					 "RequestRpcMetadata.compressionConfig is not a struct",
+					 &m->uses_compression);
+			break;
+		case REQUEST_INTERACTION_ID:
+			ret = note_field(r, &f, RFD_CT_I64,
+					 "RequestRpcMetadata.interactionId is not an i64",
+					 &m->uses_interaction);
+			break;
+		case REQUEST_INTERACTION_CREATE:
+			ret = note_field(r, &f, RFD_CT_STRUCT,
+					 "RequestRpcMetadata.interactionCreate is not a struct",
+					 &m->uses_interaction);
+			break;
+		case REQUEST_FD_METADATA:
+			ret = decode_fd_metadata(r, &f, &m->fd);
+			break;
+		case REQUEST_CHECKSUM:
+			ret = note_field(r, &f, RFD_CT_STRUCT,
+					 "RequestRpcMetadata.checksum is not a struct",
+					 &m->uses_checksum);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+/*
+ * The union PayloadExceptionMetadata: declaredException and
+ * appUnknownException are told apart, any other arm (or none) is "other".
+ */
+static int
+decode_exception_kind(struct rfd_cr *r, struct rfd_response_metadata *m)
+{
+	struct rfd_cr_field f;
+	unsigned n_fields = 0;
+	int ret;
+
+	m->payload_kind = RFD_PAYLOAD_OTHER_EXCEPTION;
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (++n_fields > 1)
+			return rfd_cr_fail(r, "PayloadExceptionMetadata union has several fields");
+		if (f.id == EXCEPTION_DECLARED || f.id == EXCEPTION_APP_UNKNOWN) {
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "PayloadExceptionMetadata arm is not a struct");
+			if (ret < 0)
+				return ret;
+			m->payload_kind = f.id == EXCEPTION_DECLARED
+						  ? RFD_PAYLOAD_DECLARED_EXCEPTION
+						  : RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION;
+		}
+		ret = rfd_cr_skip_field(r, &f);
+	}
+	return ret;
+}
+
+/* PayloadExceptionMetadataBase */
+static int
+decode_exception_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	m->payload_kind = RFD_PAYLOAD_OTHER_EXCEPTION;
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		switch (f.id) {
+		case EXCEPTION_NAME:
+			ret = read_binary_field(r, &f, "exception name_utf8 is not a string",
+						&m->has_ex_name, &m->ex_name);
+			break;
+		case EXCEPTION_WHAT:
+			ret = read_binary_field(r, &f, "exception what_utf8 is not a string",
+						&m->has_ex_what, &m->ex_what);
+			break;
+		case EXCEPTION_METADATA:
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "exception metadata is not a struct");
+			if (ret >= 0)
+				ret = decode_exception_kind(r, m);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+/*
+ * The union PayloadMetadata.  fbthrift's client fails a response whose
+ * payloadMetadata has no arm it knows, so this decoder does too.
+ */
+static int
+decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
+{
+	struct rfd_cr_field f;
+	unsigned n_fields = 0;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (++n_fields > 1)
+			return rfd_cr_fail(r, "PayloadMetadata union has several fields");
+		switch (f.id) {
+		case PAYLOAD_RESPONSE_METADATA:
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "PayloadMetadata.responseMetadata is not a struct");
+			if (ret >= 0)
+				ret = rfd_cr_skip_field(r, &f);
+			m->payload_kind = RFD_PAYLOAD_RESPONSE;
+			break;
+		case PAYLOAD_EXCEPTION_METADATA:
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "PayloadMetadata.exceptionMetadata is not a struct");
+			if (ret >= 0)
+				ret = decode_exception_metadata(r, m);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	if (ret == 0 && m->payload_kind == RFD_PAYLOAD_NONE)
+		return rfd_cr_fail(r, "PayloadMetadata has no known arm");
+	return ret;
+}
+
+static int
+decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
+		      struct rfd_response_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (f.id == layout->payload_metadata) {
+			ret = expect_type(r, &f, RFD_CT_STRUCT, "payloadMetadata is not a struct");
+			if (ret >= 0)
+				ret = decode_payload_metadata(r, m);
+		} else if (f.id == layout->compression) {
+			ret = note_field(r, &f, RFD_CT_I32, "compression is not an i32",
+					 &m->uses_compression);
+		} else if (f.id == layout->checksum) {
+			ret = note_field(r, &f, RFD_CT_STRUCT, "checksum is not a struct",
+					 &m->uses_checksum);
+		} else if (f.id == layout->fd_metadata) {
+			ret = decode_fd_metadata(r, &f, &m->fd);
+		} else {
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+static int
+decode_response_error(struct rfd_cr *r, struct rfd_response_error *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		switch (f.id) {
+		case ERROR_NAME:
+			ret = read_binary_field(r, &f, "ResponseRpcError.name_utf8 is not a string",
+						&m->has_name, &m->name);
+			break;
+		case ERROR_WHAT:
+			ret = read_binary_field(r, &f, "ResponseRpcError.what_utf8 is not a string",
+						&m->has_what, &m->what);
+			break;
+		case ERROR_CATEGORY:
+			ret = read_i32_field(r, &f, "ResponseRpcError.category is not an i32",
+					     &m->has_category, &m->category);
+			break;
+		case ERROR_CODE:
+			ret = read_i32_field(r, &f, "ResponseRpcError.code is not an i32",
+					     &m->has_code, &m->code);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+static int
+decode_client_metadata(struct rfd_cr *r, struct rfd_setup_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (f.id == CLIENT_METADATA_AGENT)
+			ret = read_binary_field(r, &f, "ClientMetadata.agent is not a string",
+						&m->has_agent, &m->agent);
+		else
+			ret = rfd_cr_skip_field(r, &f);
+	}
+	return ret;
+}
+
+static int
+decode_setup(struct rfd_cr *r, struct rfd_setup_metadata *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		switch (f.id) {
+		case SETUP_MIN_VERSION:
+			ret = read_i32_field(r, &f, "RequestSetupMetadata.minVersion is not an i32",
+					     &m->has_min_version, &m->min_version);
+			break;
+		case SETUP_MAX_VERSION:
+			ret = read_i32_field(r, &f, "RequestSetupMetadata.maxVersion is not an i32",
+					     &m->has_max_version, &m->max_version);
+			break;
+		case SETUP_CLIENT_METADATA:
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "RequestSetupMetadata.clientMetadata is not a struct");
+			if (ret >= 0)
+				ret = decode_client_metadata(r, m);
+			break;
+		case SETUP_ENCODE_METADATA_USING_BINARY:
+			ret = expect_type(
+				r, &f, RFD_CT_BOOL,
+				"RequestSetupMetadata.encodeMetadataUsingBinary is not a bool");
+			m->encode_metadata_using_binary = f.bool_value;
+			break;
+		case SETUP_COMPRESSION_SETUP_REQUEST:
+			ret = note_field(
+				r, &f, RFD_CT_STRUCT,
+				"RequestSetupMetadata.compressionSetupRequest is not a struct",
+				&m->uses_compression_setup);
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+static int
+decode_setup_response(struct rfd_cr *r, struct rfd_server_push *m)
+{
+	struct rfd_cr_field f;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (f.id == SETUP_RESPONSE_VERSION)
+			ret = read_i32_field(r, &f, "SetupResponse.version is not an i32",
+					     &m->has_version, &m->version);
+		else
+			ret = rfd_cr_skip_field(r, &f);
+	}
+	return ret;
+}
+
+/* The union ServerPushMetadata; an arm this library does not know reads as RFD_PUSH_NONE. */
+static int
+decode_server_push(struct rfd_cr *r, struct rfd_server_push *m)
+{
+	struct rfd_cr_field f;
+	unsigned n_fields = 0;
+	int ret;
+
+	ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (++n_fields > 1)
+			return rfd_cr_fail(r, "ServerPushMetadata union has several fields");
+		switch (f.id) {
+		case PUSH_SETUP_RESPONSE:
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+					  "ServerPushMetadata.setupResponse is not a struct");
+			if (ret >= 0)
+				ret = decode_setup_response(r, m);
+			m->kind = RFD_PUSH_SETUP_RESPONSE;
+			break;
+		case PUSH_STREAM_HEADERS:
+		case PUSH_DRAIN_COMPLETE:
+			ret = expect_type(r, &f, RFD_CT_STRUCT, "ServerPushMetadata arm is not a struct");
+			if (ret >= 0)
+				ret = rfd_cr_skip_field(r, &f);
+			m->kind = f.id == PUSH_STREAM_HEADERS ? RFD_PUSH_STREAM_HEADERS
+							      : RFD_PUSH_DRAIN_COMPLETE;
+			break;
+		default:
+			ret = rfd_cr_skip_field(r, &f);
+		}
+	}
+	return ret;
+}
+
+static int
+decode_end(struct rfd_cr *r, int ret, const char **why)
+{
+	if (ret >= 0)
+		ret = rfd_cr_finish(r);
+	if (why)
+		*why = ret < 0 ? rfd_cr_error(r) : NULL;
+	return ret < 0 ? ret : 0;
+}
+
+int
+rfd_request_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_request_metadata *m,
+			    const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_request(&r, m), why);
+}
+
+int
+rfd_response_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_response_metadata *m,
+			     const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_payload_fields(&r, &response_layout, m), why);
+}
+
+int
+rfd_stream_payload_metadata_decode(const uint8_t *bytes, size_t len,
+				   struct rfd_response_metadata *m, const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_payload_fields(&r, &stream_payload_layout, m), why);
+}
+
+int
+rfd_response_error_decode(const uint8_t *bytes, size_t len, struct rfd_response_error *m,
+			  const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_response_error(&r, m), why);
+}
+
+int
+rfd_setup_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_setup_metadata *m,
+			  const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_setup(&r, m), why);
+}
+
+int
+rfd_server_push_decode(const uint8_t *bytes, size_t len, struct rfd_server_push *m,
+		       const char **why)
+{
+	struct rfd_cr r;
+
+	if (!m || (!bytes && len > 0))
+		return -EINVAL;
+	memset(m, 0, sizeof(*m));
+	rfd_cr_init(&r, bytes, len);
+	return decode_end(&r, decode_server_push(&r, m), why);
+}

@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/* The server: an epoll loop over a listening Unix socket and one connection core per client. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rocketfd/rocketfd.h>
+
+#include "alloc.h"
+#include "conn.h"
+#include "frame.h"
+#include "io.h"
+
+enum {
+	DEFAULT_MAX_CONNECTIONS = 1024,
+	LISTEN_BACKLOG = 128,
+	MAX_EVENTS = 64,
+	MAX_READS_PER_WAKE = 16,
+	ACCEPT_PAUSE_MS = 100, /* after EMFILE: wait for FDs to be freed instead of spinning */
+};
+
+/* epoll user data: the listening socket, the stop eventfd, or a connection. */
+enum { TAG_LISTEN = 1, TAG_STOP = 2 };
+
+struct server_conn {
+	struct server_conn *prev;
+	struct server_conn *next;
+	struct rfd_server *server; /* NULL once the connection is closed */
+	int sock;
+	struct rfd_conn *conn;
+	struct rfd_peer peer;
+	uint32_t epoll_events;
+	unsigned refs; /* the server's, plus one per request handed out */
+};
+
+struct rfd_server {
+	int listen_fd;
+	int epoll_fd;
+	int stop_fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t socket_dev;
+	ino_t socket_ino;
+	rfd_handler_fn *handler;
+	void *user;
+	struct rfd_server_options options;
+	struct server_conn *conns;
+	size_t n_conns;
+	long long accept_paused_until; /* 0: accepting */
+	volatile sig_atomic_t stopping;
+};
+
+void
+rfd_server_options_init(struct rfd_server_options *options)
+{
+	options->socket_mode = 0;
+	options->max_connections = DEFAULT_MAX_CONNECTIONS;
+	rfd_limits_init(&options->limits);
+}
+
+/* ---- Connections ---- */
+
+static void
+conn_unref(struct server_conn *sc)
+{
+	assert(sc->refs > 0);
+	if (--sc->refs == 0)
+		rfd_free(sc);
+}
+
+/* Close the socket and free the core (and every FD it owns); requests out there keep @sc. */
+static void
+conn_close(struct server_conn *sc)
+{
+	struct rfd_server *server = sc->server;
+
+	if (!server)
+		return;
+	epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, sc->sock, NULL);
+	close(sc->sock);
+	sc->sock = -1;
+	rfd_conn_free(sc->conn);
+	sc->conn = NULL;
+	sc->server = NULL;
+
+	if (sc->prev)
+		sc->prev->next = sc->next;
+	else
+		server->conns = sc->next;
+	if (sc->next)
+		sc->next->prev = sc->prev;
+	server->n_conns--;
+	conn_unref(sc);
+}
+
+/* Flush, then watch for what the connection needs next; close it once it failed and is flushed. */
+static void
+conn_settle(struct server_conn *sc)
+{
+	struct epoll_event ev = {.data.ptr = sc};
+	uint32_t want;
+
+	rfd_io_flush(sc->sock, sc->conn);
+	if (rfd_conn_error(sc->conn) && rfd_conn_out_pending(sc->conn) == 0) {
+		conn_close(sc);
+		return;
+	}
+	if (rfd_conn_error(sc->conn)) {
+		/* Give the final ERROR frame its chance, but read nothing more. */
+		shutdown(sc->sock, SHUT_RD);
+		want = EPOLLOUT;
+	} else {
+		want = EPOLLIN | (rfd_conn_out_pending(sc->conn) ? EPOLLOUT : 0);
+	}
+	if (want == sc->epoll_events)
+		return;
+	ev.events = want;
+	if (epoll_ctl(sc->server->epoll_fd, EPOLL_CTL_MOD, sc->sock, &ev) < 0) {
+		conn_close(sc);
+		return;
+	}
+	sc->epoll_events = want;
+}
+
+/* ---- Requests ---- */
+
+/* rfd_msg_free() on a request nobody answered: the client gets an error instead of waiting. */
+static void
+request_release(struct rfd_msg *msg)
+{
+	struct server_conn *sc = msg->origin;
+
+	msg->release = NULL;
+	msg->origin = NULL;
+	if (sc->server && msg->kind == RFD_MSG_REQUEST) {
+		rfd_conn_send_error(sc->conn, msg->stream_id, RFD_ERROR_CANCELED,
+				    "the server dropped the request without answering");
+		conn_settle(sc);
+	}
+	conn_unref(sc);
+}
+
+/* Take the request's connection for an answer; NULL (and the request freed) if it is gone. */
+static struct server_conn *
+request_detach(struct rfd_msg *request)
+{
+	struct server_conn *sc = request->origin;
+
+	request->release = NULL;
+	request->origin = NULL;
+	if (!sc->server) {
+		conn_unref(sc);
+		rfd_msg_free(request);
+		return NULL;
+	}
+	return sc;
+}
+
+/* After an answer: flush it, drop the request's reference and free the request. */
+static int
+request_answered(struct server_conn *sc, struct rfd_msg *request, int r)
+{
+	if (sc->server)
+		conn_settle(sc);
+	conn_unref(sc);
+	rfd_msg_free(request);
+	return r;
+}
+
+static bool
+is_answerable(const struct rfd_msg *request)
+{
+	return request && request->kind == RFD_MSG_REQUEST && request->release == request_release;
+}
+
+int
+rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds, size_t n_fds,
+	  enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	struct server_conn *sc;
+	int r;
+
+	if (!is_answerable(request) || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	sc = request_detach(request);
+	if (!sc) {
+		rfd_fdgroup_free(group);
+		return -ENOTCONN;
+	}
+	if (r == 0)
+		r = rfd_conn_send_reply(sc->conn, request->stream_id, data, len, group);
+	else
+		rfd_conn_send_error(sc->conn, request->stream_id, RFD_ERROR_INVALID,
+				    "the server could not send its reply's FDs");
+	return request_answered(sc, request, r);
+}
+
+int
+rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what, const void *data,
+		    size_t len)
+{
+	struct server_conn *sc;
+
+	if (!is_answerable(request) || !name || !what || (!data && len))
+		return -EINVAL;
+	sc = request_detach(request);
+	if (!sc)
+		return -ENOTCONN;
+	return request_answered(sc, request,
+				rfd_conn_send_exception(sc->conn, request->stream_id, name, what,
+							data, len));
+}
+
+int
+rfd_reply_error(struct rfd_msg *request, uint32_t code, const char *what)
+{
+	struct server_conn *sc;
+
+	if (!is_answerable(request) || !what)
+		return -EINVAL;
+	sc = request_detach(request);
+	if (!sc)
+		return -ENOTCONN;
+	return request_answered(sc, request,
+				rfd_conn_send_error(sc->conn, request->stream_id, code, what));
+}
+
+static void
+on_request(void *user, struct rfd_msg *request)
+{
+	struct server_conn *sc = user;
+
+	request->origin = sc;
+	request->release = request_release;
+	request->peer = sc->peer;
+	sc->refs++;
+	sc->server->handler(sc->server->user, request);
+}
+
+static const struct rfd_conn_callbacks server_callbacks = {
+	.request = on_request,
+};
+
+/* ---- Accepting ---- */
+
+static void
+read_peer(int sock, struct rfd_peer *peer)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+		peer->pid = cred.pid;
+		peer->uid = cred.uid;
+		peer->gid = cred.gid;
+	} else {
+		peer->pid = -1;
+		peer->uid = (uid_t)-1;
+		peer->gid = (gid_t)-1;
+	}
+}
+
+static void
+add_connection(struct rfd_server *server, int sock)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	struct server_conn *sc;
+
+	if (server->n_conns >= server->options.max_connections) {
+		close(sock);
+		return;
+	}
+	sc = rfd_calloc(1, sizeof(*sc));
+	if (!sc) {
+		close(sock);
+		return;
+	}
+	sc->sock = sock;
+	sc->refs = 1;
+	read_peer(sock, &sc->peer);
+	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &server_callbacks, sc);
+	ev.data.ptr = sc;
+	if (!sc->conn || epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, sock, &ev) < 0) {
+		rfd_conn_free(sc->conn);
+		rfd_free(sc);
+		close(sock);
+		return;
+	}
+	sc->epoll_events = EPOLLIN;
+	sc->server = server;
+	sc->next = server->conns;
+	if (server->conns)
+		server->conns->prev = sc;
+	server->conns = sc;
+	server->n_conns++;
+}
+
+static void
+set_accepting(struct rfd_server *server, bool on)
+{
+	struct epoll_event ev = {.events = on ? EPOLLIN : 0, .data.u64 = TAG_LISTEN};
+
+	epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, server->listen_fd, &ev);
+}
+
+static void
+accept_connections(struct rfd_server *server)
+{
+	for (;;) {
+		int sock = accept4(server->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (sock >= 0) {
+			add_connection(server, sock);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* The pending connection stays in the backlog; try again later. */
+			server->accept_paused_until = rfd_now_ms() + ACCEPT_PAUSE_MS;
+			set_accepting(server, false);
+		}
+		return;
+	}
+}
+
+static void
+serve_connection(struct server_conn *sc, uint32_t events)
+{
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		rfd_io_read(sc->sock, sc->conn, 0, MAX_READS_PER_WAKE);
+	/* A handler may have closed the server's view of it; settle only a live connection. */
+	if (sc->server)
+		conn_settle(sc);
+}
+
+/* ---- The loop ---- */
+
+static int
+wait_time(const struct rfd_server *server, int timeout_ms)
+{
+	long long left;
+
+	if (!server->accept_paused_until)
+		return timeout_ms;
+	left = server->accept_paused_until - rfd_now_ms();
+	if (left < 0)
+		left = 0;
+	return timeout_ms >= 0 && timeout_ms < left ? timeout_ms : (int)left;
+}
+
+int
+rfd_server_run(struct rfd_server *server, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
+
+	while (!server->stopping) {
+		struct epoll_event events[MAX_EVENTS];
+		int wait = deadline < 0 ? -1 : (int)(deadline - rfd_now_ms());
+		int n;
+
+		if (wait < 0 && deadline >= 0)
+			wait = 0;
+		n = epoll_wait(server->epoll_fd, events, MAX_EVENTS, wait_time(server, wait));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+
+		if (server->accept_paused_until && rfd_now_ms() >= server->accept_paused_until) {
+			server->accept_paused_until = 0;
+			set_accepting(server, true);
+		}
+		for (int i = 0; i < n; i++) {
+			if (events[i].data.u64 == TAG_STOP)
+				server->stopping = 1;
+			else if (events[i].data.u64 == TAG_LISTEN)
+				accept_connections(server);
+			else
+				serve_connection(events[i].data.ptr, events[i].events);
+		}
+		if (deadline >= 0 && rfd_now_ms() >= deadline)
+			break;
+	}
+	if (server->stopping) {
+		uint64_t count;
+
+		/* Re-arm: the next run serves again until stopped again. */
+		while (read(server->stop_fd, &count, sizeof(count)) > 0)
+			;
+		server->stopping = 0;
+	}
+	return 0;
+}
+
+void
+rfd_server_stop(struct rfd_server *server)
+{
+	uint64_t one = 1;
+	int saved_errno = errno;
+
+	if (write(server->stop_fd, &one, sizeof(one)) < 0) {
+		/* The counter is already non-zero: a stop is pending anyway. */
+	}
+	errno = saved_errno;
+}
+
+int
+rfd_server_fd(const struct rfd_server *server)
+{
+	return server->epoll_fd;
+}
+
+size_t
+rfd_server_connections(const struct rfd_server *server)
+{
+	return server->n_conns;
+}
+
+/* ---- Listening ---- */
+
+/* Is something accepting connections at @path? */
+static bool
+socket_in_use(const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool in_use;
+
+	if (sock < 0)
+		return true;
+	memcpy(addr.sun_path, path, strlen(path));
+	in_use = connect(sock, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno != ECONNREFUSED;
+	close(sock);
+	return in_use;
+}
+
+static int
+bind_socket(struct rfd_server *server, const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct stat st;
+
+	memcpy(addr.sun_path, path, strlen(path));
+	if (bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		if (errno != EADDRINUSE)
+			return -errno;
+		/* Replace a stale socket file, and nothing else. */
+		if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || socket_in_use(path))
+			return -EADDRINUSE;
+		if (unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+		if (bind(server->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+			return -errno;
+	}
+	if (server->options.socket_mode && chmod(path, server->options.socket_mode) < 0) {
+		int r = -errno;
+
+		unlink(path);
+		return r;
+	}
+	if (lstat(path, &st) < 0) {
+		int r = -errno;
+
+		unlink(path);
+		return r;
+	}
+	server->socket_dev = st.st_dev;
+	server->socket_ino = st.st_ino;
+	return 0;
+}
+
+static int
+add_to_epoll(int epoll_fd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+
+	return epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int
+rfd_server_listen(const char *path, const struct rfd_server_options *options,
+		  rfd_handler_fn *handler, void *user, struct rfd_server **out)
+{
+	struct rfd_server *server;
+	int r;
+
+	*out = NULL;
+	if (!path || !*path || !handler)
+		return -EINVAL;
+	server = rfd_calloc(1, sizeof(*server));
+	if (!server)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(server->path)) {
+		rfd_free(server);
+		return -ENAMETOOLONG;
+	}
+	memcpy(server->path, path, strlen(path));
+	server->handler = handler;
+	server->user = user;
+	if (options)
+		server->options = *options;
+	else
+		rfd_server_options_init(&server->options);
+	server->listen_fd = -1;
+	server->stop_fd = -1;
+
+	server->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (server->epoll_fd < 0) {
+		r = -errno;
+		rfd_free(server);
+		return r;
+	}
+	server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	server->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (server->stop_fd < 0 || server->listen_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = bind_socket(server, path);
+	if (r < 0)
+		goto fail;
+	if (listen(server->listen_fd, LISTEN_BACKLOG) < 0) {
+		r = -errno;
+		unlink(path);
+		goto fail;
+	}
+	r = add_to_epoll(server->epoll_fd, server->listen_fd, TAG_LISTEN);
+	if (r == 0)
+		r = add_to_epoll(server->epoll_fd, server->stop_fd, TAG_STOP);
+	if (r < 0) {
+		unlink(path);
+		goto fail;
+	}
+	*out = server;
+	return 0;
+
+fail:
+	server->path[0] = '\0';
+	rfd_server_free(server);
+	return r;
+}
+
+void
+rfd_server_free(struct rfd_server *server)
+{
+	struct stat st;
+
+	if (!server)
+		return;
+	while (server->conns)
+		conn_close(server->conns);
+	/* Remove the socket file only if it is still ours. */
+	if (server->path[0] && lstat(server->path, &st) == 0 && st.st_dev == server->socket_dev &&
+	    st.st_ino == server->socket_ino)
+		unlink(server->path);
+	if (server->listen_fd >= 0)
+		close(server->listen_fd);
+	if (server->stop_fd >= 0)
+		close(server->stop_fd);
+	if (server->epoll_fd >= 0)
+		close(server->epoll_fd);
+	rfd_free(server);
+}
