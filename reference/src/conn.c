@@ -168,7 +168,7 @@ static int
 queue_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	size_t start = conn->out.len;
-	int r = rfd_frame_encode_fragmented(frame, RFD_FRAGMENT_DEFAULT, &conn->out);
+	int r = rfd_frame_encode(frame, &conn->out);
 
 	if (r < 0)
 		conn->out.len = start;
@@ -222,6 +222,7 @@ static int
 queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_fdgroup *fds)
 {
 	struct out_mark *mark = NULL;
+	size_t start = conn->out.len;
 	int r;
 
 	if (fds) {
@@ -231,8 +232,9 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 			return -ENOMEM;
 		}
 	}
-	r = queue_frame(conn, frame);
+	r = rfd_frame_encode_fragmented(frame, RFD_FRAGMENT_DEFAULT, &conn->out);
 	if (r < 0) {
+		conn->out.len = start;
 		rfd_fdgroup_free(fds);
 		rfd_free(mark);
 		return r;

@@ -42,6 +42,7 @@ struct rfd_msg {
 	const char *error_text;  /* in block[], NUL-terminated */
 	uint32_t error_code;
 	struct rfd_peer peer;
+	uint64_t connection;
 	/* Server side: the connection to answer on, and what rfd_msg_free() tells it. */
 	void *origin;
 	void (*release)(struct rfd_msg *msg);

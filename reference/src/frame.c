@@ -20,6 +20,16 @@ enum {
 	MIME_TYPE_MAX = 0xFF,
 };
 
+/* The flags each type defines.  0x80 is RESUME_ENABLE on SETUP, RESPOND on KEEPALIVE. */
+enum {
+	SETUP_FLAGS = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE,
+	KEEPALIVE_FLAGS = RFD_FLAG_FOLLOWS,
+	REQUEST_FLAGS = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS,
+	CHANNEL_FLAGS = REQUEST_FLAGS | RFD_FLAG_COMPLETE,
+	PAYLOAD_FLAGS = CHANNEL_FLAGS | RFD_FLAG_NEXT,
+	EXT_FLAGS = RFD_FLAG_IGNORE | RFD_FLAG_METADATA,
+};
+
 /* RSocket's 31-bit and 63-bit fields keep their top bit at zero. */
 #define TOP_BIT_32 UINT32_C(0x80000000)
 #define TOP_BIT_64 UINT64_C(0x8000000000000000)
@@ -51,37 +61,60 @@ struct frame_rule {
  * a connection, so the code says nothing reliable about the stream id.
  */
 static const struct frame_rule frame_rules[FRAME_TYPE_COUNT] = {
-	[RFD_FRAME_SETUP] = {"SETUP", SETUP_FIXED_SIZE,
-			     RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE, STREAM_ZERO,
-			     true, false},
-	[RFD_FRAME_LEASE] = {"LEASE", FRAME_HEADER_SIZE, 0, STREAM_ZERO, false, true},
-	[RFD_FRAME_KEEPALIVE] = {"KEEPALIVE", KEEPALIVE_FIXED_SIZE, RFD_FLAG_FOLLOWS, STREAM_ZERO,
-				 false, false},
-	[RFD_FRAME_REQUEST_RESPONSE] = {"REQUEST_RESPONSE", FRAME_HEADER_SIZE,
-					RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS, STREAM_NONZERO, true,
-					false},
-	[RFD_FRAME_REQUEST_FNF] = {"REQUEST_FNF", FRAME_HEADER_SIZE,
-				   RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS, STREAM_NONZERO, true,
-				   false},
-	[RFD_FRAME_REQUEST_STREAM] = {"REQUEST_STREAM", FRAME_WITH_U32_SIZE,
-				      RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS, STREAM_NONZERO, true,
-				      false},
-	[RFD_FRAME_REQUEST_CHANNEL] = {"REQUEST_CHANNEL", FRAME_WITH_U32_SIZE,
-				       RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE,
-				       STREAM_NONZERO, true, false},
-	[RFD_FRAME_REQUEST_N] = {"REQUEST_N", FRAME_WITH_U32_SIZE, 0, STREAM_NONZERO, false, false},
-	[RFD_FRAME_CANCEL] = {"CANCEL", FRAME_HEADER_SIZE, 0, STREAM_NONZERO, false, false},
-	[RFD_FRAME_PAYLOAD] = {"PAYLOAD", FRAME_HEADER_SIZE,
-			       RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE |
-				       RFD_FLAG_NEXT,
-			       STREAM_NONZERO, true, false},
-	[RFD_FRAME_ERROR] = {"ERROR", FRAME_WITH_U32_SIZE, 0, STREAM_ANY, false, false},
-	[RFD_FRAME_METADATA_PUSH] = {"METADATA_PUSH", FRAME_HEADER_SIZE, RFD_FLAG_METADATA,
-				     STREAM_ZERO, true, false},
-	[RFD_FRAME_RESUME] = {"RESUME", FRAME_HEADER_SIZE, 0, STREAM_ZERO, false, true},
-	[RFD_FRAME_RESUME_OK] = {"RESUME_OK", FRAME_HEADER_SIZE, 0, STREAM_ZERO, false, true},
-	[RFD_FRAME_EXT] = {"EXT", FRAME_WITH_U32_SIZE, RFD_FLAG_IGNORE | RFD_FLAG_METADATA,
-			   STREAM_ANY, true, false},
+    [RFD_FRAME_SETUP] = {.name = "SETUP",
+                         .fixed_size = SETUP_FIXED_SIZE,
+                         .allowed_flags = SETUP_FLAGS,
+                         .stream = STREAM_ZERO,
+                         .carries_metadata = true},
+    [RFD_FRAME_LEASE] = {.name = "LEASE", .unsupported = true},
+    [RFD_FRAME_KEEPALIVE] = {.name = "KEEPALIVE",
+                             .fixed_size = KEEPALIVE_FIXED_SIZE,
+                             .allowed_flags = KEEPALIVE_FLAGS,
+                             .stream = STREAM_ZERO},
+    [RFD_FRAME_REQUEST_RESPONSE] = {.name = "REQUEST_RESPONSE",
+                                    .fixed_size = FRAME_HEADER_SIZE,
+                                    .allowed_flags = REQUEST_FLAGS,
+                                    .stream = STREAM_NONZERO,
+                                    .carries_metadata = true},
+    [RFD_FRAME_REQUEST_FNF] = {.name = "REQUEST_FNF",
+                               .fixed_size = FRAME_HEADER_SIZE,
+                               .allowed_flags = REQUEST_FLAGS,
+                               .stream = STREAM_NONZERO,
+                               .carries_metadata = true},
+    [RFD_FRAME_REQUEST_STREAM] = {.name = "REQUEST_STREAM",
+                                  .fixed_size = FRAME_WITH_U32_SIZE,
+                                  .allowed_flags = REQUEST_FLAGS,
+                                  .stream = STREAM_NONZERO,
+                                  .carries_metadata = true},
+    [RFD_FRAME_REQUEST_CHANNEL] = {.name = "REQUEST_CHANNEL",
+                                   .fixed_size = FRAME_WITH_U32_SIZE,
+                                   .allowed_flags = CHANNEL_FLAGS,
+                                   .stream = STREAM_NONZERO,
+                                   .carries_metadata = true},
+    [RFD_FRAME_REQUEST_N] = {.name = "REQUEST_N",
+                             .fixed_size = FRAME_WITH_U32_SIZE,
+                             .stream = STREAM_NONZERO},
+    [RFD_FRAME_CANCEL] = {.name = "CANCEL",
+                          .fixed_size = FRAME_HEADER_SIZE,
+                          .stream = STREAM_NONZERO},
+    [RFD_FRAME_PAYLOAD] = {.name = "PAYLOAD",
+                           .fixed_size = FRAME_HEADER_SIZE,
+                           .allowed_flags = PAYLOAD_FLAGS,
+                           .stream = STREAM_NONZERO,
+                           .carries_metadata = true},
+    [RFD_FRAME_ERROR] = {.name = "ERROR", .fixed_size = FRAME_WITH_U32_SIZE, .stream = STREAM_ANY},
+    [RFD_FRAME_METADATA_PUSH] = {.name = "METADATA_PUSH",
+                                 .fixed_size = FRAME_HEADER_SIZE,
+                                 .allowed_flags = RFD_FLAG_METADATA,
+                                 .stream = STREAM_ZERO,
+                                 .carries_metadata = true},
+    [RFD_FRAME_RESUME] = {.name = "RESUME", .unsupported = true},
+    [RFD_FRAME_RESUME_OK] = {.name = "RESUME_OK", .unsupported = true},
+    [RFD_FRAME_EXT] = {.name = "EXT",
+                       .fixed_size = FRAME_WITH_U32_SIZE,
+                       .allowed_flags = EXT_FLAGS,
+                       .stream = STREAM_ANY,
+                       .carries_metadata = true},
 };
 
 /* A bounds-checked reader over the bytes of one frame. */
@@ -184,7 +217,7 @@ cursor_take_counted(struct cursor *c, size_t length_size, struct rfd_slice *out)
  */
 static int
 check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct frame_rule **rule_out,
-	     const char **why)
+             const char **why)
 {
 	const struct frame_rule *rule = rule_for(type);
 
@@ -194,7 +227,8 @@ check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct fram
 		return -EBADMSG;
 	}
 	if (rule->unsupported) {
-		set_why(why, "unsupported frame type (LEASE and resumption are not used by fbthrift)");
+		set_why(why,
+		        "unsupported frame type (LEASE and resumption are not used by fbthrift)");
 		return -EBADMSG;
 	}
 	if (flags & RFD_FLAG_RESERVED_MASK) {
@@ -237,7 +271,7 @@ check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct fram
 /* A 31-bit count that RSocket requires to be positive. */
 static int
 check_positive_u31(uint32_t value, const char *zero_reason, const char *top_bit_reason,
-		   const char **why)
+                   const char **why)
 {
 	if (value == 0) {
 		set_why(why, zero_reason);
@@ -260,11 +294,12 @@ check_values(const struct rfd_frame *f, const char **why)
 	switch (f->type) {
 	case RFD_FRAME_SETUP:
 		r = check_positive_u31(f->keepalive_ms, "SETUP keepalive interval of 0",
-				       "SETUP keepalive interval has the reserved top bit set", why);
+		                       "SETUP keepalive interval has the reserved top bit set",
+		                       why);
 		if (r < 0)
 			return r;
 		return check_positive_u31(f->max_lifetime_ms, "SETUP max lifetime of 0",
-					  "SETUP max lifetime has the reserved top bit set", why);
+		                          "SETUP max lifetime has the reserved top bit set", why);
 	case RFD_FRAME_KEEPALIVE:
 		if (f->last_position & TOP_BIT_64) {
 			set_why(why, "KEEPALIVE last position has the reserved top bit set");
@@ -274,10 +309,10 @@ check_values(const struct rfd_frame *f, const char **why)
 	case RFD_FRAME_REQUEST_STREAM:
 	case RFD_FRAME_REQUEST_CHANNEL:
 		return check_positive_u31(f->u32, "initial request n of 0",
-					  "initial request n has the reserved top bit set", why);
+		                          "initial request n has the reserved top bit set", why);
 	case RFD_FRAME_REQUEST_N:
 		return check_positive_u31(f->u32, "REQUEST_N of 0",
-					  "REQUEST_N has the reserved top bit set", why);
+		                          "REQUEST_N has the reserved top bit set", why);
 	case RFD_FRAME_PAYLOAD:
 		/*
 		 * RSocket forbids a PAYLOAD with neither NEXT nor COMPLETE.
@@ -298,7 +333,7 @@ check_values(const struct rfd_frame *f, const char **why)
 		return 0;
 	case RFD_FRAME_EXT:
 		return check_positive_u31(f->u32, "EXT extended type 0 is reserved",
-					  "EXT extended type has the reserved top bit set", why);
+		                          "EXT extended type has the reserved top bit set", why);
 	default:
 		return 0;
 	}
@@ -424,7 +459,7 @@ decode_body(struct cursor *c, struct rfd_frame *f, const char **why)
 
 int
 rfd_frame_split(const uint8_t *bytes, size_t len, size_t max_frame, size_t *frame_len,
-		const char **why)
+                const char **why)
 {
 	size_t length;
 
@@ -582,7 +617,7 @@ put_counted(struct rfd_buf *out, size_t length_size, struct rfd_slice s)
 
 	assert(out);
 	r = length_size == 1 ? rfd_buf_put_u8(out, (uint8_t)s.len)
-			     : rfd_buf_put_u16(out, (uint16_t)s.len);
+	                     : rfd_buf_put_u16(out, (uint16_t)s.len);
 	if (r < 0)
 		return r;
 	return rfd_buf_append(out, s.ptr, s.len);
@@ -715,15 +750,15 @@ min_size(size_t a, size_t b)
  * The next fragment of @f, whose first @metadata_done metadata bytes and
  * @data_done data bytes went out in earlier fragments, in a frame of at most
  * @max_frame bytes.  Every fragment carries at least one byte, because
- * @max_frame leaves room for the fixed part, a metadata length and a byte.  Flags follow fbthrift: continuations are PAYLOAD frames
- * carrying NEXT (for a PAYLOAD only when the original had it), FOLLOWS on all
- * but the last.  Unlike fbthrift, COMPLETE appears on the last fragment only:
+ * @max_frame leaves room for the fixed part, a metadata length and a byte.  Flags follow fbthrift:
+ * continuations are PAYLOAD frames carrying NEXT (for a PAYLOAD only when the original had it),
+ * FOLLOWS on all but the last.  Unlike fbthrift, COMPLETE appears on the last fragment only:
  * RSocket says a receiver ignores FOLLOWS when COMPLETE is set, and fbthrift
  * reads the flags of the last fragment anyway.
  */
 static struct rfd_frame
 next_fragment(const struct rfd_frame *f, size_t max_frame, bool first, size_t metadata_done,
-	      size_t data_done)
+              size_t data_done)
 {
 	struct rfd_frame fragment = *f;
 	size_t room;
@@ -731,8 +766,8 @@ next_fragment(const struct rfd_frame *f, size_t max_frame, bool first, size_t me
 	assert(f);
 	if (!first) {
 		fragment.type = RFD_FRAME_PAYLOAD;
-		fragment.flags = f->type == RFD_FRAME_PAYLOAD ? f->flags & RFD_FLAG_NEXT
-							      : RFD_FLAG_NEXT;
+		fragment.flags =
+		    f->type == RFD_FRAME_PAYLOAD ? f->flags & RFD_FLAG_NEXT : RFD_FLAG_NEXT;
 	}
 	fragment.flags &= ~(RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE);
 	fragment.has_metadata = f->has_metadata && (first || metadata_done < f->metadata.len);
@@ -765,7 +800,7 @@ put_fragments(struct rfd_buf *out, const struct rfd_frame *f, size_t max_frame)
 	assert(f);
 	do {
 		fragment = next_fragment(f, max_frame, metadata_done + data_done == 0,
-					 metadata_done, data_done);
+		                         metadata_done, data_done);
 		r = put_frame(out, &fragment);
 		if (r < 0)
 			return r;
@@ -793,8 +828,8 @@ rfd_frame_encode_fragmented(const struct rfd_frame *f, size_t max_frame, struct 
 	if (RFD_FRAME_LENGTH_SIZE + body_size(f) <= max_frame)
 		return rfd_frame_encode(f, out);
 	/* Room for a first fragment with a metadata length and one byte. */
-	if (max_frame < RFD_FRAME_LENGTH_SIZE + frame_rules[f->type].fixed_size +
-				METADATA_LENGTH_SIZE + 1)
+	if (max_frame < (size_t)RFD_FRAME_LENGTH_SIZE + frame_rules[f->type].fixed_size +
+	                    METADATA_LENGTH_SIZE + 1)
 		return -EINVAL;
 	if (check_header(f->type, wire_flags(f), f->stream_id, &rule, NULL) < 0 ||
 	    check_values(f, NULL) < 0)
@@ -919,7 +954,7 @@ reassembly_start(struct rfd_reassembly *r, const struct rfd_frame *f, const char
  */
 int
 rfd_reassembly_add(struct rfd_reassembly *r, const struct rfd_frame *f, struct rfd_frame *out,
-		   const char **why)
+                   const char **why)
 {
 	int ret;
 

@@ -78,6 +78,12 @@ rfd_msg_peer(const struct rfd_msg *msg)
 	return &msg->peer;
 }
 
+uint64_t
+rfd_msg_connection(const struct rfd_msg *msg)
+{
+	return msg->connection;
+}
+
 void
 rfd_msg_free(struct rfd_msg *msg)
 {

@@ -38,6 +38,7 @@ struct server_conn {
 	int sock;
 	struct rfd_conn *conn;
 	struct rfd_peer peer;
+	uint64_t id;
 	uint32_t epoll_events;
 	unsigned refs; /* the server's, plus one per request handed out */
 };
@@ -54,6 +55,7 @@ struct rfd_server {
 	struct rfd_server_options options;
 	struct server_conn *conns;
 	size_t n_conns;
+	uint64_t last_conn_id;
 	long long accept_paused_until; /* 0: accepting */
 	volatile sig_atomic_t stopping;
 };
@@ -64,6 +66,7 @@ rfd_server_options_init(struct rfd_server_options *options)
 	options->socket_mode = 0;
 	options->max_connections = DEFAULT_MAX_CONNECTIONS;
 	rfd_limits_init(&options->limits);
+	options->closed = NULL;
 }
 
 /* ---- Connections ---- */
@@ -98,6 +101,8 @@ conn_close(struct server_conn *sc)
 	if (sc->next)
 		sc->next->prev = sc->prev;
 	server->n_conns--;
+	if (server->options.closed)
+		server->options.closed(server->user, sc->id);
 	conn_unref(sc);
 }
 
@@ -245,6 +250,7 @@ on_request(void *user, struct rfd_msg *request)
 	request->origin = sc;
 	request->release = request_release;
 	request->peer = sc->peer;
+	request->connection = sc->id;
 	sc->refs++;
 	sc->server->handler(sc->server->user, request);
 }
@@ -289,6 +295,7 @@ add_connection(struct rfd_server *server, int sock)
 	}
 	sc->sock = sock;
 	sc->refs = 1;
+	sc->id = ++server->last_conn_id;
 	read_peer(sock, &sc->peer);
 	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &server_callbacks, sc);
 	ev.data.ptr = sc;

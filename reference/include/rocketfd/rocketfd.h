@@ -103,6 +103,8 @@ RFD_EXPORT uint32_t rfd_msg_error_code(const struct rfd_msg *msg);
 RFD_EXPORT const char *rfd_msg_error_text(const struct rfd_msg *msg);
 /* For requests: the peer that sent it, valid for the request's whole life. */
 RFD_EXPORT const struct rfd_peer *rfd_msg_peer(const struct rfd_msg *msg);
+/* For requests: the connection it came on, unique for the server's life (never 0). */
+RFD_EXPORT uint64_t rfd_msg_connection(const struct rfd_msg *msg);
 /* Release the message and close every FD not taken.  NULL is accepted. */
 RFD_EXPORT void rfd_msg_free(struct rfd_msg *msg);
 
@@ -195,10 +197,14 @@ struct rfd_server;
  */
 typedef void rfd_handler_fn(void *user, struct rfd_msg *request);
 
+/* Called when a connection closes, with its rfd_msg_connection() id. */
+typedef void rfd_closed_fn(void *user, uint64_t connection);
+
 struct rfd_server_options {
 	mode_t socket_mode;       /* of the socket file; 0 leaves the umask's choice */
 	unsigned max_connections; /* more are accepted and closed at once */
 	struct rfd_limits limits;
+	rfd_closed_fn *closed;    /* may be NULL */
 };
 
 RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);

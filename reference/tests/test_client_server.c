@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client and server over a real listening socket, the server in a child
+ * process: FDs both ways, payload sizes, calls in flight, timeouts, and the
+ * pipe-EOF check that FDs the server was given are closed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rocketfd/rocketfd.h>
+
+#include "testutil.h"
+
+static char socket_path[108];
+static pid_t server_pid = -1;
+
+/* ---- The server, in the child ---- */
+
+static struct rfd_msg *held; /* a request answered later */
+static uint32_t last_note_fds;
+
+static void
+answer_count(struct rfd_msg *request)
+{
+	uint32_t n = (uint32_t)rfd_msg_fd_count(request);
+
+	rfd_reply(request, &n, sizeof(n), NULL, 0, RFD_FDS_DUP);
+}
+
+static void
+handle(void *user, struct rfd_msg *request)
+{
+	const char *method = rfd_msg_method(request);
+	int fds[RFD_MAX_FDS];
+	size_t n = rfd_msg_fd_count(request), len;
+	const uint8_t *data = rfd_msg_data(request, &len);
+
+	if (strcmp(method, "echo") == 0) {
+		for (size_t i = 0; i < n; i++)
+			fds[i] = rfd_msg_take_fd(request, i);
+		rfd_reply(request, data, len, fds, n, RFD_FDS_TAKE);
+	} else if (strcmp(method, "count") == 0) {
+		answer_count(request);
+	} else if (strcmp(method, "hold") == 0) {
+		rfd_msg_free(held);
+		held = request;
+	} else if (strcmp(method, "release") == 0) {
+		if (held)
+			answer_count(held);
+		held = NULL;
+		answer_count(request);
+	} else if (strcmp(method, "drop") == 0) {
+		rfd_msg_free(request);
+	} else if (strcmp(method, "fail") == 0) {
+		rfd_reply_error(request, 0x203, "failed on purpose");
+	} else if (strcmp(method, "note") == 0) {
+		last_note_fds = (uint32_t)n;
+		rfd_msg_free(request);
+	} else if (strcmp(method, "last_note") == 0) {
+		rfd_reply(request, &last_note_fds, sizeof(last_note_fds), NULL, 0, RFD_FDS_DUP);
+	} else if (strcmp(method, "open_fds") == 0) {
+		/* How many FDs the server process has open, to check it leaks none. */
+		uint32_t count = (uint32_t)rfd_test_count_fds();
+
+		rfd_reply(request, &count, sizeof(count), NULL, 0, RFD_FDS_DUP);
+	} else {
+		rfd_reply_error(request, 0x204, "unknown method");
+	}
+}
+
+static struct rfd_server *child_server;
+
+static void
+on_term(int sig)
+{
+	rfd_server_stop(child_server);
+}
+
+static void
+run_server(int ready_fd)
+{
+	struct rfd_server_options options;
+	int r;
+
+	rfd_server_options_init(&options);
+	r = rfd_server_listen(socket_path, &options, handle, NULL, &child_server);
+	if (r < 0) {
+		fprintf(stderr, "server: listen: %s\n", strerror(-r));
+		_exit(3);
+	}
+	signal(SIGTERM, on_term);
+	if (write(ready_fd, "r", 1) != 1)
+		_exit(3);
+	close(ready_fd);
+	r = rfd_server_run(child_server, -1);
+	rfd_msg_free(held);
+	rfd_server_free(child_server);
+	_exit(r < 0 ? 4 : 0);
+}
+
+static void
+start_server(void)
+{
+	int ready[2];
+	char c;
+
+	snprintf(socket_path, sizeof(socket_path), "/tmp/rfd-test-%d.sock", (int)getpid());
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		abort();
+	server_pid = fork();
+	if (server_pid == 0) {
+		close(ready[0]);
+		run_server(ready[1]);
+	}
+	close(ready[1]);
+	if (read(ready[0], &c, 1) != 1) {
+		fprintf(stderr, "server did not start\n");
+		exit(1);
+	}
+	close(ready[0]);
+}
+
+static void
+stop_server(void)
+{
+	int status;
+
+	kill(server_pid, SIGTERM);
+	waitpid(server_pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK(access(socket_path, F_OK) < 0); /* the socket file was removed */
+}
+
+/* ---- Helpers ---- */
+
+static struct rfd_client *
+connect_client(void)
+{
+	struct rfd_client *client = NULL;
+	int r = rfd_client_connect(socket_path, NULL, &client);
+
+	if (r < 0)
+		rfd_test_fail(__FILE__, __LINE__, "connect: %s", strerror(-r));
+	return client;
+}
+
+static uint32_t
+reply_u32(const struct rfd_msg *reply)
+{
+	size_t len;
+	const uint8_t *data = rfd_msg_data(reply, &len);
+	uint32_t v = UINT32_MAX;
+
+	if (len == sizeof(v))
+		memcpy(&v, data, sizeof(v));
+	return v;
+}
+
+static bool
+same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return false;
+	if (sa.st_dev != sb.st_dev || sa.st_ino != sb.st_ino)
+		return false;
+#ifdef SYS_kcmp
+	{
+		long r = syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, a, b);
+
+		if (r >= 0)
+			return r == 0;
+	}
+#endif
+	return true;
+}
+
+static uint32_t
+server_open_fds(struct rfd_client *client)
+{
+	struct rfd_msg *reply = NULL;
+	uint32_t n = 0;
+
+	if (rfd_client_call(client, "open_fds", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply) == 0)
+		n = reply_u32(reply);
+	rfd_msg_free(reply);
+	return n;
+}
+
+/* ---- Tests ---- */
+
+static void
+echo_n_fds(struct rfd_client *client, size_t n)
+{
+	int fds[RFD_MAX_FDS];
+	struct rfd_msg *reply = NULL;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	r = rfd_client_call(client, "echo", "hi", 2, fds, n, RFD_FDS_DUP, 5000, &reply);
+	CHECK_EQ(r, 0);
+	if (r == 0) {
+		CHECK_EQ(rfd_msg_kind(reply), RFD_MSG_REPLY);
+		CHECK_EQ(rfd_msg_fd_count(reply), n);
+		for (size_t i = 0; i < n && i < rfd_msg_fd_count(reply); i++) {
+			int fd = rfd_msg_fd(reply, i);
+
+			CHECK(same_file(fd, fds[i]));
+			CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		}
+	}
+	rfd_msg_free(reply);
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void
+test_fds_both_ways(void)
+{
+	struct rfd_client *client = connect_client();
+	uint32_t server_fds;
+
+	REQUIRE(client);
+	server_fds = server_open_fds(client);
+	echo_n_fds(client, 0);
+	echo_n_fds(client, 1);
+	echo_n_fds(client, 2);
+	echo_n_fds(client, 253);
+	echo_n_fds(client, 3);
+	CHECK_EQ(server_open_fds(client), server_fds);
+	rfd_client_free(client);
+}
+
+static void
+test_too_many_fds_is_a_clean_error(void)
+{
+	struct rfd_client *client = connect_client();
+	int fds[RFD_MAX_FDS + 1];
+	struct rfd_msg *reply = NULL;
+	int before;
+
+	REQUIRE(client);
+	for (size_t i = 0; i < RFD_MAX_FDS + 1; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	before = rfd_test_count_fds();
+	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, fds, RFD_MAX_FDS + 1, RFD_FDS_DUP, 5000,
+				 &reply),
+		 -E2BIG);
+	CHECK_EQ(rfd_test_count_fds(), before);
+	/* Taken FDs are closed even though the call was refused. */
+	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, fds, RFD_MAX_FDS + 1, RFD_FDS_TAKE,
+				 5000, &reply),
+		 -E2BIG);
+	CHECK_EQ(rfd_test_count_fds(), before - (RFD_MAX_FDS + 1));
+	/* The connection is still good. */
+	echo_n_fds(client, 1);
+	rfd_client_free(client);
+}
+
+static void
+test_server_closes_received_fds(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+	int pipe_fds[2];
+	char c;
+
+	REQUIRE(client);
+	REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+	CHECK_EQ(rfd_client_call(client, "count", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000,
+				 &reply),
+		 0);
+	CHECK_EQ(reply ? reply_u32(reply) : 0, 1);
+	rfd_msg_free(reply);
+	/* Every write end is closed: the server's copy too, or this read would block. */
+	CHECK_EQ(read(pipe_fds[0], &c, 1), 0);
+	close(pipe_fds[0]);
+	rfd_client_free(client);
+}
+
+static void
+test_payload_sizes(void)
+{
+	static const size_t sizes[] = {1, 100, 4095, 4096, 65537, 1 << 20, 5 << 20};
+	struct rfd_client *client = connect_client();
+	int sndbuf = 4096;
+	uint8_t *payload = malloc(5 << 20);
+
+	REQUIRE(client);
+	REQUIRE(payload);
+	setsockopt(rfd_client_fd(client), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (size_t i = 0; i < (5 << 20); i++)
+		payload[i] = (uint8_t)(i * 7 + 3);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		struct rfd_msg *reply = NULL;
+		size_t len = 0;
+		const uint8_t *data;
+		int r;
+
+		r = rfd_client_call(client, "echo", payload, sizes[s], &fd, 1, RFD_FDS_TAKE, 10000,
+				    &reply);
+		CHECK_EQ(r, 0);
+		if (r < 0)
+			continue;
+		data = rfd_msg_data(reply, &len);
+		CHECK_EQ(len, sizes[s]);
+		CHECK(len == sizes[s] && memcmp(data, payload, len) == 0);
+		CHECK_EQ(rfd_msg_fd_count(reply), 1);
+		rfd_msg_free(reply);
+	}
+	free(payload);
+	rfd_client_free(client);
+}
+
+struct tally {
+	int done;
+	int ok;
+	size_t fds;
+};
+
+static void
+count_reply(void *user, int status, struct rfd_msg *reply)
+{
+	struct tally *tally = user;
+
+	tally->done++;
+	if (status == 0 && rfd_msg_kind(reply) == RFD_MSG_REPLY) {
+		tally->ok++;
+		tally->fds += rfd_msg_fd_count(reply);
+	}
+	rfd_msg_free(reply);
+}
+
+static void
+test_many_calls_in_flight(void)
+{
+	struct rfd_client *client = connect_client();
+	struct tally tally = {0};
+	enum { CALLS = 200 };
+
+	REQUIRE(client);
+	for (int i = 0; i < CALLS; i++) {
+		int fds[2] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
+			      open("/dev/null", O_RDONLY | O_CLOEXEC)};
+
+		CHECK_EQ(rfd_client_call_async(client, "echo", &i, sizeof(i), fds,
+					       (size_t)(i % 3), RFD_FDS_DUP, 10000, count_reply,
+					       &tally, NULL),
+			 0);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	while (tally.done < CALLS) {
+		struct pollfd pfd = {.fd = rfd_client_fd(client), .events = rfd_client_events(client)};
+
+		if (poll(&pfd, 1, 5000) <= 0)
+			break;
+		if (rfd_client_process(client, pfd.revents) < 0)
+			break;
+	}
+	CHECK_EQ(tally.done, CALLS);
+	CHECK_EQ(tally.ok, CALLS);
+	CHECK_EQ(tally.fds, (CALLS / 3) * 3 + 1); /* 0, 1, 2 FDs in turn: 66*3 + (0+1) */
+	rfd_client_free(client);
+}
+
+static void
+test_timeout_then_late_reply_fds_are_closed(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+	int pipe_fds[2];
+	char c;
+
+	REQUIRE(client);
+	REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
+	/* The server holds this call; it times out here. */
+	CHECK_EQ(rfd_client_call(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, 100, &reply),
+		 -ETIMEDOUT);
+	/* The held call is answered late, with no FDs; then FDs must still match. */
+	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+		 0);
+	rfd_msg_free(reply);
+	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000,
+				 &reply),
+		 0);
+	CHECK_EQ(reply ? rfd_msg_fd_count(reply) : 0, 1);
+	rfd_msg_free(reply);
+	CHECK_EQ(read(pipe_fds[0], &c, 1), 0);
+	close(pipe_fds[0]);
+	rfd_client_free(client);
+}
+
+static void
+test_errors_and_dropped_requests(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+
+	REQUIRE(client);
+	CHECK_EQ(rfd_client_call(client, "fail", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply), 0);
+	CHECK(reply && rfd_msg_kind(reply) == RFD_MSG_ERROR);
+	CHECK(reply && rfd_msg_error_code(reply) == 0x203);
+	CHECK(reply && strcmp(rfd_msg_error_text(reply), "failed on purpose") == 0);
+	rfd_msg_free(reply);
+
+	CHECK_EQ(rfd_client_call(client, "drop", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply), 0);
+	CHECK(reply && rfd_msg_kind(reply) == RFD_MSG_ERROR);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+static void
+test_oneway_with_fds(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+	int fds[3];
+
+	REQUIRE(client);
+	for (int i = 0; i < 3; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_EQ(rfd_client_oneway(client, "note", NULL, 0, fds, 3, RFD_FDS_TAKE, 5000), 0);
+	CHECK_EQ(rfd_client_call(client, "last_note", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+		 0);
+	CHECK_EQ(reply ? reply_u32(reply) : 0, 3);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+static void
+test_connect_errors(void)
+{
+	struct rfd_client *client = NULL;
+	char long_path[200];
+
+	memset(long_path, 'a', sizeof(long_path) - 1);
+	long_path[sizeof(long_path) - 1] = '\0';
+	CHECK_EQ(rfd_client_connect(long_path, NULL, &client), -ENAMETOOLONG);
+	CHECK_EQ(rfd_client_connect("/nonexistent/rfd.sock", NULL, &client), -ENOENT);
+	CHECK(client == NULL);
+}
+
+static const struct rfd_test tests[] = {
+	{"fds_both_ways", test_fds_both_ways},
+	{"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
+	{"server_closes_received_fds", test_server_closes_received_fds},
+	{"payload_sizes", test_payload_sizes},
+	{"many_calls_in_flight", test_many_calls_in_flight},
+	{"timeout_then_late_reply_fds_are_closed", test_timeout_then_late_reply_fds_are_closed},
+	{"errors_and_dropped_requests", test_errors_and_dropped_requests},
+	{"oneway_with_fds", test_oneway_with_fds},
+	{"connect_errors", test_connect_errors},
+	{NULL, NULL},
+};
+
+int
+main(int argc, char **argv)
+{
+	int status;
+
+	signal(SIGPIPE, SIG_IGN);
+	start_server();
+	status = rfd_test_main(argc, argv, tests);
+	stop_server();
+	return rfd_test_failures ? EXIT_FAILURE : status;
+}
