@@ -46,6 +46,8 @@ rfd_client_options_init(struct rfd_client_options *options)
 {
 	options->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	rfd_limits_init(&options->limits);
+	options->trace = NULL;
+	options->trace_user = NULL;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -195,6 +197,7 @@ int
 rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_client **out)
 {
 	struct rfd_client_options defaults;
+	struct rfd_conn_callbacks callbacks;
 	struct rfd_client *client;
 	int flags, r;
 
@@ -215,7 +218,10 @@ rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_
 		return -ENOMEM;
 	}
 	client->sock = sock;
-	client->conn = rfd_conn_new(RFD_ROLE_CLIENT, &options->limits, &client_callbacks, client);
+	callbacks = client_callbacks;
+	callbacks.trace = options->trace;
+	callbacks.trace_user = options->trace_user;
+	client->conn = rfd_conn_new(RFD_ROLE_CLIENT, &options->limits, &callbacks, client);
 	if (!client->conn) {
 		rfd_client_free(client);
 		return -ENOMEM;

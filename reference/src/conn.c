@@ -96,6 +96,23 @@ msg_put_text(struct rfd_msg *msg, size_t *offset, const uint8_t *s, size_t len)
 	return text;
 }
 
+/* ---- Tracing ---- */
+
+static void
+trace_frame(const struct rfd_conn *conn, char direction, const struct rfd_frame *frame)
+{
+	char line[200];
+
+	if (!conn->cb.trace)
+		return;
+	snprintf(line, sizeof(line),
+		 "%c %s stream %" PRIu32 " flags 0x%03x%s metadata %zu data %zu", direction,
+		 rfd_frame_type_name(frame->type), frame->stream_id, frame->flags,
+		 frame->type == RFD_FRAME_ERROR ? " error" : "", frame->metadata.len,
+		 frame->data.len);
+	conn->cb.trace(conn->cb.trace_user, line);
+}
+
 /* ---- Failure ---- */
 
 static void
@@ -170,6 +187,7 @@ queue_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 	size_t start = conn->out.len;
 	int r = rfd_frame_encode(frame, &conn->out);
 
+	trace_frame(conn, '>', frame);
 	if (r < 0)
 		conn->out.len = start;
 	return r;
@@ -182,7 +200,7 @@ queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, cons
 
 	frame.data.ptr = (const uint8_t *)what;
 	frame.data.len = strlen(what);
-	return rfd_frame_encode(&frame, &conn->out);
+	return queue_frame(conn, &frame);
 }
 
 /*
@@ -232,6 +250,7 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 			return -ENOMEM;
 		}
 	}
+	trace_frame(conn, '>', frame);
 	r = rfd_frame_encode_fragmented(frame, RFD_FRAGMENT_DEFAULT, &conn->out);
 	if (r < 0) {
 		conn->out.len = start;
@@ -858,6 +877,7 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "malformed frame: %s", why);
 		return;
 	}
+	trace_frame(conn, '<', &frame);
 	if (!conn->setup_done) {
 		if (conn->role == RFD_ROLE_SERVER)
 			handle_setup(conn, &frame);

@@ -68,6 +68,9 @@ struct rfd_conn_callbacks {
 	void (*reply)(void *user, uint32_t stream_id, int status, struct rfd_msg *reply);
 	/* The connection failed; nothing more will be reported. */
 	void (*failed)(void *user, int err, const char *why);
+	/* Optional: a line per frame read or written (see rfd_trace_fn). */
+	rfd_trace_fn *trace;
+	void *trace_user;
 };
 
 struct rfd_conn;

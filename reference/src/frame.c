@@ -910,8 +910,7 @@ reassembly_finish(struct rfd_reassembly *r, const struct rfd_frame *last, struct
 	assert(r);
 	assert(last);
 	assert(out);
-	flags = last->flags & frame_rules[r->type].allowed_flags;
-	flags &= ~(RFD_FLAG_FOLLOWS | RFD_FLAG_METADATA);
+	flags = last->flags & frame_rules[r->type].allowed_flags & ~RFD_FLAG_FOLLOWS;
 	r->flags = r->has_metadata ? flags | RFD_FLAG_METADATA : flags;
 	r->active = false;
 

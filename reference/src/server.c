@@ -67,6 +67,8 @@ rfd_server_options_init(struct rfd_server_options *options)
 	options->max_connections = DEFAULT_MAX_CONNECTIONS;
 	rfd_limits_init(&options->limits);
 	options->closed = NULL;
+	options->trace = NULL;
+	options->trace_user = NULL;
 }
 
 /* ---- Connections ---- */
@@ -281,6 +283,7 @@ read_peer(int sock, struct rfd_peer *peer)
 static void
 add_connection(struct rfd_server *server, int sock)
 {
+	struct rfd_conn_callbacks callbacks = server_callbacks;
 	struct epoll_event ev = {.events = EPOLLIN};
 	struct server_conn *sc;
 
@@ -297,7 +300,9 @@ add_connection(struct rfd_server *server, int sock)
 	sc->refs = 1;
 	sc->id = ++server->last_conn_id;
 	read_peer(sock, &sc->peer);
-	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &server_callbacks, sc);
+	callbacks.trace = server->options.trace;
+	callbacks.trace_user = server->options.trace_user;
+	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &callbacks, sc);
 	ev.data.ptr = sc;
 	if (!sc->conn || epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		rfd_conn_free(sc->conn);

@@ -66,6 +66,14 @@ struct rfd_limits {
 
 RFD_EXPORT void rfd_limits_init(struct rfd_limits *limits);
 
+/*
+ * Frame tracing, for tools and debugging: called with one line describing
+ * each frame read ("<") or written (">"), e.g. "> REQUEST_RESPONSE stream 1
+ * flags 0x100 metadata 18 data 8".  Called from the thread using the client
+ * or server.
+ */
+typedef void rfd_trace_fn(void *user, const char *line);
+
 /* Credentials of the peer process, captured when the connection was made (SO_PEERCRED). */
 struct rfd_peer {
 	pid_t pid;
@@ -115,6 +123,8 @@ struct rfd_client;
 struct rfd_client_options {
 	int connect_timeout_ms; /* for rfd_client_connect() to wait for the server's SETUP answer */
 	struct rfd_limits limits;
+	rfd_trace_fn *trace; /* may be NULL */
+	void *trace_user;
 };
 
 RFD_EXPORT void rfd_client_options_init(struct rfd_client_options *options);
@@ -205,6 +215,8 @@ struct rfd_server_options {
 	unsigned max_connections; /* more are accepted and closed at once */
 	struct rfd_limits limits;
 	rfd_closed_fn *closed;    /* may be NULL */
+	rfd_trace_fn *trace;      /* may be NULL; trace_user is passed to it */
+	void *trace_user;
 };
 
 RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);
