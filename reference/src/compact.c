@@ -287,8 +287,8 @@ rfd_cw_set_begin(struct rfd_cw *w, enum rfd_compact_type elem_type, uint32_t n)
 }
 
 void
-rfd_cw_map_begin(struct rfd_cw *w, enum rfd_compact_type key_type,
-		 enum rfd_compact_type value_type, uint32_t n)
+rfd_cw_map_begin(struct rfd_cw *w, enum rfd_compact_type key_type, enum rfd_compact_type value_type,
+                 uint32_t n)
 {
 	uint8_t key = normalize_bool((uint8_t)key_type);
 	uint8_t value = normalize_bool((uint8_t)value_type);

@@ -146,7 +146,7 @@ void rfd_cw_string(struct rfd_cw *w, const char *text);
 void rfd_cw_list_begin(struct rfd_cw *w, enum rfd_compact_type elem_type, uint32_t n);
 void rfd_cw_set_begin(struct rfd_cw *w, enum rfd_compact_type elem_type, uint32_t n);
 void rfd_cw_map_begin(struct rfd_cw *w, enum rfd_compact_type key_type,
-		      enum rfd_compact_type value_type, uint32_t n);
+                      enum rfd_compact_type value_type, uint32_t n);
 
 /* Header and value in one call. */
 void rfd_cw_field_i32(struct rfd_cw *w, int16_t id, int32_t value);

@@ -862,7 +862,13 @@ static void
 handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_stream *stream = rfd_streams_find(&conn->streams, frame->stream_id);
+	struct rfd_reassembly *reassembly = find_reassembly(conn, frame->stream_id, false);
 
+	/* A sender may abandon a fragmented message with CANCEL. */
+	if (reassembly) {
+		rfd_reassembly_free(reassembly);
+		rfd_reassembly_init(reassembly, conn->limits.max_message);
+	}
 	if (conn->role == RFD_ROLE_SERVER && stream)
 		stream->state = RFD_STREAM_CANCELLED;
 }

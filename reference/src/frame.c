@@ -450,8 +450,8 @@ decode_body(struct cursor *c, struct rfd_frame *f, const char **why)
 		f->metadata = cursor_rest(c);
 		return 0;
 	default:
-		assert(!"decode_body: type passed check_header");
-		break;
+		set_why(why, "unknown frame type");
+		return -EBADMSG;
 	}
 	set_why(why, "frame shorter than its fixed part");
 	return -EBADMSG;
@@ -527,7 +527,7 @@ wire_flags(const struct rfd_frame *f)
 	if (f->type == RFD_FRAME_METADATA_PUSH)
 		return f->flags | RFD_FLAG_METADATA;
 	if (has_metadata_length(f->type)) {
-		uint16_t flags = f->flags & ~RFD_FLAG_METADATA;
+		uint16_t flags = (uint16_t)(f->flags & ~RFD_FLAG_METADATA);
 
 		return f->has_metadata ? flags | RFD_FLAG_METADATA : flags;
 	}
@@ -750,11 +750,13 @@ min_size(size_t a, size_t b)
  * The next fragment of @f, whose first @metadata_done metadata bytes and
  * @data_done data bytes went out in earlier fragments, in a frame of at most
  * @max_frame bytes.  Every fragment carries at least one byte, because
- * @max_frame leaves room for the fixed part, a metadata length and a byte.  Flags follow fbthrift:
- * continuations are PAYLOAD frames carrying NEXT (for a PAYLOAD only when the original had it),
- * FOLLOWS on all but the last.  Unlike fbthrift, COMPLETE appears on the last fragment only:
- * RSocket says a receiver ignores FOLLOWS when COMPLETE is set, and fbthrift
- * reads the flags of the last fragment anyway.
+ * @max_frame leaves room for the fixed part, a metadata length and a byte.
+ *
+ * Flags follow fbthrift: continuations are PAYLOAD frames carrying NEXT (for
+ * a PAYLOAD only when the original had it), FOLLOWS on all but the last.
+ * Unlike fbthrift, COMPLETE appears on the last fragment only: RSocket says a
+ * receiver ignores FOLLOWS when COMPLETE is set, and fbthrift reads the flags
+ * of the last fragment anyway.
  */
 static struct rfd_frame
 next_fragment(const struct rfd_frame *f, size_t max_frame, bool first, size_t metadata_done,
@@ -769,7 +771,7 @@ next_fragment(const struct rfd_frame *f, size_t max_frame, bool first, size_t me
 		fragment.flags =
 		    f->type == RFD_FRAME_PAYLOAD ? f->flags & RFD_FLAG_NEXT : RFD_FLAG_NEXT;
 	}
-	fragment.flags &= ~(RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE);
+	fragment.flags = (uint16_t)(fragment.flags & ~(RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE));
 	fragment.has_metadata = f->has_metadata && (first || metadata_done < f->metadata.len);
 
 	room = max_frame - RFD_FRAME_LENGTH_SIZE - frame_rules[fragment.type].fixed_size;
@@ -901,7 +903,11 @@ reassembly_append(struct rfd_reassembly *r, const struct rfd_frame *f, const cha
 	return rfd_buf_append(&r->data, f->data.ptr, f->data.len);
 }
 
-/* The flags the last fragment carries that the first fragment's type defines. */
+/*
+ * Hand out the joined payload.  Its flags are those of the last fragment that
+ * the first fragment's type defines: a REQUEST_RESPONSE does not inherit the
+ * NEXT of its PAYLOAD continuations.
+ */
 static void
 reassembly_finish(struct rfd_reassembly *r, const struct rfd_frame *last, struct rfd_frame *out)
 {
@@ -910,7 +916,7 @@ reassembly_finish(struct rfd_reassembly *r, const struct rfd_frame *last, struct
 	assert(r);
 	assert(last);
 	assert(out);
-	flags = last->flags & frame_rules[r->type].allowed_flags & ~RFD_FLAG_FOLLOWS;
+	flags = (uint16_t)(last->flags & frame_rules[r->type].allowed_flags & ~RFD_FLAG_FOLLOWS);
 	r->flags = r->has_metadata ? flags | RFD_FLAG_METADATA : flags;
 	r->active = false;
 

@@ -62,17 +62,17 @@ struct payload_layout {
 };
 
 static const struct payload_layout response_layout = {
-	.payload_metadata = 7,
-	.compression = 6,
-	.fd_metadata = 12,
-	.checksum = 14,
+    .payload_metadata = 7,
+    .compression = 6,
+    .fd_metadata = 12,
+    .checksum = 14,
 };
 
 static const struct payload_layout stream_payload_layout = {
-	.payload_metadata = 3,
-	.compression = 1,
-	.fd_metadata = 5,
-	.checksum = 6,
+    .payload_metadata = 3,
+    .compression = 1,
+    .fd_metadata = 5,
+    .checksum = 6,
 };
 
 /* Encoding */
@@ -130,8 +130,8 @@ put_exception_metadata(struct rfd_cw *w, const struct rfd_response_metadata *m)
 		rfd_cw_field(w, RFD_CT_STRUCT, EXCEPTION_METADATA);
 		rfd_cw_struct_begin(w);
 		put_empty_struct_field(w, m->payload_kind == RFD_PAYLOAD_DECLARED_EXCEPTION
-						  ? EXCEPTION_DECLARED
-						  : EXCEPTION_APP_UNKNOWN);
+		                              ? EXCEPTION_DECLARED
+		                              : EXCEPTION_APP_UNKNOWN);
 		rfd_cw_struct_end(w);
 	}
 	rfd_cw_struct_end(w);
@@ -165,7 +165,7 @@ put_payload_metadata_field(struct rfd_cw *w, int16_t id, const struct rfd_respon
 
 static int
 encode_payload_metadata(const struct rfd_response_metadata *m, const struct payload_layout *layout,
-			struct rfd_buf *out)
+                        struct rfd_buf *out)
 {
 	struct rfd_cw w;
 	int r;
@@ -305,7 +305,7 @@ expect_type(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const 
 
 static int
 read_i32_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
-	       int32_t *value)
+               int32_t *value)
 {
 	int ret = expect_type(r, f, RFD_CT_I32, why);
 
@@ -317,7 +317,7 @@ read_i32_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, 
 
 static int
 read_i64_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
-	       int64_t *value)
+               int64_t *value)
 {
 	int ret = expect_type(r, f, RFD_CT_I64, why);
 
@@ -329,7 +329,7 @@ read_i64_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, 
 
 static int
 read_binary_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *has,
-		  struct rfd_slice *value)
+                  struct rfd_slice *value)
 {
 	int ret = expect_type(r, f, RFD_CT_BINARY, why);
 
@@ -342,7 +342,7 @@ read_binary_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *wh
 /* A field whose presence is all this library records. */
 static int
 note_field(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const char *why,
-	   bool *present)
+           bool *present)
 {
 	int ret = expect_type(r, f, type, why);
 
@@ -365,12 +365,12 @@ decode_fd_metadata(struct rfd_cr *r, const struct rfd_cr_field *field, struct rf
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		switch (f.id) {
 		case FD_SEQ_NUM:
-			ret = read_i64_field(r, &f, "FdMetadata.fdSeqNum is not an i64", &m->has_seq,
-					     &m->fd_seq);
+			ret = read_i64_field(r, &f, "FdMetadata.fdSeqNum is not an i64",
+			                     &m->has_seq, &m->fd_seq);
 			break;
 		case FD_NUM_FDS:
 			ret = read_i32_field(r, &f, "FdMetadata.numFds is not an i32", &m->has_num,
-					     &m->num_fds);
+			                     &m->num_fds);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -390,47 +390,48 @@ decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 		switch (f.id) {
 		case REQUEST_PROTOCOL:
 			ret = read_i32_field(r, &f, "RequestRpcMetadata.protocol is not an i32",
-					     &m->has_protocol, &m->protocol);
+			                     &m->has_protocol, &m->protocol);
 			break;
 		case REQUEST_NAME:
 			ret = read_binary_field(r, &f, "RequestRpcMetadata.name is not a string",
-						&m->has_name, &m->name);
+			                        &m->has_name, &m->name);
 			break;
 		case REQUEST_KIND:
 			ret = read_i32_field(r, &f, "RequestRpcMetadata.kind is not an i32",
-					     &m->has_kind, &m->kind);
+			                     &m->has_kind, &m->kind);
 			break;
 		case REQUEST_CLIENT_TIMEOUT_MS:
-			ret = read_i32_field(r, &f, "RequestRpcMetadata.clientTimeoutMs is not an i32",
-					     &m->has_client_timeout, &m->client_timeout_ms);
+			ret = read_i32_field(r, &f,
+			                     "RequestRpcMetadata.clientTimeoutMs is not an i32",
+			                     &m->has_client_timeout, &m->client_timeout_ms);
 			break;
 		case REQUEST_COMPRESSION:
 			ret = note_field(r, &f, RFD_CT_I32,
-					 "RequestRpcMetadata.compression is not an i32",
-					 &m->uses_compression);
+			                 "RequestRpcMetadata.compression is not an i32",
+			                 &m->uses_compression);
 			break;
 		case REQUEST_COMPRESSION_CONFIG:
 			ret = note_field(r, &f, RFD_CT_STRUCT,
-					 "RequestRpcMetadata.compressionConfig is not a struct",
-					 &m->uses_compression);
+			                 "RequestRpcMetadata.compressionConfig is not a struct",
+			                 &m->uses_compression);
 			break;
 		case REQUEST_INTERACTION_ID:
 			ret = note_field(r, &f, RFD_CT_I64,
-					 "RequestRpcMetadata.interactionId is not an i64",
-					 &m->uses_interaction);
+			                 "RequestRpcMetadata.interactionId is not an i64",
+			                 &m->uses_interaction);
 			break;
 		case REQUEST_INTERACTION_CREATE:
 			ret = note_field(r, &f, RFD_CT_STRUCT,
-					 "RequestRpcMetadata.interactionCreate is not a struct",
-					 &m->uses_interaction);
+			                 "RequestRpcMetadata.interactionCreate is not a struct",
+			                 &m->uses_interaction);
 			break;
 		case REQUEST_FD_METADATA:
 			ret = decode_fd_metadata(r, &f, &m->fd);
 			break;
 		case REQUEST_CHECKSUM:
 			ret = note_field(r, &f, RFD_CT_STRUCT,
-					 "RequestRpcMetadata.checksum is not a struct",
-					 &m->uses_checksum);
+			                 "RequestRpcMetadata.checksum is not a struct",
+			                 &m->uses_checksum);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -457,12 +458,12 @@ decode_exception_kind(struct rfd_cr *r, struct rfd_response_metadata *m)
 			return rfd_cr_fail(r, "PayloadExceptionMetadata union has several fields");
 		if (f.id == EXCEPTION_DECLARED || f.id == EXCEPTION_APP_UNKNOWN) {
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "PayloadExceptionMetadata arm is not a struct");
+			                  "PayloadExceptionMetadata arm is not a struct");
 			if (ret < 0)
 				return ret;
 			m->payload_kind = f.id == EXCEPTION_DECLARED
-						  ? RFD_PAYLOAD_DECLARED_EXCEPTION
-						  : RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION;
+			                      ? RFD_PAYLOAD_DECLARED_EXCEPTION
+			                      : RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION;
 		}
 		ret = rfd_cr_skip_field(r, &f);
 	}
@@ -482,15 +483,15 @@ decode_exception_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 		switch (f.id) {
 		case EXCEPTION_NAME:
 			ret = read_binary_field(r, &f, "exception name_utf8 is not a string",
-						&m->has_ex_name, &m->ex_name);
+			                        &m->has_ex_name, &m->ex_name);
 			break;
 		case EXCEPTION_WHAT:
 			ret = read_binary_field(r, &f, "exception what_utf8 is not a string",
-						&m->has_ex_what, &m->ex_what);
+			                        &m->has_ex_what, &m->ex_what);
 			break;
 		case EXCEPTION_METADATA:
-			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "exception metadata is not a struct");
+			ret =
+			    expect_type(r, &f, RFD_CT_STRUCT, "exception metadata is not a struct");
 			if (ret >= 0)
 				ret = decode_exception_kind(r, m);
 			break;
@@ -519,14 +520,14 @@ decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 		switch (f.id) {
 		case PAYLOAD_RESPONSE_METADATA:
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "PayloadMetadata.responseMetadata is not a struct");
+			                  "PayloadMetadata.responseMetadata is not a struct");
 			if (ret >= 0)
 				ret = rfd_cr_skip_field(r, &f);
 			m->payload_kind = RFD_PAYLOAD_RESPONSE;
 			break;
 		case PAYLOAD_EXCEPTION_METADATA:
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "PayloadMetadata.exceptionMetadata is not a struct");
+			                  "PayloadMetadata.exceptionMetadata is not a struct");
 			if (ret >= 0)
 				ret = decode_exception_metadata(r, m);
 			break;
@@ -541,7 +542,7 @@ decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 
 static int
 decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
-		      struct rfd_response_metadata *m)
+                      struct rfd_response_metadata *m)
 {
 	struct rfd_cr_field f;
 	int ret;
@@ -554,10 +555,10 @@ decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
 				ret = decode_payload_metadata(r, m);
 		} else if (f.id == layout->compression) {
 			ret = note_field(r, &f, RFD_CT_I32, "compression is not an i32",
-					 &m->uses_compression);
+			                 &m->uses_compression);
 		} else if (f.id == layout->checksum) {
 			ret = note_field(r, &f, RFD_CT_STRUCT, "checksum is not a struct",
-					 &m->uses_checksum);
+			                 &m->uses_checksum);
 		} else if (f.id == layout->fd_metadata) {
 			ret = decode_fd_metadata(r, &f, &m->fd);
 		} else {
@@ -578,19 +579,19 @@ decode_response_error(struct rfd_cr *r, struct rfd_response_error *m)
 		switch (f.id) {
 		case ERROR_NAME:
 			ret = read_binary_field(r, &f, "ResponseRpcError.name_utf8 is not a string",
-						&m->has_name, &m->name);
+			                        &m->has_name, &m->name);
 			break;
 		case ERROR_WHAT:
 			ret = read_binary_field(r, &f, "ResponseRpcError.what_utf8 is not a string",
-						&m->has_what, &m->what);
+			                        &m->has_what, &m->what);
 			break;
 		case ERROR_CATEGORY:
 			ret = read_i32_field(r, &f, "ResponseRpcError.category is not an i32",
-					     &m->has_category, &m->category);
+			                     &m->has_category, &m->category);
 			break;
 		case ERROR_CODE:
 			ret = read_i32_field(r, &f, "ResponseRpcError.code is not an i32",
-					     &m->has_code, &m->code);
+			                     &m->has_code, &m->code);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -609,7 +610,7 @@ decode_client_metadata(struct rfd_cr *r, struct rfd_setup_metadata *m)
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		if (f.id == CLIENT_METADATA_AGENT)
 			ret = read_binary_field(r, &f, "ClientMetadata.agent is not a string",
-						&m->has_agent, &m->agent);
+			                        &m->has_agent, &m->agent);
 		else
 			ret = rfd_cr_skip_field(r, &f);
 	}
@@ -627,29 +628,29 @@ decode_setup(struct rfd_cr *r, struct rfd_setup_metadata *m)
 		switch (f.id) {
 		case SETUP_MIN_VERSION:
 			ret = read_i32_field(r, &f, "RequestSetupMetadata.minVersion is not an i32",
-					     &m->has_min_version, &m->min_version);
+			                     &m->has_min_version, &m->min_version);
 			break;
 		case SETUP_MAX_VERSION:
 			ret = read_i32_field(r, &f, "RequestSetupMetadata.maxVersion is not an i32",
-					     &m->has_max_version, &m->max_version);
+			                     &m->has_max_version, &m->max_version);
 			break;
 		case SETUP_CLIENT_METADATA:
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "RequestSetupMetadata.clientMetadata is not a struct");
+			                  "RequestSetupMetadata.clientMetadata is not a struct");
 			if (ret >= 0)
 				ret = decode_client_metadata(r, m);
 			break;
 		case SETUP_ENCODE_METADATA_USING_BINARY:
 			ret = expect_type(
-				r, &f, RFD_CT_BOOL,
-				"RequestSetupMetadata.encodeMetadataUsingBinary is not a bool");
+			    r, &f, RFD_CT_BOOL,
+			    "RequestSetupMetadata.encodeMetadataUsingBinary is not a bool");
 			m->encode_metadata_using_binary = f.bool_value;
 			break;
 		case SETUP_COMPRESSION_SETUP_REQUEST:
 			ret = note_field(
-				r, &f, RFD_CT_STRUCT,
-				"RequestSetupMetadata.compressionSetupRequest is not a struct",
-				&m->uses_compression_setup);
+			    r, &f, RFD_CT_STRUCT,
+			    "RequestSetupMetadata.compressionSetupRequest is not a struct",
+			    &m->uses_compression_setup);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -668,7 +669,7 @@ decode_setup_response(struct rfd_cr *r, struct rfd_server_push *m)
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		if (f.id == SETUP_RESPONSE_VERSION)
 			ret = read_i32_field(r, &f, "SetupResponse.version is not an i32",
-					     &m->has_version, &m->version);
+			                     &m->has_version, &m->version);
 		else
 			ret = rfd_cr_skip_field(r, &f);
 	}
@@ -690,18 +691,19 @@ decode_server_push(struct rfd_cr *r, struct rfd_server_push *m)
 		switch (f.id) {
 		case PUSH_SETUP_RESPONSE:
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
-					  "ServerPushMetadata.setupResponse is not a struct");
+			                  "ServerPushMetadata.setupResponse is not a struct");
 			if (ret >= 0)
 				ret = decode_setup_response(r, m);
 			m->kind = RFD_PUSH_SETUP_RESPONSE;
 			break;
 		case PUSH_STREAM_HEADERS:
 		case PUSH_DRAIN_COMPLETE:
-			ret = expect_type(r, &f, RFD_CT_STRUCT, "ServerPushMetadata arm is not a struct");
+			ret = expect_type(r, &f, RFD_CT_STRUCT,
+			                  "ServerPushMetadata arm is not a struct");
 			if (ret >= 0)
 				ret = rfd_cr_skip_field(r, &f);
 			m->kind = f.id == PUSH_STREAM_HEADERS ? RFD_PUSH_STREAM_HEADERS
-							      : RFD_PUSH_DRAIN_COMPLETE;
+			                                      : RFD_PUSH_DRAIN_COMPLETE;
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -722,7 +724,7 @@ decode_end(struct rfd_cr *r, int ret, const char **why)
 
 int
 rfd_request_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_request_metadata *m,
-			    const char **why)
+                            const char **why)
 {
 	struct rfd_cr r;
 
@@ -735,7 +737,7 @@ rfd_request_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_request
 
 int
 rfd_response_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_response_metadata *m,
-			     const char **why)
+                             const char **why)
 {
 	struct rfd_cr r;
 
@@ -748,7 +750,7 @@ rfd_response_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_respon
 
 int
 rfd_stream_payload_metadata_decode(const uint8_t *bytes, size_t len,
-				   struct rfd_response_metadata *m, const char **why)
+                                   struct rfd_response_metadata *m, const char **why)
 {
 	struct rfd_cr r;
 
@@ -761,7 +763,7 @@ rfd_stream_payload_metadata_decode(const uint8_t *bytes, size_t len,
 
 int
 rfd_response_error_decode(const uint8_t *bytes, size_t len, struct rfd_response_error *m,
-			  const char **why)
+                          const char **why)
 {
 	struct rfd_cr r;
 
@@ -774,7 +776,7 @@ rfd_response_error_decode(const uint8_t *bytes, size_t len, struct rfd_response_
 
 int
 rfd_setup_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_setup_metadata *m,
-			  const char **why)
+                          const char **why)
 {
 	struct rfd_cr r;
 
@@ -787,7 +789,7 @@ rfd_setup_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_setup_met
 
 int
 rfd_server_push_decode(const uint8_t *bytes, size_t len, struct rfd_server_push *m,
-		       const char **why)
+                       const char **why)
 {
 	struct rfd_cr r;
 

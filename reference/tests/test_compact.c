@@ -77,29 +77,29 @@ static const struct {
 	int32_t value;
 	const char *hex;
 } i32_vectors[] = {
-	{0, "00"},
-	{1, "02"},
-	{-1, "01"},
-	{63, "7e"},
-	{64, "80 01"},
-	{-64, "7f"},
-	{-65, "81 01"},
-	{127, "fe 01"},
-	{128, "80 02"},
-	{INT32_MAX, "fe ff ff ff 0f"},
-	{INT32_MIN, "ff ff ff ff 0f"},
+    {0, "00"},
+    {1, "02"},
+    {-1, "01"},
+    {63, "7e"},
+    {64, "80 01"},
+    {-64, "7f"},
+    {-65, "81 01"},
+    {127, "fe 01"},
+    {128, "80 02"},
+    {INT32_MAX, "fe ff ff ff 0f"},
+    {INT32_MIN, "ff ff ff ff 0f"},
 };
 
 static const struct {
 	int64_t value;
 	const char *hex;
 } i64_vectors[] = {
-	{0, "00"},
-	{-1, "01"},
-	{INT32_MAX, "fe ff ff ff 0f"},
-	{(int64_t)INT32_MAX + 1, "80 80 80 80 10"},
-	{INT64_MAX, "fe ff ff ff ff ff ff ff ff 01"},
-	{INT64_MIN, "ff ff ff ff ff ff ff ff ff 01"},
+    {0, "00"},
+    {-1, "01"},
+    {INT32_MAX, "fe ff ff ff 0f"},
+    {(int64_t)INT32_MAX + 1, "80 80 80 80 10"},
+    {INT64_MAX, "fe ff ff ff ff ff ff ff ff 01"},
+    {INT64_MIN, "ff ff ff ff ff ff ff ff ff 01"},
 };
 
 static void
@@ -228,25 +228,25 @@ static const struct {
 	enum { AS_I16, AS_I32, AS_I64, AS_BINARY } as;
 	const char *why; /* NULL: accepted */
 } varint_cases[] = {
-	{"ff ff ff ff 0f", AS_I32, NULL},
-	{"80 80 80 80 80 00", AS_I32, "varint longer than its type allows"},
-	{"ff ff ff ff 1f", AS_I32, "varint value out of range for its type"},
-	{"ff ff ff ff 10", AS_I32, "varint value out of range for its type"},
-	{"80 00", AS_I32, "varint with a redundant trailing zero byte"},
-	{"81 80 00", AS_I32, "varint with a redundant trailing zero byte"},
-	{"80", AS_I32, "truncated varint"},
-	{"", AS_I32, "truncated varint"},
-	{"ff ff ff ff ff ff ff ff ff 01", AS_I64, NULL},
-	{"ff ff ff ff ff ff ff ff ff 02", AS_I64, "varint value out of range for its type"},
-	{"ff ff ff ff ff ff ff ff ff 81 00", AS_I64, "varint longer than its type allows"},
-	{"80 80 80 80 80 80 80 80 80 80 01", AS_I64, "varint longer than its type allows"},
-	{"80 80 80 80 80 80 80 80 80 00", AS_I64, "varint with a redundant trailing zero byte"},
-	{"fe ff 03", AS_I16, NULL},
-	{"fe ff 04", AS_I16, "varint value out of range for its type"},
-	{"80 80 80 01", AS_I16, "varint longer than its type allows"},
-	{"80 80 80 80 08", AS_BINARY, "negative size"},
-	{"ff ff ff ff 0f", AS_BINARY, "negative size"},
-	{"80 80 80 80 80 01", AS_BINARY, "varint longer than its type allows"},
+    {"ff ff ff ff 0f", AS_I32, NULL},
+    {"80 80 80 80 80 00", AS_I32, "varint longer than its type allows"},
+    {"ff ff ff ff 1f", AS_I32, "varint value out of range for its type"},
+    {"ff ff ff ff 10", AS_I32, "varint value out of range for its type"},
+    {"80 00", AS_I32, "varint with a redundant trailing zero byte"},
+    {"81 80 00", AS_I32, "varint with a redundant trailing zero byte"},
+    {"80", AS_I32, "truncated varint"},
+    {"", AS_I32, "truncated varint"},
+    {"ff ff ff ff ff ff ff ff ff 01", AS_I64, NULL},
+    {"ff ff ff ff ff ff ff ff ff 02", AS_I64, "varint value out of range for its type"},
+    {"ff ff ff ff ff ff ff ff ff 81 00", AS_I64, "varint longer than its type allows"},
+    {"80 80 80 80 80 80 80 80 80 80 01", AS_I64, "varint longer than its type allows"},
+    {"80 80 80 80 80 80 80 80 80 00", AS_I64, "varint with a redundant trailing zero byte"},
+    {"fe ff 03", AS_I16, NULL},
+    {"fe ff 04", AS_I16, "varint value out of range for its type"},
+    {"80 80 80 01", AS_I16, "varint longer than its type allows"},
+    {"80 80 80 80 08", AS_BINARY, "negative size"},
+    {"ff ff ff ff 0f", AS_BINARY, "negative size"},
+    {"80 80 80 80 80 01", AS_BINARY, "varint longer than its type allows"},
 };
 
 static void
@@ -296,7 +296,7 @@ test_field_header_short_and_long_forms(void)
 {
 	static const int16_t ids[] = {1, 16, 32, 5, -1, 0};
 	static const uint8_t types[] = {RFD_CT_I32, RFD_CT_I32, RFD_CT_I32,
-					RFD_CT_I32, RFD_CT_I32, RFD_CT_BYTE};
+	                                RFD_CT_I32, RFD_CT_I32, RFD_CT_BYTE};
 	struct rfd_buf b;
 	struct rfd_cw w;
 	struct rfd_cr r;
@@ -307,11 +307,11 @@ test_field_header_short_and_long_forms(void)
 	rfd_buf_init(&b);
 	rfd_cw_init(&w, &b);
 	rfd_cw_struct_begin(&w);
-	rfd_cw_field_i32(&w, 1, 1);   /* delta 1: short */
-	rfd_cw_field_i32(&w, 16, 2);  /* delta 15: short */
-	rfd_cw_field_i32(&w, 32, 3);  /* delta 16: long */
-	rfd_cw_field_i32(&w, 5, 4);   /* backward: long */
-	rfd_cw_field_i32(&w, -1, 5);  /* negative: long */
+	rfd_cw_field_i32(&w, 1, 1);       /* delta 1: short */
+	rfd_cw_field_i32(&w, 16, 2);      /* delta 15: short */
+	rfd_cw_field_i32(&w, 32, 3);      /* delta 16: long */
+	rfd_cw_field_i32(&w, 5, 4);       /* backward: long */
+	rfd_cw_field_i32(&w, -1, 5);      /* negative: long */
 	rfd_cw_field(&w, RFD_CT_BYTE, 0); /* delta 1 from -1: short */
 	rfd_cw_byte(&w, -1);
 	rfd_cw_struct_end(&w);
@@ -491,7 +491,7 @@ test_list_and_set_forms(void)
 	rfd_cw_string(&w, "x");
 	CHECK_EQ(rfd_cw_finish(&w), 0);
 	CHECK_HEX(b.data, b.len,
-		  "f5 0f 00 02 04 06 08 0a 0c 0e 10 12 14 16 18 1a 1c  08  18 01 78");
+	          "f5 0f 00 02 04 06 08 0a 0c 0e 10 12 14 16 18 1a 1c  08  18 01 78");
 
 	rfd_cr_init(&r, b.data, b.len);
 	CHECK_EQ(rfd_cr_set_begin(&r, &elem_type, &n), 0);
@@ -554,7 +554,7 @@ test_map_forms(void)
 	rfd_cw_i16(&w, -1);
 	CHECK_EQ(rfd_cw_finish(&w), 0);
 	CHECK_HEX(b.data, b.len,
-		  "00  02 85 01 61 02 02 62 63 03  02 11 01 02 02 01  01 59 0e 24 02 01");
+	          "00  02 85 01 61 02 02 62 63 03  02 11 01 02 02 01  01 59 0e 24 02 01");
 
 	rfd_cr_init(&r, b.data, b.len);
 	CHECK_EQ(rfd_cr_map_begin(&r, &key_type, &value_type, &n), 0);
@@ -635,8 +635,8 @@ test_double_and_float_are_big_endian(void)
 	rfd_cw_struct_end(&w);
 	CHECK_EQ(rfd_cw_finish(&w), 0);
 	CHECK_HEX(b.data, b.len,
-		  "17 3f f0 00 00 00 00 00 00  1d 3f 80 00 00"
-		  "  19 17 c0 04 00 00 00 00 00 00  19 1d c0 20 00 00  00");
+	          "17 3f f0 00 00 00 00 00 00  1d 3f 80 00 00"
+	          "  19 17 c0 04 00 00 00 00 00 00  19 1d c0 20 00 00  00");
 
 	rfd_cr_init(&r, b.data, b.len);
 	CHECK_EQ(rfd_cr_struct_begin(&r), 0);
@@ -775,10 +775,11 @@ test_skip_every_type(void)
 	rfd_buf_free(&b);
 }
 
-/* Every proper prefix of a valid struct must fail cleanly; the copy is exactly as long as the prefix. */
+/* Every proper prefix of a valid struct must fail cleanly; the copy is exactly as long as the
+ * prefix. */
 static void
 check_every_prefix_fails(const uint8_t *bytes, size_t len,
-			 int (*decode)(const uint8_t *, size_t, const char **))
+                         int (*decode)(const uint8_t *, size_t, const char **))
 {
 	const char *why;
 
@@ -793,7 +794,7 @@ check_every_prefix_fails(const uint8_t *bytes, size_t len,
 		why = NULL;
 		if (decode(prefix, n, &why) != -EBADMSG || !why)
 			rfd_test_fail(__FILE__, __LINE__, "prefix of %zu of %zu bytes accepted", n,
-				      len);
+			              len);
 		free(prefix);
 	}
 }
@@ -883,34 +884,34 @@ static const struct {
 	uint8_t type;
 	const char *why; /* NULL: accepted */
 } length_cases[] = {
-	{"04 61 62 63 64", RFD_CT_BINARY, NULL},
-	{"05 61 62 63 64", RFD_CT_BINARY, "binary length larger than the bytes left"},
-	{"fe ff ff ff 07 61", RFD_CT_BINARY, "binary length larger than the bytes left"},
-	{"a3 00 01 02 03 04 05 06 07 08 09", RFD_CT_LIST, NULL},
-	{"a3 00 01 02 03 04 05 06 07 08", RFD_CT_LIST, "list or set size larger than the bytes left"},
-	{"a5 00 01 02 03 04 05 06 07 08", RFD_CT_LIST, "list or set size larger than the bytes left"},
-	{"aa 00 01 02 03 04 05 06 07 08", RFD_CT_SET, "list or set size larger than the bytes left"},
-	{"ac 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
-	{"ac 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, NULL},
-	{"27 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, NULL},
-	{"27 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST,
-	 "list or set size larger than the bytes left"},
-	{"2d 00 00 00 00 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
-	{"f3 fe ff ff ff 07 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
-	{"03 33 00 00 00 00 00 00", RFD_CT_MAP, NULL},
-	{"03 33 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
-	{"01 57 00 00 00 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
-	{"01 75 00 00 00 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
-	{"01 57 00 00 00 00 00 00 00 00 00", RFD_CT_MAP, NULL},
-	{"fe ff ff ff 07 11 01", RFD_CT_MAP, "map size larger than the bytes left"},
-	{"01", RFD_CT_MAP, "truncated map header"},
-	{"", RFD_CT_LIST, "truncated list or set header"},
-	{"f3", RFD_CT_LIST, "truncated varint"},
-	{"00 00 00 00 00 00 00", RFD_CT_DOUBLE, "truncated double"},
-	{"00 00 00", RFD_CT_FLOAT, "truncated float"},
-	{"", RFD_CT_BYTE, "truncated byte"},
-	{"", RFD_CT_BOOL, "truncated bool"},
-	{"", RFD_CT_STRUCT, "truncated struct: no stop byte"},
+    {"04 61 62 63 64", RFD_CT_BINARY, NULL},
+    {"05 61 62 63 64", RFD_CT_BINARY, "binary length larger than the bytes left"},
+    {"fe ff ff ff 07 61", RFD_CT_BINARY, "binary length larger than the bytes left"},
+    {"a3 00 01 02 03 04 05 06 07 08 09", RFD_CT_LIST, NULL},
+    {"a3 00 01 02 03 04 05 06 07 08", RFD_CT_LIST, "list or set size larger than the bytes left"},
+    {"a5 00 01 02 03 04 05 06 07 08", RFD_CT_LIST, "list or set size larger than the bytes left"},
+    {"aa 00 01 02 03 04 05 06 07 08", RFD_CT_SET, "list or set size larger than the bytes left"},
+    {"ac 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
+    {"ac 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, NULL},
+    {"27 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST, NULL},
+    {"27 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00", RFD_CT_LIST,
+     "list or set size larger than the bytes left"},
+    {"2d 00 00 00 00 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
+    {"f3 fe ff ff ff 07 00 00 00", RFD_CT_LIST, "list or set size larger than the bytes left"},
+    {"03 33 00 00 00 00 00 00", RFD_CT_MAP, NULL},
+    {"03 33 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
+    {"01 57 00 00 00 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
+    {"01 75 00 00 00 00 00 00 00 00", RFD_CT_MAP, "map size larger than the bytes left"},
+    {"01 57 00 00 00 00 00 00 00 00 00", RFD_CT_MAP, NULL},
+    {"fe ff ff ff 07 11 01", RFD_CT_MAP, "map size larger than the bytes left"},
+    {"01", RFD_CT_MAP, "truncated map header"},
+    {"", RFD_CT_LIST, "truncated list or set header"},
+    {"f3", RFD_CT_LIST, "truncated varint"},
+    {"00 00 00 00 00 00 00", RFD_CT_DOUBLE, "truncated double"},
+    {"00 00 00", RFD_CT_FLOAT, "truncated float"},
+    {"", RFD_CT_BYTE, "truncated byte"},
+    {"", RFD_CT_BOOL, "truncated bool"},
+    {"", RFD_CT_STRUCT, "truncated struct: no stop byte"},
 };
 
 static void
@@ -923,7 +924,7 @@ test_lengths_larger_than_input(void)
 		if (!length_cases[i].why) {
 			if (ret != 0)
 				rfd_test_fail(__FILE__, __LINE__, "case %zu [%s] rejected: %s", i,
-					      length_cases[i].hex, why);
+				              length_cases[i].hex, why);
 			continue;
 		}
 		CHECK_EQ(ret, -EBADMSG);
@@ -936,17 +937,17 @@ static const struct {
 	uint8_t type;
 	const char *why;
 } bad_type_cases[] = {
-	{"1e 00", RFD_CT_STRUCT, "unknown field type"},
-	{"0f 02 00", RFD_CT_STRUCT, "unknown field type"},
-	{"10", RFD_CT_STRUCT, "stop byte with a field id delta"},
-	{"10", RFD_CT_LIST, "unknown list or set element type"},
-	{"00", RFD_CT_LIST, "unknown list or set element type"},
-	{"1e 00", RFD_CT_SET, "unknown list or set element type"},
-	{"01 e5 00 00", RFD_CT_MAP, "unknown map key or value type"},
-	{"01 50 00 00", RFD_CT_MAP, "unknown map key or value type"},
-	{"00", RFD_CT_STOP, "skip of an unknown type"},
-	{"00", 14, "skip of an unknown type"},
-	{"00 00", RFD_CT_STRUCT, "trailing bytes after the struct"},
+    {"1e 00", RFD_CT_STRUCT, "unknown field type"},
+    {"0f 02 00", RFD_CT_STRUCT, "unknown field type"},
+    {"10", RFD_CT_STRUCT, "stop byte with a field id delta"},
+    {"10", RFD_CT_LIST, "unknown list or set element type"},
+    {"00", RFD_CT_LIST, "unknown list or set element type"},
+    {"1e 00", RFD_CT_SET, "unknown list or set element type"},
+    {"01 e5 00 00", RFD_CT_MAP, "unknown map key or value type"},
+    {"01 50 00 00", RFD_CT_MAP, "unknown map key or value type"},
+    {"00", RFD_CT_STOP, "skip of an unknown type"},
+    {"00", 14, "skip of an unknown type"},
+    {"00 00", RFD_CT_STRUCT, "trailing bytes after the struct"},
 };
 
 static void
@@ -1089,14 +1090,14 @@ struct fd_report {
 };
 
 static const struct fd_info sample_fds[] = {
-	{2049, 131, 0100000, true, 2},
-	{5, -1, 0140000, false, 0},
+    {2049, 131, 0100000, true, 2},
+    {5, -1, 0140000, false, 0},
 };
 
 static const char sample_report_hex[] = "18 02 68 69 19 2c"
-					"  16 82 20 16 86 02 15 80 80 04 11 15 04 00"
-					"  16 0a 16 01 15 80 80 06 12 15 00 00"
-					"  00";
+                                        "  16 82 20 16 86 02 15 80 80 04 11 15 04 00"
+                                        "  16 0a 16 01 15 80 80 06 12 15 00 00"
+                                        "  00";
 
 static int
 read_fd_info(struct rfd_cr *r, struct fd_info *info)
@@ -1275,28 +1276,28 @@ test_result_structs(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"i32_zigzag_varints", test_i32_zigzag_varints},
-	{"i64_zigzag_varints", test_i64_zigzag_varints},
-	{"i16_and_byte", test_i16_and_byte},
-	{"unsigned_varint_boundary", test_unsigned_varint_boundary},
-	{"overlong_and_overflowing_varints", test_overlong_and_overflowing_varints},
-	{"field_header_short_and_long_forms", test_field_header_short_and_long_forms},
-	{"field_id_extremes", test_field_id_extremes},
-	{"bool_fields", test_bool_fields},
-	{"bool_elements", test_bool_elements},
-	{"list_and_set_forms", test_list_and_set_forms},
-	{"map_forms", test_map_forms},
-	{"double_and_float_are_big_endian", test_double_and_float_are_big_endian},
-	{"skip_every_type", test_skip_every_type},
-	{"truncation_at_every_offset", test_truncation_at_every_offset},
-	{"depth_limit", test_depth_limit},
-	{"lengths_larger_than_input", test_lengths_larger_than_input},
-	{"invalid_types", test_invalid_types},
-	{"reader_misuse_and_sticky_error", test_reader_misuse_and_sticky_error},
-	{"writer_errors", test_writer_errors},
-	{"fd_report_round_trip", test_fd_report_round_trip},
-	{"result_structs", test_result_structs},
-	{NULL, NULL},
+    {"i32_zigzag_varints", test_i32_zigzag_varints},
+    {"i64_zigzag_varints", test_i64_zigzag_varints},
+    {"i16_and_byte", test_i16_and_byte},
+    {"unsigned_varint_boundary", test_unsigned_varint_boundary},
+    {"overlong_and_overflowing_varints", test_overlong_and_overflowing_varints},
+    {"field_header_short_and_long_forms", test_field_header_short_and_long_forms},
+    {"field_id_extremes", test_field_id_extremes},
+    {"bool_fields", test_bool_fields},
+    {"bool_elements", test_bool_elements},
+    {"list_and_set_forms", test_list_and_set_forms},
+    {"map_forms", test_map_forms},
+    {"double_and_float_are_big_endian", test_double_and_float_are_big_endian},
+    {"skip_every_type", test_skip_every_type},
+    {"truncation_at_every_offset", test_truncation_at_every_offset},
+    {"depth_limit", test_depth_limit},
+    {"lengths_larger_than_input", test_lengths_larger_than_input},
+    {"invalid_types", test_invalid_types},
+    {"reader_misuse_and_sticky_error", test_reader_misuse_and_sticky_error},
+    {"writer_errors", test_writer_errors},
+    {"fd_report_round_trip", test_fd_report_round_trip},
+    {"result_structs", test_result_structs},
+    {NULL, NULL},
 };
 
 int

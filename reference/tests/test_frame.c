@@ -330,6 +330,29 @@ test_worked_example_all_39_bytes(void)
 	rfd_buf_free(&out);
 }
 
+/* The METADATA flag on the wire follows has_metadata (and is always set on METADATA_PUSH). */
+static void
+test_encode_sets_metadata_flag_from_content(void)
+{
+	struct rfd_frame push = {.type = RFD_FRAME_METADATA_PUSH, .metadata = SLICE("\x01")};
+	struct rfd_frame payload = {.stream_id = 1,
+	                            .type = RFD_FRAME_PAYLOAD,
+	                            .flags = RFD_FLAG_NEXT | RFD_FLAG_METADATA,
+	                            .data = SLICE("\x02")};
+	uint8_t want[20];
+	struct rfd_buf out;
+
+	rfd_buf_init(&out);
+	REQUIRE(rfd_frame_encode(&push, &out) == 0);
+	REQUIRE(rfd_frame_encode(&payload, &out) == 0);
+	CHECK_EQ(rfd_test_hex("00 00 07 00 00 00 00 31 00 01  00 00 07 00 00 00 01 28 20 02", want,
+	                      sizeof(want)),
+	         20);
+	CHECK_EQ(out.len, 20);
+	CHECK_MEM(out.data, want, 20);
+	rfd_buf_free(&out);
+}
+
 /*
  * Every truncation of a valid frame, with its length field rewritten to
  * match, is either rejected or (when only opaque trailing bytes were cut)
@@ -432,6 +455,7 @@ static const struct rejection rejections[] = {
     {"00 00 00 00 04 00 00 01 00 00 7f ff ff ff 7f ff ff ff 01 61", "data MIME type"},
     {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 00 05 61 62", "resume token"},
     {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 00 03 61 62", "resume token"},
+    {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 01 00 00 00", "resume token"},
     {"00 00 00 01 20 00 00 00 00 00", "REQUEST_N of 0"},
     {"00 00 00 01 20 00 80 00 00 01", "REQUEST_N has the reserved top bit"},
     {"00 00 00 01 18 00 00 00 00 00", "initial request n of 0"},
@@ -908,6 +932,20 @@ test_fragmentation_default_max(void)
 	CHECK(slice_equal(got.metadata, f.metadata));
 	CHECK_EQ(got.flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT | RFD_FLAG_COMPLETE);
 	rfd_reassembly_free(&r);
+
+	/* A maximum beyond what the u24 length can say is capped at it. */
+	out.len = 0;
+	REQUIRE(rfd_frame_encode_fragmented(&f, SIZE_MAX, &out) == 0);
+	CHECK_EQ(rfd_get_u24(out.data), RFD_FRAME_LENGTH_MAX);
+	rfd_reassembly_init(&r, data_len + 4);
+	CHECK_EQ(reassemble(out.data, out.len, RFD_FRAME_LENGTH_MAX + 3, &r, &got), 3);
+	CHECK(slice_equal(got.data, f.data));
+	rfd_reassembly_free(&r);
+
+	/* Lengths no buffer can have are refused before anything is read. */
+	f.data.len = SIZE_MAX / 2;
+	f.metadata.len = SIZE_MAX / 2;
+	CHECK_EQ(rfd_frame_encode_fragmented(&f, RFD_FRAGMENT_DEFAULT, &out), -EMSGSIZE);
 	rfd_buf_free(&out);
 	free(data);
 }
@@ -1092,6 +1130,7 @@ static const struct rfd_test tests[] = {
     {"vectors_encode", test_vectors_encode},
     {"vectors_decode", test_vectors_decode},
     {"worked_example_all_39_bytes", test_worked_example_all_39_bytes},
+    {"encode_sets_metadata_flag_from_content", test_encode_sets_metadata_flag_from_content},
     {"truncation_at_every_length", test_truncation_at_every_length},
     {"every_rejection_reason", test_every_rejection_reason},
     {"decode_arguments", test_decode_arguments},
