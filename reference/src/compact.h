@@ -11,10 +11,10 @@
  * i32 and i64 are zigzag varints; double and float are 8 and 4 bytes
  * big-endian (fbthrift; Apache Thrift writes doubles little-endian); binary
  * is a varint length and the bytes.  A list or set header is one byte
- * (size << 4 | element type) for sizes up to 14, else (0xF0 | element
- * type) and a varint size; bool elements are one byte each (1 true, 2 false).  A map header is
- * a single 0 byte when empty, else a varint size and a (key << 4 | value)
- * type byte.  A struct ends with a 0 byte.
+ * (size << 4 | element type) for sizes up to 14, else (0xF0 | element type)
+ * and a varint size; bool elements are one byte each (1 true, 2 false).  A
+ * map header is a single 0 byte when empty, else a varint size and a
+ * (key << 4 | value) type byte.  A struct ends with a 0 byte.
  *
  * Writing FdInfo { 1: i64 dev; 2: i64 ino; 3: i32 type; 4: bool cloexec;
  * 5: i32 flags } inside FdReport { 1: string tag; 2: list<FdInfo> fds }:
@@ -164,10 +164,10 @@ void rfd_cw_field_string(struct rfd_cw *w, int16_t id, const char *text);
  * 10 bytes (i16, 32-bit, i64), with a redundant trailing zero byte, or with
  * a value over the type's range; negative sizes; sizes that cannot fit in
  * the bytes left (each element needs at least 1 byte, a float 4, a double 8;
- * a map entry its key's plus its value's); type ids over 13; a STOP header
- * byte with a nonzero delta; field ids outside int16 by delta; bool elements
- * other than 0, 1, 2 (0 as false, as some encoders write it); and nesting
- * over RFD_COMPACT_MAX_DEPTH.
+ * a map entry its key's plus its value's); type ids over 13 and STOP as an
+ * element, key or value type; a STOP header byte with a nonzero delta; field ids outside int16 by
+ * delta; bool elements other than 0, 1, 2 (0 as false, as some encoders write it); and nesting over
+ * RFD_COMPACT_MAX_DEPTH.
  */
 struct rfd_cr {
 	const uint8_t *p;

@@ -361,7 +361,8 @@ decode_fd_metadata(struct rfd_cr *r, const struct rfd_cr_field *field, struct rf
 	ret = expect_type(r, field, RFD_CT_STRUCT, "fdMetadata is not a struct");
 	if (ret >= 0)
 		ret = rfd_cr_struct_begin(r);
-	m->present = true;
+	/* A repeated fdMetadata replaces the earlier one whole, never merges with it. */
+	*m = (struct rfd_fd_metadata){.present = true};
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		switch (f.id) {
 		case FD_SEQ_NUM:

@@ -257,6 +257,22 @@ test_request_declined_features_are_flagged(void)
 	CHECK(!d.fd.present);
 }
 
+static void
+test_repeated_fd_metadata_replaces_the_first(void)
+{
+	/* 22: {1: fdSeqNum 5}, then 22: {2: numFds 1}. */
+	static const char hex[] = "0c 2c 16 0a 00  0c 2c 25 02 00  00";
+	uint8_t bytes[16];
+	size_t len = rfd_test_hex(hex, bytes, sizeof(bytes));
+	struct rfd_request_metadata d;
+	const char *why;
+
+	REQUIRE(rfd_request_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(d.fd.present);
+	CHECK(!d.fd.has_seq);
+	CHECK(d.fd.has_num && d.fd.num_fds == 1);
+}
+
 /* Response and stream payload metadata */
 
 static const struct {
@@ -883,6 +899,7 @@ static const struct rfd_test tests[] = {
     {"worked_example_data", test_worked_example_data},
     {"request_round_trip", test_request_round_trip},
     {"request_declined_features_are_flagged", test_request_declined_features_are_flagged},
+    {"repeated_fd_metadata_replaces_the_first", test_repeated_fd_metadata_replaces_the_first},
     {"response_metadata_round_trips", test_response_metadata_round_trips},
     {"stream_payload_round_trip", test_stream_payload_round_trip},
     {"response_error", test_response_error},
