@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -314,6 +315,58 @@ echo_fds_back(struct conf_ctx *ctx)
 		expected_seq += (int64_t)counts[c];
 	}
 	wire_close(&w);
+	return result;
+}
+
+/*
+ * Many large echo replies with FDs, read only once all are sent, so that the
+ * server's writes come back partial: each reply's FDs must arrive once.
+ */
+static enum conf_result
+fds_sent_once(struct conf_ctx *ctx)
+{
+	enum { CALLS = 24, TAG_SIZE = 60000 };
+	uint32_t streams[CALLS];
+	char *tag = malloc(TAG_SIZE + 1);
+	enum conf_result result;
+	struct wire w;
+	int small = 4096;
+
+	if (!tag)
+		return conf_skip(ctx, "out of memory");
+	memset(tag, 'x', TAG_SIZE);
+	tag[TAG_SIZE] = '\0';
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		setsockopt(w.sock, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	for (int i = 0; result == CONF_PASS && i < CALLS; i++) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		streams[i] = case_send_call(ctx, &w, RFD_FRAME_REQUEST_RESPONSE, FDT_METHOD_ECHO,
+					    tag, &fd, 1, NULL);
+		close(fd);
+		if (!streams[i])
+			result = CONF_FAIL;
+	}
+	for (int i = 0; result == CONF_PASS && i < CALLS; i++) {
+		struct wire_reply reply;
+
+		result = case_read_reply(ctx, &w, streams[i], &reply);
+		if (result != CONF_PASS)
+			break;
+		if (reply.type != RFD_FRAME_PAYLOAD)
+			result = conf_fail(ctx, "echo %d got ERROR 0x%x", i, reply.error_code);
+		else if (!reply.fds_matched || reply.fds.n != 1)
+			result = conf_fail(ctx, "echo %d: its FD did not arrive exactly once as claimed",
+					   i);
+		wire_reply_free(&reply);
+	}
+	if (result == CONF_PASS && w.n_groups != 0)
+		result = conf_fail(ctx, "%zu more FD groups arrived than the replies claimed: FDs "
+					"were sent twice",
+				   w.n_groups);
+	wire_close(&w);
+	free(tag);
 	return result;
 }
 
@@ -959,6 +1012,10 @@ const struct conf_case conf_server_cases[] = {
 	{"fd/echo-back", CONF_SERVER, "5", "FD-SEND-1", CONF_MUST,
 	 "echo with 2, 1 and 3 FDs; expects the same files back, fdSeqNum 0, 2, 3", 0, NULL,
 	 echo_fds_back},
+	{"fd/sent-once", CONF_SERVER, "5", "FD-SEND-2", CONF_MUST,
+	 "24 pipelined echo calls with 60 KB tags and 1 FD each, replies read late; expects each "
+	 "reply's FD exactly once",
+	 0, NULL, fds_sent_once},
 	{"fd/record", CONF_SERVER, "5", "SVC-3", CONF_MUST,
 	 "record (one-way) with 2 FDs, then lastRecorded; expects their report, FDs closed", 0,
 	 NULL, record_then_last_recorded},

@@ -222,12 +222,28 @@ target_count_fds(pid_t pid)
 }
 
 int
+target_stable_fds(pid_t pid, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int last = target_count_fds(pid), n;
+
+	/* The readiness probe's connection may still be open: wait for two equal readings. */
+	for (;;) {
+		poll(NULL, 0, 2 * POLL_STEP_MS);
+		n = target_count_fds(pid);
+		if (n == last || now_ms() >= deadline)
+			return n;
+		last = n;
+	}
+}
+
+int
 target_settle_fds(pid_t pid, int expected, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	int n;
 
-	while ((n = target_count_fds(pid)) != expected && now_ms() < deadline)
+	while ((n = target_count_fds(pid)) > expected && now_ms() < deadline)
 		poll(NULL, 0, POLL_STEP_MS);
 	return n;
 }

@@ -45,9 +45,12 @@ int target_wait_listening(const char *path, pid_t pid, int timeout_ms);
 /* How many FDs @pid has open (from /proc), or -1. */
 int target_count_fds(pid_t pid);
 
+/* @pid's open FD count once it stopped changing (at most @timeout_ms), or -1. */
+int target_stable_fds(pid_t pid, int timeout_ms);
+
 /*
  * Wait up to @timeout_ms for @pid's open FD count to come back to @expected
- * (closing may trail the answer).  Returns the last count seen.
+ * or below (closing may trail the answer).  Returns the last count seen.
  */
 int target_settle_fds(pid_t pid, int expected, int timeout_ms);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fault.h"
 #include "frame.h"
 #include "metadata.h"
 #include "streams.h"
@@ -315,7 +316,7 @@ rfd_conn_out_advance(struct rfd_conn *conn, size_t written)
 		return;
 	assert(written <= chunk.len);
 
-	if (chunk.fds) {
+	if (chunk.fds && !(RFD_FAULT(resend_after_partial) && written < chunk.len)) {
 		struct out_mark *mark = conn->marks;
 
 		/* The kernel holds its own references now: drop ours, never resend. */

@@ -6,6 +6,7 @@
 
 #include "alloc.h"
 #include "cmsg.h"
+#include "fault.h"
 
 /* The half of the sequence space that counts as "before". */
 #define SEQ_HALF_RANGE ((uint64_t)1 << 62)
@@ -114,8 +115,12 @@ rfd_fdqueue_clear(struct rfd_fdqueue *q)
 {
 	assert(q);
 
-	while (q->head)
-		rfd_fdgroup_free(pop_head(q));
+	while (q->head) {
+		if (RFD_FAULT(keep_fds_at_eof))
+			rfd_free(pop_head(q));
+		else
+			rfd_fdgroup_free(pop_head(q));
+	}
 }
 
 void
@@ -137,6 +142,37 @@ rfd_fdqueue_push(struct rfd_fdqueue *q, struct rfd_fdgroup *g)
 	q->n_groups++;
 }
 
+/*
+ * The faulty claims of the test variants: the first group of the right size
+ * (whatever its sequence number), or the group at @seq with the older ones
+ * left queued.
+ */
+static enum rfd_claim
+claim_faulty(struct rfd_fdqueue *q, int64_t seq, int32_t num, struct rfd_fdgroup **out)
+{
+	struct rfd_fdgroup **link = &q->head, *prev = NULL;
+
+	for (; *link; prev = *link, link = &(*link)->next) {
+		struct rfd_fdgroup *g = *link;
+		bool wanted = RFD_FAULT(skip_seq_check) ? g->n == (size_t)num : g->seq == seq;
+
+		if (!wanted)
+			continue;
+		*link = g->next;
+		if (q->tail == g)
+			q->tail = prev;
+		q->queued_fds -= g->n;
+		q->n_groups--;
+		if (g->n != (size_t)num) {
+			rfd_fdgroup_free(g);
+			return RFD_CLAIM_WRONG_SIZE;
+		}
+		*out = g;
+		return RFD_CLAIM_OK;
+	}
+	return RFD_CLAIM_MISSING;
+}
+
 enum rfd_claim
 rfd_fdqueue_claim(struct rfd_fdqueue *q, int64_t seq, int32_t num, struct rfd_fdgroup **out,
                   size_t *orphans_closed)
@@ -152,6 +188,9 @@ rfd_fdqueue_claim(struct rfd_fdqueue *q, int64_t seq, int32_t num, struct rfd_fd
 	if (seq < 0 || num < 1 || num > RFD_MAX_FDS)
 		return RFD_CLAIM_INVALID;
 
+	if (RFD_FAULT(skip_seq_check) || RFD_FAULT(keep_control_frame_fds))
+		return claim_faulty(q, seq, num, out);
+
 	while (q->head && rfd_seq_before(q->head->seq, seq)) {
 		g = pop_head(q);
 		*orphans_closed += count_owned(g);
@@ -164,7 +203,10 @@ rfd_fdqueue_claim(struct rfd_fdqueue *q, int64_t seq, int32_t num, struct rfd_fd
 
 	g = pop_head(q);
 	if (g->n != (size_t)num) {
-		rfd_fdgroup_free(g);
+		if (RFD_FAULT(leak_after_mismatch))
+			rfd_free(g);
+		else
+			rfd_fdgroup_free(g);
 		return RFD_CLAIM_WRONG_SIZE;
 	}
 	*out = g;

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include "fdsock.h"
+#include "fault.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -92,7 +93,8 @@ rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_c
 	assert(out);
 
 	do
-		received = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		received = recvmsg(sock, &msg,
+				   (RFD_FAULT(no_cloexec) ? 0 : MSG_CMSG_CLOEXEC) | MSG_DONTWAIT);
 	while (received < 0 && errno == EINTR);
 	if (received < 0) {
 		r = -errno;
