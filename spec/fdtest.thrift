@@ -1,0 +1,83 @@
+// FdTest: the service every implementation under test serves, so that the
+// rocketfd conformance harness can drive it.  Normative text for each method
+// is in spec/fd-passing.md, section 17 (requirements SVC-*); the comments here
+// summarise it.
+//
+// Encoding on the wire (spec/fd-passing.md sections 6.7 and 17): requests are
+// Rocket REQUEST_RESPONSE frames (REQUEST_FNF for `record`) whose data is the
+// method's argument struct in the Thrift Compact protocol without a message
+// envelope.  File descriptors never appear in these structs: they travel as
+// SCM_RIGHTS ancillary data, announced by the fdMetadata field of the RPC
+// metadata.
+
+// What the server saw when it examined one received file descriptor.
+struct FdInfo {
+  // st_dev from fstat(2), the 64-bit value as Linux/glibc encode it,
+  // reinterpreted as a signed 64-bit integer.
+  1: i64 dev;
+  // st_ino from fstat(2), reinterpreted as a signed 64-bit integer.
+  2: i64 ino;
+  // st_mode & S_IFMT, for example 0x8000 for a regular file, 0x1000 for a
+  // FIFO, 0x2000 for a character device, 0xC000 for a socket.
+  3: i32 type;
+  // Whether FD_CLOEXEC was set on the descriptor as the server received it,
+  // before anything changed it.
+  4: bool cloexec;
+  // The value fcntl(F_GETFL) returned, unmodified.
+  5: i32 flags;
+}
+
+// A description of every descriptor that came with one request.
+struct FdReport {
+  // The tag argument of the request the report describes.
+  1: string tag;
+  // One entry per received descriptor, in the order they were received.
+  2: list<FdInfo> fds;
+}
+
+// The only declared exception: a failure of `open`.
+exception FdTestError {
+  // Human-readable text; clients must not parse it.
+  1: string message;
+  // The Linux errno value that describes the failure.
+  2: i32 errnum;
+}
+
+service FdTest {
+  // Describes every descriptor received with this request (one FdInfo each,
+  // in receive order), closes all of them, and only after they are closed
+  // answers with the report.  The response carries no descriptors.  With no
+  // descriptors the report has an empty list.
+  FdReport inspect(1: string tag);
+
+  // Answers with the tag and sends back exactly the descriptors that came
+  // with the request, in the same order and naming the same open file
+  // descriptions (numFds equal to the number received; none when none came).
+  // The server closes its own copies once the response has been sent.
+  string echo(1: string tag);
+
+  // One-way (REQUEST_FNF): builds the same report `inspect` would, closes
+  // the descriptors, and stores the report as the last recorded report of
+  // the connection it arrived on, replacing any earlier one.  Nothing is
+  // sent back.  A `record` whose descriptors fail to bind to it (count or
+  // sequence mismatch) is not executed and changes nothing.
+  oneway void record(1: string tag);
+
+  // Answers with the report stored by the last `record` that arrived before
+  // this request on the same connection; before any, a report with an empty
+  // tag and an empty list.  Descriptors sent with this request are closed
+  // before the answer.
+  FdReport lastRecorded();
+
+  // Opens, read-only, the regular file at `path` relative to the directory
+  // given to the server with --root, and answers with `path` unchanged plus
+  // the opened descriptor (numFds 1).  The lookup never leaves the root
+  // (absolute paths, ".." above the root and symbolic links that lead
+  // outside it fail with EXDEV), never blocks on a FIFO or device, and
+  // refuses anything that is not a regular file (EINVAL).  Other failures
+  // carry the errno of the step that failed (for example ENOENT).  A server
+  // started without --root fails every call with EACCES.  Failures are
+  // FdTestError, with no descriptor.  Descriptors sent with this request
+  // are closed before the answer.
+  string open(1: string path) throws (1: FdTestError error);
+}
