@@ -29,9 +29,13 @@ enum {
 	ERROR_TEXT_SIZE = 256,
 };
 
-/* FDs to send with the chunk of output that ends at @end (an absolute stream offset). */
+/*
+ * FDs to send with the bytes of one message, [start, end) in absolute
+ * stream offsets: they go in a sendmsg of those bytes alone.
+ */
 struct out_mark {
 	struct out_mark *next;
+	uint64_t start;
 	uint64_t end;
 	struct rfd_fdgroup *fds;
 };
@@ -177,7 +181,9 @@ fail(struct rfd_conn *conn, int err, uint32_t code, const char *fmt, ...)
 void
 rfd_conn_fail(struct rfd_conn *conn, int err, const char *why)
 {
-	fail(conn, err, 0, "%s", why);
+	bool peer_gone = err == -ECONNRESET || err == -EPIPE;
+
+	fail(conn, err, peer_gone ? 0 : RFD_ERROR_CONNECTION_ERROR, "%s", why);
 }
 
 /* ---- Output ---- */
@@ -263,6 +269,7 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 		return 0;
 
 	mark->next = NULL;
+	mark->start = conn->out_base + start;
 	mark->end = conn->out_base + conn->out.len;
 	mark->fds = fds;
 	if (conn->marks_tail)
@@ -299,8 +306,14 @@ rfd_conn_out_peek(const struct rfd_conn *conn, struct rfd_out_chunk *chunk)
 	chunk->fds = NULL;
 	chunk->n_fds = 0;
 	if (conn->marks) {
-		/* Up to the end of the next message with FDs, and not a byte further. */
-		chunk->len = (size_t)(conn->marks->end - conn->out_base) - conn->out_head;
+		uint64_t head = conn->out_base + conn->out_head;
+
+		/* Earlier messages go first, on their own; then the message with its FDs. */
+		if (head < conn->marks->start) {
+			chunk->len = (size_t)(conn->marks->start - head);
+			return true;
+		}
+		chunk->len = (size_t)(conn->marks->end - head);
 		chunk->fds = conn->marks->fds->fds;
 		chunk->n_fds = conn->marks->fds->n;
 	}
@@ -465,30 +478,83 @@ claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fd
 
 /* ---- Input: server side ---- */
 
+/* The ERROR frame and ResponseRpcError of each failure. */
+static const struct {
+	uint32_t frame_code;
+	int32_t category;
+	int32_t code;
+} failures[] = {
+	[RFD_FAIL_BAD_REQUEST] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+				  RFD_ERROR_CODE_REQUEST_PARSING_FAILURE},
+	[RFD_FAIL_WRONG_KIND] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+				 RFD_ERROR_CODE_WRONG_RPC_KIND},
+	[RFD_FAIL_UNKNOWN_METHOD] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+				     RFD_ERROR_CODE_UNKNOWN_METHOD},
+	[RFD_FAIL_OVERLOADED] = {RFD_ERROR_REJECTED, RFD_ERROR_CATEGORY_LOADSHEDDING,
+				 RFD_ERROR_CODE_OVERLOAD},
+	[RFD_FAIL_INTERNAL] = {RFD_ERROR_CANCELED, RFD_ERROR_CATEGORY_INTERNAL_ERROR,
+			       RFD_ERROR_CODE_UNKNOWN},
+};
+
+static int
+queue_failure(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
+	      const char *what)
+{
+	return queue_request_error(conn, stream_id, failures[failure].frame_code,
+				   failures[failure].category, failures[failure].code, what);
+}
+
+/* Answer a request that will not be served; a one-way request gets nothing. */
 static void
-reject_request(struct rfd_conn *conn, const struct rfd_frame *frame, uint32_t code,
-	       int32_t category, int32_t error_code, const char *what)
+reject_request(struct rfd_conn *conn, const struct rfd_frame *frame, enum rfd_failure failure,
+	       const char *what)
 {
 	if (frame->type == RFD_FRAME_REQUEST_FNF)
 		return;
-	if (queue_request_error(conn, frame->stream_id, code, category, error_code, what) < 0)
+	if (queue_failure(conn, frame->stream_id, failure, what) < 0)
 		fail(conn, -ENOMEM, 0, "out of memory answering a request");
 }
 
-/* Why the request cannot be served, or NULL when it can. */
-static const char *
-declined_request(const struct rfd_request_metadata *md)
+/* The RpcKind each request frame type must carry. */
+static int32_t
+expected_kind(uint8_t type)
 {
+	switch (type) {
+	case RFD_FRAME_REQUEST_FNF:
+		return RFD_RPC_SINGLE_REQUEST_NO_RESPONSE;
+	case RFD_FRAME_REQUEST_STREAM:
+		return RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE;
+	case RFD_FRAME_REQUEST_CHANNEL:
+		return RFD_RPC_STREAMING_REQUEST_STREAMING_RESPONSE;
+	default:
+		return RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE;
+	}
+}
+
+/* Why the request cannot be served (and *failure how to say so), or NULL when it can. */
+static const char *
+declined_request(const struct rfd_frame *frame, const struct rfd_request_metadata *md,
+		 enum rfd_failure *failure)
+{
+	*failure = RFD_FAIL_BAD_REQUEST;
 	if (!md->has_name)
 		return "request metadata has no method name";
-	if (md->has_protocol && md->protocol != RFD_PROTOCOL_COMPACT)
-		return "only the Compact protocol is supported";
+	if (!md->has_protocol || md->protocol != RFD_PROTOCOL_COMPACT)
+		return "only the Compact protocol (2) is supported";
 	if (md->uses_compression)
 		return "compressed requests are not supported";
 	if (md->uses_interaction)
 		return "interactions are not supported";
 	if (md->uses_checksum)
 		return "checksums are not supported";
+	if (frame->type == RFD_FRAME_REQUEST_CHANNEL)
+		return "REQUEST_CHANNEL is not supported";
+
+	*failure = RFD_FAIL_WRONG_KIND;
+	if (!md->has_kind || md->kind != expected_kind(frame->type))
+		return "the request's kind does not match its frame type";
+	if (frame->type == RFD_FRAME_REQUEST_STREAM)
+		return "no method of this server streams its response";
 	return NULL;
 }
 
@@ -497,42 +563,40 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	bool oneway = frame->type == RFD_FRAME_REQUEST_FNF;
 	struct rfd_request_metadata md;
+	enum rfd_failure failure;
 	struct rfd_fdgroup *fds;
 	struct rfd_msg *msg;
 	const char *why;
 	size_t offset = 0;
 	int r;
 
+	if (frame->stream_id % 2 == 0 || rfd_streams_find(&conn->streams, frame->stream_id)) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+		     "request on stream %" PRIu32 ", which is even or still in use",
+		     frame->stream_id);
+		return;
+	}
 	r = rfd_request_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable request metadata: %s",
 			 why);
-		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, conn->reason);
+		reject_request(conn, frame, RFD_FAIL_BAD_REQUEST, conn->reason);
 		return;
 	}
 	r = claim_fds(conn, &md.fd, &fds);
 	if (r < 0) {
-		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, conn->reason);
+		reject_request(conn, frame, RFD_FAIL_BAD_REQUEST, conn->reason);
 		return;
 	}
 
-	why = declined_request(&md);
-	if (!why && frame->type != RFD_FRAME_REQUEST_RESPONSE && !oneway)
-		why = "streaming requests are not supported";
-	if (!why && !oneway && rfd_streams_find(&conn->streams, frame->stream_id))
-		why = "a request is already open on this stream";
+	why = declined_request(frame, &md, &failure);
+	if (!why && !oneway && conn->streams.count >= conn->limits.max_in_flight) {
+		why = "too many requests in flight";
+		failure = RFD_FAIL_OVERLOADED;
+	}
 	if (why) {
 		rfd_fdgroup_free(fds);
-		reject_request(conn, frame, RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-			       RFD_ERROR_CODE_REQUEST_PARSING_FAILURE, why);
-		return;
-	}
-	if (!oneway && conn->streams.count >= conn->limits.max_in_flight) {
-		rfd_fdgroup_free(fds);
-		reject_request(conn, frame, RFD_ERROR_REJECTED, RFD_ERROR_CATEGORY_LOADSHEDDING,
-			       RFD_ERROR_CODE_UNKNOWN, "too many requests in flight");
+		reject_request(conn, frame, failure, why);
 		return;
 	}
 
@@ -553,20 +617,6 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	conn->cb.request(conn->user, msg);
 }
 
-/* A PAYLOAD from a client: no stream of ours takes one, but its FDs are still claimed. */
-static void
-drop_client_payload(struct rfd_conn *conn, const struct rfd_frame *frame)
-{
-	struct rfd_response_metadata md;
-	struct rfd_fdgroup *fds = NULL;
-	const char *why;
-
-	if (frame->has_metadata &&
-	    rfd_stream_payload_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md,
-					       &why) == 0)
-		claim_fds(conn, &md.fd, &fds);
-	rfd_fdgroup_free(fds);
-}
 
 /* ---- Input: client side ---- */
 
@@ -608,6 +658,16 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 	const char *why;
 	size_t offset = 0;
 	int r;
+
+	/* A stream neither in flight nor abandoned: ignored, its FDs left queued. */
+	if (!rfd_streams_find(&conn->streams, frame->stream_id))
+		return;
+	/* Without NEXT a PAYLOAD carries no value and no FDs. */
+	if (!(frame->flags & RFD_FLAG_NEXT)) {
+		snprintf(conn->reason, sizeof(conn->reason), "the response carried no value");
+		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
+		return;
+	}
 
 	r = rfd_response_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
 	if (r < 0) {
@@ -653,6 +713,8 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 	const char *why;
 	size_t offset = 0;
 
+	if (!rfd_streams_find(&conn->streams, frame->stream_id))
+		return;
 	if (rfd_response_error_decode(frame->data.ptr, frame->data.len, &error, &why) == 0)
 		text = error.has_what ? error.what : (struct rfd_slice){NULL, 0};
 
@@ -674,9 +736,8 @@ static void
 handle_message(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	if (conn->role == RFD_ROLE_SERVER) {
-		if (frame->type == RFD_FRAME_PAYLOAD)
-			drop_client_payload(conn, frame);
-		else
+		/* A PAYLOAD that continues no message: ignored, its FDs left queued. */
+		if (frame->type != RFD_FRAME_PAYLOAD)
 			handle_request(conn, frame);
 		return;
 	}
@@ -744,8 +805,13 @@ handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
 	int32_t version;
 
 	if (frame->type != RFD_FRAME_SETUP) {
-		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "first frame is %s, not SETUP",
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "first frame is %s, not SETUP",
 		     rfd_frame_type_name(frame->type));
+		return;
+	}
+	if (frame->version_major != 1 || frame->version_minor != 0) {
+		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "SETUP version %u.%u, not 1.0",
+		     frame->version_major, frame->version_minor);
 		return;
 	}
 	if (frame->metadata_mime.len != sizeof(METADATA_MIME) - 1 ||
@@ -863,13 +929,7 @@ static void
 handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_stream *stream = rfd_streams_find(&conn->streams, frame->stream_id);
-	struct rfd_reassembly *reassembly = find_reassembly(conn, frame->stream_id, false);
 
-	/* A sender may abandon a fragmented message with CANCEL. */
-	if (reassembly) {
-		rfd_reassembly_free(reassembly);
-		rfd_reassembly_init(reassembly, conn->limits.max_message);
-	}
 	if (conn->role == RFD_ROLE_SERVER && stream)
 		stream->state = RFD_STREAM_CANCELLED;
 }
@@ -892,6 +952,13 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 			handle_setup_response(conn, &frame);
 		return;
 	}
+	if (frame.type != RFD_FRAME_PAYLOAD && frame.stream_id != 0 &&
+	    find_reassembly(conn, frame.stream_id, false)) {
+		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+		     "%s on stream %" PRIu32 " in the middle of a fragmented message",
+		     rfd_frame_type_name(frame.type), frame.stream_id);
+		return;
+	}
 
 	switch (frame.type) {
 	case RFD_FRAME_REQUEST_RESPONSE:
@@ -909,6 +976,12 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 		break;
 	case RFD_FRAME_CANCEL:
 		handle_cancel(conn, &frame);
+		break;
+	case RFD_FRAME_SETUP:
+		if (conn->role == RFD_ROLE_SERVER)
+			fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "a second SETUP frame");
+		else
+			fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent SETUP");
 		break;
 	case RFD_FRAME_REQUEST_N:
 	case RFD_FRAME_METADATA_PUSH:
@@ -1209,21 +1282,38 @@ rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *n
 }
 
 int
-rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
+rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
+		    const char *what)
 {
-	int32_t category = code == RFD_ERROR_INVALID ? RFD_ERROR_CATEGORY_INVALID_REQUEST
-						     : RFD_ERROR_CATEGORY_INTERNAL_ERROR;
 	int r;
 
+	if ((unsigned)failure >= sizeof(failures) / sizeof(failures[0]))
+		return -EINVAL;
 	if (conn->error)
 		return conn->error;
 	r = finish_request(conn, stream_id);
 	if (r <= 0)
 		return r;
-	return queue_request_error(conn, stream_id, code, category, RFD_ERROR_CODE_UNKNOWN, what);
+	return queue_failure(conn, stream_id, failure, what);
 }
 
 /* ---- Life cycle and state ---- */
+
+/* Keep configured limits within what the spec allows (1 <= C <= 253, 2C <= B <= 4096). */
+static void
+clamp_limits(struct rfd_limits *limits)
+{
+	if (limits->max_fds_per_msg < 1 || limits->max_fds_per_msg > RFD_MAX_FDS)
+		limits->max_fds_per_msg = RFD_MAX_FDS;
+	if (limits->fd_budget < 2 * (size_t)limits->max_fds_per_msg)
+		limits->fd_budget = 2 * (size_t)limits->max_fds_per_msg;
+	if (limits->fd_budget > 4096)
+		limits->fd_budget = 4096;
+	if (limits->max_frame > RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX || limits->max_frame < 64)
+		limits->max_frame = RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX;
+	if (limits->max_in_flight == 0)
+		limits->max_in_flight = 1;
+}
 
 struct rfd_conn *
 rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
@@ -1238,6 +1328,7 @@ rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
 		conn->limits = *limits;
 	else
 		rfd_limits_init(&conn->limits);
+	clamp_limits(&conn->limits);
 	conn->cb = *callbacks;
 	conn->user = user;
 	conn->next_stream_id = 1;

@@ -145,7 +145,7 @@ int rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *d
 			struct rfd_fdgroup *fds);
 int rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
 			    const char *what, const void *data, size_t len);
-int rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
+int rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
 			const char *what);
 
 /* ---- State ---- */

@@ -17,7 +17,6 @@ enum {
 	REQUEST_KIND = 3,
 	REQUEST_CLIENT_TIMEOUT_MS = 5,
 	REQUEST_COMPRESSION = 14,
-	REQUEST_COMPRESSION_CONFIG = 15,
 	REQUEST_INTERACTION_ID = 16,
 	REQUEST_INTERACTION_CREATE = 17,
 	REQUEST_FD_METADATA = 22,
@@ -409,11 +408,6 @@ decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 		case REQUEST_COMPRESSION:
 			ret = note_field(r, &f, RFD_CT_I32,
 			                 "RequestRpcMetadata.compression is not an i32",
-			                 &m->uses_compression);
-			break;
-		case REQUEST_COMPRESSION_CONFIG:
-			ret = note_field(r, &f, RFD_CT_STRUCT,
-			                 "RequestRpcMetadata.compressionConfig is not a struct",
 			                 &m->uses_compression);
 			break;
 		case REQUEST_INTERACTION_ID:

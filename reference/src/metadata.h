@@ -40,7 +40,7 @@ struct rfd_fd_metadata {
 /*
  * RequestRpcMetadata: 1 protocol (i32), 2 name (binary), 3 kind (i32),
  * 5 clientTimeoutMs (i32), 8 otherMetadata (map<string,string>),
- * 14 compression, 15 compressionConfig, 16 interactionId, 17 interactionCreate,
+ * 14 compression, 16 interactionId, 17 interactionCreate,
  * 25 checksum, 22 fdMetadata.  The "uses_" flags report fields whose
  * features this library declines (it never misreads them as absent).
  */
@@ -53,7 +53,7 @@ struct rfd_request_metadata {
 	int32_t kind;
 	bool has_client_timeout;
 	int32_t client_timeout_ms;
-	bool uses_compression;  /* field 14 or 15 present */
+	bool uses_compression;  /* field 14 present (15, compressionConfig, alone asks nothing) */
 	bool uses_interaction;  /* field 16 or 17 present */
 	bool uses_checksum;     /* field 25 present */
 	struct rfd_fd_metadata fd;
@@ -92,7 +92,10 @@ enum {
 	RFD_ERROR_CATEGORY_LOADSHEDDING = 2,
 	RFD_ERROR_CATEGORY_SHUTDOWN = 3,
 	RFD_ERROR_CODE_UNKNOWN = 0,
+	RFD_ERROR_CODE_OVERLOAD = 1,
 	RFD_ERROR_CODE_REQUEST_PARSING_FAILURE = 6,
+	RFD_ERROR_CODE_WRONG_RPC_KIND = 9,
+	RFD_ERROR_CODE_UNKNOWN_METHOD = 10,
 };
 
 /* ResponseRpcError: 1 name_utf8, 2 what_utf8, 3 category (i32), 4 code (i32). */

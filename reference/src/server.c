@@ -148,7 +148,7 @@ request_release(struct rfd_msg *msg)
 	msg->release = NULL;
 	msg->origin = NULL;
 	if (sc->server && msg->kind == RFD_MSG_REQUEST) {
-		rfd_conn_send_error(sc->conn, msg->stream_id, RFD_ERROR_CANCELED,
+		rfd_conn_send_error(sc->conn, msg->stream_id, RFD_FAIL_INTERNAL,
 				    "the server dropped the request without answering");
 		conn_settle(sc);
 	}
@@ -209,7 +209,7 @@ rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds,
 	if (r == 0)
 		r = rfd_conn_send_reply(sc->conn, request->stream_id, data, len, group);
 	else
-		rfd_conn_send_error(sc->conn, request->stream_id, RFD_ERROR_INVALID,
+		rfd_conn_send_error(sc->conn, request->stream_id, RFD_FAIL_INTERNAL,
 				    "the server could not send its reply's FDs");
 	return request_answered(sc, request, r);
 }
@@ -231,17 +231,21 @@ rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
 }
 
 int
-rfd_reply_error(struct rfd_msg *request, uint32_t code, const char *what)
+rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure, const char *what)
 {
 	struct server_conn *sc;
 
+	if (request && request->kind == RFD_MSG_ONEWAY) {
+		rfd_msg_free(request);
+		return 0;
+	}
 	if (!is_answerable(request) || !what)
 		return -EINVAL;
 	sc = request_detach(request);
 	if (!sc)
 		return -ENOTCONN;
 	return request_answered(sc, request,
-				rfd_conn_send_error(sc->conn, request->stream_id, code, what));
+				rfd_conn_send_error(sc->conn, request->stream_id, failure, what));
 }
 
 static void

@@ -62,7 +62,7 @@ handle(void *user, struct rfd_msg *request)
 	} else if (strcmp(method, "drop") == 0) {
 		rfd_msg_free(request);
 	} else if (strcmp(method, "fail") == 0) {
-		rfd_reply_error(request, 0x203, "failed on purpose");
+		rfd_reply_error(request, RFD_FAIL_INTERNAL, "failed on purpose");
 	} else if (strcmp(method, "note") == 0) {
 		last_note_fds = (uint32_t)n;
 		rfd_msg_free(request);
@@ -74,7 +74,7 @@ handle(void *user, struct rfd_msg *request)
 
 		rfd_reply(request, &count, sizeof(count), NULL, 0, RFD_FDS_DUP);
 	} else {
-		rfd_reply_error(request, 0x204, "unknown method");
+		rfd_reply_error(request, RFD_FAIL_UNKNOWN_METHOD, "unknown method");
 	}
 }
 

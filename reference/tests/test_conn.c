@@ -371,6 +371,7 @@ test_setup_refusals(void)
 	check_setup_refused(0xf09f9a80, 3, 7, false, RFD_ERROR_INVALID_SETUP);
 	check_setup_refused(0xf09f9a80, 11, 12, false, RFD_ERROR_INVALID_SETUP);
 	check_setup_refused(0xf09f9a80, 8, 10, true, RFD_ERROR_UNSUPPORTED_SETUP);
+	check_setup_refused(0xf09f9a80, 0, 7, false, RFD_ERROR_INVALID_SETUP);
 }
 
 static void
@@ -387,6 +388,7 @@ test_first_frame_must_be_setup(void)
 	give(server, &bytes);
 	drain(server, &bytes, NULL);
 	CHECK(find_error(&bytes, 0, &code, NULL));
+	CHECK_EQ(code, RFD_ERROR_CONNECTION_ERROR);
 	CHECK_EQ(ev.failed, 1);
 	CHECK_EQ(ev.n_requests, 0);
 	CHECK_EQ(rfd_conn_queued_fds(server), 0);
@@ -618,19 +620,27 @@ test_fds_go_with_the_end_of_their_message(void)
 			      rfd_fdgroup_new(&fd, 1), NULL);
 	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "c", NULL, 0, 0, NULL, NULL);
 
-	/* SETUP, a and b up to b's last byte go in one write with b's FD; c comes after. */
+	/* SETUP and a go first, on their own; then b alone with its FD; c after. */
 	REQUIRE(rfd_conn_out_peek(client, &chunk));
+	CHECK_EQ(chunk.n_fds, 0);
 	rfd_buf_append(&bytes, chunk.bytes, chunk.len);
 	REQUIRE(next_frame(&bytes, &pos, &frame));
 	setup_len = pos;
 	REQUIRE(next_frame(&bytes, &pos, &frame));
 	a_len = pos - setup_len;
-	REQUIRE(next_frame(&bytes, &pos, &frame));
-	CHECK_EQ(pos, chunk.len);
-	CHECK_EQ(chunk.n_fds, 1);
 	CHECK(a_len > 0);
+	CHECK_EQ(pos, chunk.len);
+	rfd_conn_out_advance(client, chunk.len);
 
-	/* A partial write sends the FDs once: the rest of the chunk has none. */
+	REQUIRE(rfd_conn_out_peek(client, &chunk));
+	CHECK_EQ(chunk.n_fds, 1);
+	bytes.len = 0;
+	pos = 0;
+	rfd_buf_append(&bytes, chunk.bytes, chunk.len);
+	REQUIRE(next_frame(&bytes, &pos, &frame));
+	CHECK_EQ(pos, chunk.len); /* exactly b's frame */
+
+	/* A partial write sends the FDs once: the rest of b and c go without them. */
 	rfd_conn_out_advance(client, 5);
 	REQUIRE(rfd_conn_out_peek(client, &chunk));
 	CHECK_EQ(chunk.n_fds, 0);
@@ -844,7 +854,129 @@ test_allocation_failures_leak_nothing(void)
 	}
 }
 
+static void
+test_second_setup_and_bad_stream_ids_fail_the_connection(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_buf bytes;
+	uint32_t code = 0;
+
+	rfd_buf_init(&bytes);
+	raw_setup(&bytes, 0xf09f9a80, 8, 10, false);
+	give(server, &bytes);
+	drain(server, &bytes, NULL);
+	CHECK(find_error(&bytes, 0, &code, NULL));
+	CHECK_EQ(code, RFD_ERROR_INVALID_SETUP);
+	CHECK(rfd_conn_error(server) < 0);
+	rfd_conn_free(server);
+
+	for (int i = 0; i < 2; i++) {
+		memset(&ev, 0, sizeof(ev));
+		server = ready_server(&ev, NULL);
+		bytes.len = 0;
+		raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "a", 0, 0);
+		/* An even stream id, or a stream still in use. */
+		raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, i == 0 ? 2 : 1, "b", 0, 0);
+		give(server, &bytes);
+		CHECK_EQ(ev.n_requests, 1);
+		CHECK_EQ(rfd_conn_error(server), -EPROTO);
+		drain(server, &bytes, NULL);
+		CHECK(find_error(&bytes, 0, &code, NULL));
+		CHECK_EQ(code, RFD_ERROR_CONNECTION_ERROR);
+		events_free(&ev);
+		rfd_conn_free(server);
+	}
+	rfd_buf_free(&bytes);
+}
+
+static void
+test_wrong_kind_is_refused_with_code_9(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_response_error error;
+	struct rfd_buf bytes;
+	uint32_t code = 0;
+
+	rfd_buf_init(&bytes);
+	/* A REQUEST_STREAM: kind 0 does not match it, and no method streams anyway. */
+	give_fds(server, 1);
+	raw_request(&bytes, RFD_FRAME_REQUEST_STREAM, 1, "inspect", 1, 0);
+	give(server, &bytes);
+	CHECK_EQ(ev.n_requests, 0);
+	CHECK_EQ(rfd_conn_queued_fds(server), 0); /* claimed, then closed */
+	drain(server, &bytes, NULL);
+	CHECK(find_error(&bytes, 1, &code, &error));
+	CHECK_EQ(code, RFD_ERROR_INVALID);
+	CHECK(error.has_code && error.code == RFD_ERROR_CODE_WRONG_RPC_KIND);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+static void
+test_other_frame_inside_a_fragmented_message_fails(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_frame first = {.stream_id = 1, .type = RFD_FRAME_REQUEST_RESPONSE,
+				  .flags = RFD_FLAG_FOLLOWS, .has_metadata = true,
+				  .metadata = {(const uint8_t *)"\x15", 1}};
+	struct rfd_frame cancel = {.stream_id = 1, .type = RFD_FRAME_CANCEL};
+	struct rfd_buf bytes;
+
+	rfd_buf_init(&bytes);
+	rfd_frame_encode(&first, &bytes);
+	rfd_frame_encode(&cancel, &bytes);
+	give(server, &bytes);
+	CHECK_EQ(rfd_conn_error(server), -EPROTO);
+	CHECK(strstr(rfd_conn_error_text(server), "fragmented") != NULL);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+static void
+test_reply_on_unknown_stream_leaves_fds_queued(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &ev);
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
+	struct rfd_buf meta, wire;
+	struct rfd_response_metadata md = {
+		.payload_kind = RFD_PAYLOAD_RESPONSE,
+		.fd = {.present = true, .has_seq = true, .has_num = true, .num_fds = 1},
+	};
+	struct rfd_frame frame = {.stream_id = 41, .type = RFD_FRAME_PAYLOAD,
+				  .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, .has_metadata = true};
+
+	REQUIRE(client && server);
+	pump(client, server);
+	pump(server, client);
+	rfd_buf_init(&meta);
+	rfd_buf_init(&wire);
+	rfd_response_metadata_encode(&md, &meta);
+	frame.metadata.ptr = meta.data;
+	frame.metadata.len = meta.len;
+	rfd_frame_encode(&frame, &wire);
+	give_fds(client, 1);
+	give(client, &wire);
+	CHECK_EQ(ev.n_replies, 0);
+	CHECK_EQ(rfd_conn_queued_fds(client), 1); /* an orphan for a later claim or the close */
+	CHECK_EQ(rfd_conn_error(client), 0);
+	rfd_buf_free(&meta);
+	rfd_buf_free(&wire);
+	events_free(&ev);
+	rfd_conn_free(client);
+	rfd_conn_free(server);
+}
+
 static const struct rfd_test tests[] = {
+	{"second_setup_and_bad_stream_ids_fail_the_connection",
+	 test_second_setup_and_bad_stream_ids_fail_the_connection},
+	{"wrong_kind_is_refused_with_code_9", test_wrong_kind_is_refused_with_code_9},
+	{"other_frame_inside_a_fragmented_message_fails",
+	 test_other_frame_inside_a_fragmented_message_fails},
+	{"reply_on_unknown_stream_leaves_fds_queued", test_reply_on_unknown_stream_leaves_fds_queued},
 	{"handshake_and_round_trip", test_handshake_and_round_trip},
 	{"setup_response_bytes", test_setup_response_bytes},
 	{"setup_refusals", test_setup_refusals},

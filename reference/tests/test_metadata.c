@@ -258,6 +258,20 @@ test_request_declined_features_are_flagged(void)
 }
 
 static void
+test_compression_config_alone_asks_nothing(void)
+{
+	/* 15 compressionConfig {} without 14 compression: skipped, not declined. */
+	static const char hex[] = "fc 00  00";
+	uint8_t bytes[8];
+	size_t len = rfd_test_hex(hex, bytes, sizeof(bytes));
+	struct rfd_request_metadata d;
+	const char *why;
+
+	REQUIRE(rfd_request_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(!d.uses_compression);
+}
+
+static void
 test_repeated_fd_metadata_replaces_the_first(void)
 {
 	/* 22: {1: fdSeqNum 5}, then 22: {2: numFds 1}. */
@@ -755,7 +769,6 @@ static const struct {
     {REQUEST, "38 00 00", "RequestRpcMetadata.kind is not an i32"},
     {REQUEST, "56 02 00", "RequestRpcMetadata.clientTimeoutMs is not an i32"},
     {REQUEST, "08 1c 00 00", "RequestRpcMetadata.compression is not an i32"},
-    {REQUEST, "05 1e 02 00", "RequestRpcMetadata.compressionConfig is not a struct"},
     {REQUEST, "05 20 02 00", "RequestRpcMetadata.interactionId is not an i64"},
     {REQUEST, "05 22 02 00", "RequestRpcMetadata.interactionCreate is not a struct"},
     {REQUEST, "05 2c 02 00", "fdMetadata is not a struct"},
@@ -899,6 +912,7 @@ static const struct rfd_test tests[] = {
     {"worked_example_data", test_worked_example_data},
     {"request_round_trip", test_request_round_trip},
     {"request_declined_features_are_flagged", test_request_declined_features_are_flagged},
+    {"compression_config_alone_asks_nothing", test_compression_config_alone_asks_nothing},
     {"repeated_fd_metadata_replaces_the_first", test_repeated_fd_metadata_replaces_the_first},
     {"response_metadata_round_trips", test_response_metadata_round_trips},
     {"stream_payload_round_trip", test_stream_payload_round_trip},

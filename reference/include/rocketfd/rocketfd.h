@@ -262,8 +262,21 @@ RFD_EXPORT int rfd_reply(struct rfd_msg *request, const void *data, size_t len, 
 RFD_EXPORT int rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
 				   const void *data, size_t len);
 
-/* Answer with an error (a Rocket ERROR frame with @code, e.g. 0x203 CANCELED). Frees @request. */
-RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, uint32_t code, const char *what);
+/* Why a request is answered with an error (the ERROR frame and ResponseRpcError it becomes). */
+enum rfd_failure {
+	RFD_FAIL_BAD_REQUEST,    /* 0x204 INVALID; INVALID_REQUEST / REQUEST_PARSING_FAILURE */
+	RFD_FAIL_WRONG_KIND,     /* 0x204 INVALID; INVALID_REQUEST / WRONG_RPC_KIND */
+	RFD_FAIL_UNKNOWN_METHOD, /* 0x204 INVALID; INVALID_REQUEST / UNKNOWN_METHOD */
+	RFD_FAIL_OVERLOADED,     /* 0x202 REJECTED; LOADSHEDDING / OVERLOAD */
+	RFD_FAIL_INTERNAL,       /* 0x203 CANCELED; INTERNAL_ERROR / UNKNOWN */
+};
+
+/*
+ * Answer with an error, @what saying why.  Frees @request.  A one-way
+ * request gets no answer (the spec forbids one): it is only freed.
+ */
+RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure,
+			       const char *what);
 
 #ifdef __cplusplus
 }
