@@ -38,6 +38,7 @@ enum conf_result {
 /* Case needs: checked before it runs; a case whose needs are not met is skipped. */
 enum {
 	CONF_NEEDS_LAUNCH = 1 << 0, /* the harness started the target (for /proc and rlimits) */
+	CONF_SELF_START = 1 << 1,   /* the case starts the target itself, with ctx->command */
 };
 
 struct conf_ctx;
@@ -73,6 +74,8 @@ struct conf_ctx {
 	const struct conf_case *c;
 	const char *socket_path; /* where the target listens (server role) or the harness does */
 	const char *root_dir;    /* the --root given to a launched server; its files are below */
+	const char *work_dir;    /* the case's private directory (socket, root, log inside) */
+	char *const *command;    /* the target's command, for cases that start it themselves */
 	pid_t target_pid;        /* -1 when the harness did not launch the target */
 	int listen_fd;           /* client role: the harness's listening socket */
 	int timeout_ms;          /* the case's budget; operations use a fraction of it */

@@ -18,7 +18,7 @@
 #include "target.h"
 
 enum {
-	START_TIMEOUT_MS = 5000,
+	START_TIMEOUT_MS = 10000, /* CONTRACT-3 */
 	STOP_GRACE_MS = 5000,
 	LOG_TAIL_BYTES = 600,
 };
@@ -234,7 +234,7 @@ collect(pid_t child, int report_fd, int timeout_ms, struct case_outcome *out)
 static bool
 needs_met(const struct run_options *o, const struct conf_case *c, const char **why)
 {
-	if ((c->needs & CONF_NEEDS_LAUNCH) && !o->command) {
+	if ((c->needs & (CONF_NEEDS_LAUNCH | CONF_SELF_START)) && !o->command) {
 		*why = "needs a target the harness launches itself (--cmd)";
 		return false;
 	}
@@ -314,8 +314,12 @@ run_one(const struct run_options *o, const struct conf_case *c, struct case_outc
 	}
 	ctx.socket_path = wd.socket;
 	ctx.root_dir = wd.root;
+	ctx.work_dir = wd.path;
+	ctx.command = o->command;
 
-	if (c->role == CONF_SERVER && o->command) {
+	if (c->needs & CONF_SELF_START) {
+		/* The case starts (and stops) what it needs. */
+	} else if (c->role == CONF_SERVER && o->command) {
 		if (start_server(o, c, &wd, &pid, out) < 0)
 			goto done;
 	} else if (c->role == CONF_SERVER) {
