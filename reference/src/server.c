@@ -16,6 +16,7 @@
 #include <rocketfd/rocketfd.h>
 
 #include "alloc.h"
+#include "cmsg.h" /* SO_PEERPIDFD */
 #include "conn.h"
 #include "frame.h"
 #include "io.h"
@@ -38,6 +39,7 @@ struct server_conn {
 	int sock;
 	struct rfd_conn *conn;
 	struct rfd_peer peer;
+	int peer_pidfd; /* SO_PEERPIDFD, or -1 where the kernel has none */
 	uint64_t id;
 	uint32_t epoll_events;
 	unsigned refs; /* the server's, plus one per request handed out */
@@ -92,6 +94,9 @@ conn_close(struct server_conn *sc)
 	epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, sc->sock, NULL);
 	close(sc->sock);
 	sc->sock = -1;
+	if (sc->peer_pidfd >= 0)
+		close(sc->peer_pidfd);
+	sc->peer_pidfd = -1;
 	rfd_conn_free(sc->conn);
 	sc->conn = NULL;
 	sc->server = NULL;
@@ -267,11 +272,22 @@ static const struct rfd_conn_callbacks server_callbacks = {
 
 /* ---- Accepting ---- */
 
+/*
+ * The peer's credentials, once, at accept: SO_PEERCRED, and a pidfd pinned
+ * at connect time where the kernel offers SO_PEERPIDFD (Linux 6.5).
+ */
 static void
-read_peer(int sock, struct rfd_peer *peer)
+read_peer(int sock, struct rfd_peer *peer, int *pidfd)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	int fd = -1;
+
+	len = sizeof(fd);
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0)
+		fd = -1;
+	*pidfd = fd;
+	len = sizeof(cred);
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
 		peer->pid = cred.pid;
@@ -303,13 +319,15 @@ add_connection(struct rfd_server *server, int sock)
 	sc->sock = sock;
 	sc->refs = 1;
 	sc->id = ++server->last_conn_id;
-	read_peer(sock, &sc->peer);
+	read_peer(sock, &sc->peer, &sc->peer_pidfd);
 	callbacks.trace = server->options.trace;
 	callbacks.trace_user = server->options.trace_user;
 	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &callbacks, sc);
 	ev.data.ptr = sc;
 	if (!sc->conn || epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		rfd_conn_free(sc->conn);
+		if (sc->peer_pidfd >= 0)
+			close(sc->peer_pidfd);
 		rfd_free(sc);
 		close(sock);
 		return;

@@ -68,6 +68,11 @@ handle(void *user, struct rfd_msg *request)
 		rfd_msg_free(request);
 	} else if (strcmp(method, "last_note") == 0) {
 		rfd_reply(request, &last_note_fds, sizeof(last_note_fds), NULL, 0, RFD_FDS_DUP);
+	} else if (strcmp(method, "whoami") == 0) {
+		const struct rfd_peer *peer = rfd_msg_peer(request);
+		int32_t ids[3] = {peer->pid, (int32_t)peer->uid, (int32_t)peer->gid};
+
+		rfd_reply(request, ids, sizeof(ids), NULL, 0, RFD_FDS_DUP);
 	} else if (strcmp(method, "open_fds") == 0) {
 		/* How many FDs the server process has open, to check it leaks none. */
 		uint32_t count = (uint32_t)rfd_test_count_fds();
@@ -441,6 +446,67 @@ test_oneway_with_fds(void)
 	rfd_client_free(client);
 }
 
+/* CRED-1, CRED-2: each request carries the credentials taken when its connection was accepted. */
+static void
+test_requests_carry_peer_credentials(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+	int32_t ids[3] = {0};
+	size_t len = 0;
+
+	REQUIRE(client);
+	CHECK_EQ(rfd_client_call(client, "whoami", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply), 0);
+	if (reply && rfd_msg_data(reply, &len) && len == sizeof(ids))
+		memcpy(ids, rfd_msg_data(reply, NULL), sizeof(ids));
+	CHECK_EQ(ids[0], getpid());
+	CHECK_EQ(ids[1], getuid());
+	CHECK_EQ(ids[2], getgid());
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+static bool
+kernel_has_peer_pidfd(void)
+{
+	int sv[2], fd = -1;
+	socklen_t len = sizeof(fd);
+	bool has;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return false;
+	has = getsockopt(sv[0], SOL_SOCKET, 77 /* SO_PEERPIDFD */, &fd, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	close(sv[0]);
+	close(sv[1]);
+	return has;
+}
+
+/*
+ * CRED-3: the server takes a pidfd of each peer at accept where the kernel
+ * has SO_PEERPIDFD, and (CRED-5) closes it with the connection.
+ */
+static void
+test_server_holds_a_pidfd_per_connection(void)
+{
+	struct rfd_client *client = connect_client(), *other;
+	uint32_t before, during;
+	int per_connection = kernel_has_peer_pidfd() ? 2 : 1;
+
+	REQUIRE(client);
+	before = server_open_fds(client);
+	other = connect_client();
+	REQUIRE(other);
+	during = server_open_fds(client);
+	CHECK_EQ(during, before + per_connection);
+	rfd_client_free(other);
+	for (int i = 0; i < 100 && server_open_fds(client) != before; i++)
+		usleep(10000);
+	CHECK_EQ(server_open_fds(client), before);
+	rfd_client_free(client);
+}
+
 static void
 test_connect_errors(void)
 {
@@ -463,6 +529,8 @@ static const struct rfd_test tests[] = {
 	{"timeout_then_late_reply_fds_are_closed", test_timeout_then_late_reply_fds_are_closed},
 	{"errors_and_dropped_requests", test_errors_and_dropped_requests},
 	{"oneway_with_fds", test_oneway_with_fds},
+	{"requests_carry_peer_credentials", test_requests_carry_peer_credentials},
+	{"server_holds_a_pidfd_per_connection", test_server_holds_a_pidfd_per_connection},
 	{"connect_errors", test_connect_errors},
 	{NULL, NULL},
 };

@@ -191,6 +191,7 @@ test_one_cmsg_253_fds(void)
 	close_fds(fds, 253);
 }
 
+/* FD-RECV-3: the FDs of every SCM_RIGHTS cmsg of a read form one group, in order. */
 static void
 test_two_rights_cmsgs_concatenated(void)
 {
@@ -246,6 +247,7 @@ test_254_fds_in_one_cmsg(void)
 	CHECK_EQ(count_closed_once(fds, 254), 254);
 }
 
+/* ERR-8: control data parsed within msg_controllen, malformed cmsgs are errors, FDs closed. */
 static void
 test_cmsg_len_overstating_buffer(void)
 {

@@ -516,6 +516,7 @@ test_queued_fds_closed_at_eof(void)
 	rfd_conn_free(server);
 }
 
+/* LIMIT-3: a read with more FDs than the cap fails the connection; so does a full budget. */
 static void
 test_fd_budget_and_cap(void)
 {
@@ -552,6 +553,7 @@ test_fd_budget_and_cap(void)
 	rfd_buf_free(&bytes);
 }
 
+/* LIMIT-12: over the limit of requests in flight, ERROR 0x202 with category 2 and code 1. */
 static void
 test_in_flight_limit(void)
 {
@@ -574,13 +576,23 @@ test_in_flight_limit(void)
 	CHECK_EQ(ev.n_requests, 2);
 	CHECK_EQ(rfd_conn_queued_fds(server), 0); /* the rejected request's FD was claimed and closed */
 	drain(server, &bytes, NULL);
-	CHECK(find_error(&bytes, 5, &code, NULL));
-	CHECK_EQ(code, RFD_ERROR_REJECTED);
+	{
+		struct rfd_response_error error;
+
+		CHECK(find_error(&bytes, 5, &code, &error));
+		CHECK_EQ(code, RFD_ERROR_REJECTED);
+		CHECK(error.has_category && error.category == RFD_ERROR_CATEGORY_LOADSHEDDING);
+		CHECK(error.has_code && error.code == RFD_ERROR_CODE_OVERLOAD);
+	}
 	events_free(&ev);
 	rfd_buf_free(&bytes);
 	rfd_conn_free(server);
 }
 
+/*
+ * Streams are declined with their FDs claimed and closed.  ERR-14 does not
+ * apply: the reference implements no streams (README: Limitations).
+ */
 static void
 test_declined_features_close_fds(void)
 {
@@ -602,6 +614,7 @@ test_declined_features_close_fds(void)
 	rfd_conn_free(server);
 }
 
+/* FD-SEND-3, FD-SEND-4, FD-SEND-6; OWN-6: a chunk's FDs stay open until the write is done. */
 static void
 test_fds_go_with_the_end_of_their_message(void)
 {
@@ -970,7 +983,56 @@ test_reply_on_unknown_stream_leaves_fds_queued(void)
 	rfd_conn_free(server);
 }
 
+/* LIMIT-7: a receiver configured with a lower maximum frame length fails on a longer frame. */
+static void
+test_frame_over_configured_maximum(void)
+{
+	struct events ev = {0};
+	struct rfd_limits limits;
+	struct rfd_conn *server;
+	struct rfd_buf bytes;
+	uint8_t big[600] = {0};
+
+	rfd_limits_init(&limits);
+	limits.max_frame = 512;
+	server = ready_server(&ev, &limits);
+	rfd_buf_init(&bytes);
+	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, (const char *)memset(big, 'm', 599), 0,
+		    0);
+	give(server, &bytes);
+	CHECK_EQ(rfd_conn_error(server), -EMSGSIZE);
+	CHECK_EQ(ev.n_requests, 0);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+/* META-15: a request that failed inside the server: ERROR 0x203 with category 0. */
+static void
+test_internal_failure_answer(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_response_error error;
+	struct rfd_buf bytes;
+	uint32_t code = 0;
+
+	rfd_buf_init(&bytes);
+	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "m", 0, 0);
+	give(server, &bytes);
+	REQUIRE(ev.n_requests == 1);
+	CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_INTERNAL, "broke"), 0);
+	drain(server, &bytes, NULL);
+	CHECK(find_error(&bytes, 1, &code, &error));
+	CHECK_EQ(code, RFD_ERROR_CANCELED);
+	CHECK(error.has_category && error.category == RFD_ERROR_CATEGORY_INTERNAL_ERROR);
+	events_free(&ev);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
 static const struct rfd_test tests[] = {
+	{"frame_over_configured_maximum", test_frame_over_configured_maximum},
+	{"internal_failure_answer", test_internal_failure_answer},
 	{"second_setup_and_bad_stream_ids_fail_the_connection",
 	 test_second_setup_and_bad_stream_ids_fail_the_connection},
 	{"wrong_kind_is_refused_with_code_9", test_wrong_kind_is_refused_with_code_9},

@@ -186,6 +186,7 @@ test_254_fds_refused_before_kernel(void)
 	close_fds(sv, 2);
 }
 
+/* FD-SEND-5: FDs never go in a sendmsg with no data byte. */
 static void
 test_fds_without_bytes_refused(void)
 {
@@ -439,6 +440,7 @@ test_passcred_allowed(void)
 	close_fds(sv, 2);
 }
 
+/* ERR-7: a control message the receiver did not enable is an error, its FDs closed. */
 static void
 test_passcred_not_allowed(void)
 {
@@ -485,6 +487,7 @@ is_pidfd_of(int pidfd, pid_t pid)
 	return found;
 }
 
+/* CRED-6: SCM_CREDENTIALS and SCM_PIDFD accepted when enabled; pidfds owned or closed. */
 static void
 test_passpidfd(void)
 {
@@ -625,7 +628,67 @@ test_fds_arrive_before_eof(void)
 	close(sv[1]);
 }
 
+/*
+ * The flags and control messages fdsock.c hands the kernel, seen by
+ * interposing sendmsg() and recvmsg(): this test binary's definitions take
+ * the place of libc's for fdsock.o, and pass the calls on as raw syscalls.
+ */
+static int last_recv_flags = -1;
+static size_t last_send_cmsgs;
+static size_t last_send_cmsg_len;
+static int last_send_cmsg_type;
+
+ssize_t
+recvmsg(int sock, struct msghdr *msg, int flags)
+{
+	last_recv_flags = flags;
+	return syscall(SYS_recvmsg, sock, msg, flags);
+}
+
+ssize_t
+sendmsg(int sock, const struct msghdr *msg, int flags)
+{
+	last_send_cmsgs = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR((struct msghdr *)msg); c;
+	     c = CMSG_NXTHDR((struct msghdr *)msg, c)) {
+		last_send_cmsgs++;
+		last_send_cmsg_len = c->cmsg_len;
+		last_send_cmsg_type = c->cmsg_level == SOL_SOCKET ? c->cmsg_type : -1;
+	}
+	return syscall(SYS_sendmsg, sock, msg, flags);
+}
+
+/* PEEK-1 and EXEC-1: never MSG_PEEK, always MSG_CMSG_CLOEXEC.  FD-SEND-2: one SCM_RIGHTS cmsg. */
+static void
+test_kernel_sees_the_right_flags_and_one_cmsg(void)
+{
+	int sv[2], fds[3];
+	struct rfd_cmsg_result got;
+	const char *why;
+	uint8_t buf[16];
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	for (int i = 0; i < 3; i++)
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	CHECK_EQ(rfd_sock_send(sv[0], (const uint8_t *)"abc", 3, fds, 3), 3);
+	CHECK_EQ(last_send_cmsgs, 1);
+	CHECK_EQ(last_send_cmsg_type, SCM_RIGHTS);
+	CHECK_EQ(last_send_cmsg_len, CMSG_LEN(3 * sizeof(int)));
+
+	CHECK_EQ(rfd_sock_recv(sv[1], buf, sizeof(buf), 0, &got, &why), 3);
+	CHECK(last_recv_flags >= 0 && !(last_recv_flags & MSG_PEEK));
+	CHECK(last_recv_flags & MSG_CMSG_CLOEXEC);
+	CHECK_EQ(got.n_fds, 3);
+	for (size_t i = 0; i < got.n_fds; i++)
+		close(got.fds[i]);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static const struct rfd_test tests[] = {
+    {"kernel_sees_the_right_flags_and_one_cmsg", test_kernel_sees_the_right_flags_and_one_cmsg},
     {"round_trip_0_fds", test_round_trip_0_fds},
     {"round_trip_1_fd", test_round_trip_1_fd},
     {"round_trip_2_fds", test_round_trip_2_fds},
