@@ -11,6 +11,21 @@
 #include <unistd.h>
 
 int rfd_test_failures;
+static const char *skip_reason;
+
+bool
+rfd_test_under_valgrind(void)
+{
+	const char *v = getenv("RFD_UNDER_VALGRIND");
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
+void
+rfd_test_skip(const char *why)
+{
+	skip_reason = why;
+}
 
 void
 rfd_test_fail(const char *file, int line, const char *fmt, ...)
@@ -70,7 +85,7 @@ rfd_test_hex(const char *hex, uint8_t *out, size_t cap)
 int
 rfd_test_main(int argc, char **argv, const struct rfd_test *tests)
 {
-	int passed = 0, failed = 0;
+	int passed = 0, failed = 0, skipped = 0;
 
 	for (const struct rfd_test *t = tests; t->name; t++) {
 		int before_failures = rfd_test_failures;
@@ -80,13 +95,17 @@ rfd_test_main(int argc, char **argv, const struct rfd_test *tests)
 			continue;
 
 		fds_before = rfd_test_count_fds();
+		skip_reason = NULL;
 		t->fn();
 		fds_after = rfd_test_count_fds();
 		if (fds_after != fds_before)
 			rfd_test_fail(__FILE__, __LINE__, "%s: FD leak: %d open before, %d after",
 				      t->name, fds_before, fds_after);
 
-		if (rfd_test_failures == before_failures) {
+		if (skip_reason && rfd_test_failures == before_failures) {
+			skipped++;
+			printf("skip %s: %s\n", t->name, skip_reason);
+		} else if (rfd_test_failures == before_failures) {
 			passed++;
 			printf("ok   %s\n", t->name);
 		} else {
@@ -95,6 +114,9 @@ rfd_test_main(int argc, char **argv, const struct rfd_test *tests)
 		}
 		fflush(stdout);
 	}
-	printf("%d passed, %d failed\n", passed, failed);
+	if (skipped)
+		printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	else
+		printf("%d passed, %d failed\n", passed, failed);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -59,6 +59,12 @@ struct rfd_test {
  */
 int rfd_test_main(int argc, char **argv, const struct rfd_test *tests);
 
+/* True when the tests run under valgrind (ci/valgrind sets RFD_UNDER_VALGRIND). */
+bool rfd_test_under_valgrind(void);
+
+/* Mark the current test skipped, with the reason; it counts as neither passed nor failed. */
+void rfd_test_skip(const char *why);
+
 /* Number of open FDs in this process (from /proc/self/fd). */
 int rfd_test_count_fds(void);
 
