@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CONF_SPEC_VERSION "0.1"
+#define CONF_SPEC_VERSION    "0.1"
 #define CONF_HARNESS_VERSION "0.1.0"
 
 enum conf_role {
@@ -44,12 +44,12 @@ enum {
 struct conf_ctx;
 
 struct conf_case {
-	const char *id;           /* stable, e.g. "fd-recv/count-mismatch" */
+	const char *id; /* stable, e.g. "fd-recv/count-mismatch" */
 	enum conf_role role;
 	const char *section;      /* spec section number, e.g. "6.2" */
 	const char *requirements; /* comma-separated requirement ids, e.g. "FD-RECV-3,ERR-1" */
 	enum conf_level level;
-	const char *sends;        /* one line: what the harness sends or does */
+	const char *sends; /* one line: what the harness sends or does */
 	unsigned needs;
 	/* Client role: the scenario the client under test is started with. */
 	const char *scenario;
@@ -85,9 +85,9 @@ struct conf_ctx {
 
 /* Record why a case failed or was skipped; returns @result for `return conf_fail(...)`. */
 enum conf_result conf_fail(struct conf_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 enum conf_result conf_skip(struct conf_ctx *ctx, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Log a line of detail (shown with -v and on failure). */
 void conf_note(struct conf_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -59,35 +59,35 @@ report_text(const struct run *run, FILE *out, bool color)
 	const char *last_section = NULL;
 
 	fprintf(out, "rfd-conform %s: spec version %s, %s role, target %s\n\n",
-		CONF_HARNESS_VERSION, CONF_SPEC_VERSION,
-		run->options.role == CONF_SERVER ? "server" : "client",
-		run->options.command_text ? run->options.command_text : run->options.socket_path);
+	        CONF_HARNESS_VERSION, CONF_SPEC_VERSION,
+	        run->options.role == CONF_SERVER ? "server" : "client",
+	        run->options.command_text ? run->options.command_text : run->options.socket_path);
 
 	for (size_t i = 0; i < run->n; i++) {
 		const struct case_outcome *o = &run->outcomes[i];
-		const char *mark = o->result == CONF_PASS	? "✔"
-				   : o->result == CONF_SKIP ? "-"
-							    : "✖";
-		const char *tint = o->result == CONF_PASS	? green
-				   : o->result == CONF_SKIP ? yellow
-							    : red;
+		const char *mark = o->result == CONF_PASS   ? "✔"
+		                   : o->result == CONF_SKIP ? "-"
+		                                            : "✖";
+		const char *tint = o->result == CONF_PASS   ? green
+		                   : o->result == CONF_SKIP ? yellow
+		                                            : red;
 
 		if (!last_section || strcmp(last_section, o->c->section) != 0) {
 			last_section = o->c->section;
 			fprintf(out, "%s. %s\n", o->c->section, conf_section_title(o->c->section));
 		}
 		fprintf(out, "  %s%s %s%s  [%s %s]\n", tint, mark, o->c->id, reset,
-			level_name(o->c->level), o->c->requirements);
+		        level_name(o->c->level), o->c->requirements);
 		fprintf(out, "      sends: %s\n", o->c->sends);
 		if (o->result != CONF_PASS)
-			fprintf(out, "      %s: %s\n", o->result == CONF_SKIP ? "skipped" : "failed",
-				o->reason);
+			fprintf(out, "      %s: %s\n",
+			        o->result == CONF_SKIP ? "skipped" : "failed", o->reason);
 		if (o->result == CONF_FAIL || (run->options.verbose && o->notes[0]))
 			print_indented(out, "      | ", o->notes);
 	}
 	fprintf(out, "\nFinished in %.2f seconds\n", run->duration_ms / 1000.0);
 	fprintf(out, "%zu cases: %d passed, %d failed (%d MUST, %d SHOULD), %d skipped\n", run->n,
-		run->passed, run->failed, run->must_failed, run->should_failed, run->skipped);
+	        run->passed, run->failed, run->must_failed, run->should_failed, run->skipped);
 }
 
 /* ---- JSON ---- */
@@ -138,18 +138,18 @@ report_json(const struct run *run, const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f, "{\n  \"spec_version\": \"%s\",\n  \"harness_version\": \"%s\",\n",
-		CONF_SPEC_VERSION, CONF_HARNESS_VERSION);
+	        CONF_SPEC_VERSION, CONF_HARNESS_VERSION);
 	fprintf(f, "  \"target\": {\"role\": \"%s\", ",
-		run->options.role == CONF_SERVER ? "server" : "client");
+	        run->options.role == CONF_SERVER ? "server" : "client");
 	fputs(run->options.command_text ? "\"command\": " : "\"socket\": ", f);
 	json_string(f, run->options.command_text ? run->options.command_text
-						 : run->options.socket_path);
+	                                         : run->options.socket_path);
 	fprintf(f, "},\n  \"started\": \"%s\",\n  \"duration_ms\": %ld,\n", run->started,
-		run->duration_ms);
+	        run->duration_ms);
 	fprintf(f,
-		"  \"summary\": {\"passed\": %d, \"failed\": %d, \"skipped\": %d, "
-		"\"must_failed\": %d, \"should_failed\": %d},\n",
-		run->passed, run->failed, run->skipped, run->must_failed, run->should_failed);
+	        "  \"summary\": {\"passed\": %d, \"failed\": %d, \"skipped\": %d, "
+	        "\"must_failed\": %d, \"should_failed\": %d},\n",
+	        run->passed, run->failed, run->skipped, run->must_failed, run->should_failed);
 	fputs("  \"sections\": [", f);
 	for (size_t i = 0; i < run->n; i++) {
 		const struct case_outcome *o = &run->outcomes[i];
@@ -213,8 +213,9 @@ report_junit(const struct run *run, const char *path)
 	if (!f)
 		return -errno;
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(f, "<testsuites name=\"rfd-conform\" tests=\"%zu\" failures=\"%d\" time=\"%.3f\">\n",
-		run->n, run->failed, run->duration_ms / 1000.0);
+	fprintf(f,
+	        "<testsuites name=\"rfd-conform\" tests=\"%zu\" failures=\"%d\" time=\"%.3f\">\n",
+	        run->n, run->failed, run->duration_ms / 1000.0);
 	for (size_t i = 0; i < run->n;) {
 		const char *section = run->outcomes[i].c->section;
 		size_t end = i;
@@ -230,7 +231,7 @@ report_junit(const struct run *run, const char *path)
 		fputs(". ", f);
 		xml_text(f, conf_section_title(section));
 		fprintf(f, "\" tests=\"%zu\" failures=\"%d\" skipped=\"%d\">\n", end - i, failures,
-			skipped);
+		        skipped);
 		for (; i < end; i++) {
 			const struct case_outcome *o = &run->outcomes[i];
 

@@ -22,36 +22,37 @@ enum { DEFAULT_TIMEOUT_S = 10, EXIT_HARNESS = 2 };
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-		"usage: rfd-conform server [--socket PATH | --cmd COMMAND] [OPTIONS]\n"
-		"       rfd-conform client [--cmd COMMAND] [OPTIONS]\n"
-		"\n"
-		"Checks an implementation of spec/fd-passing.md (version %s) case by case.\n"
-		"server: the harness plays the client against a server under test, either one\n"
-		"        already listening at --socket PATH, or one it starts for every case as\n"
-		"        COMMAND --socket PATH --root DIR (no shell; quotes group words).\n"
-		"client: the harness plays the server and starts COMMAND --socket PATH\n"
-		"        --scenario NAME for every case.\n"
-		"Without a target the reference implementation is tested:\n"
-		"        server: %s\n"
-		"        client: %s\n"
-		"\n"
-		"options:\n"
-		"  --list             list the cases (id, section, level, requirements) and exit\n"
-		"  --case ID[,ID...]  run only these cases\n"
-		"  --section N        run only the cases of spec section N (and its subsections)\n"
-		"  --timeout SECONDS  per case (default %d); multiplied by the environment variable\n"
-		"                     RFD_CONFORM_TIMEOUT_SCALE when set (e.g. 10 under valgrind)\n"
-		"  --strict           SHOULD failures fail the run too\n"
-		"  --json FILE        write the report as JSON (spec/report-schema.md)\n"
-		"  --junit FILE       write the report as JUnit XML\n"
-		"  -v, --verbose      show each case's notes\n"
-		"  --no-color         plain text even on a terminal\n"
-		"  -h, --help         this text\n"
-		"\n"
-		"exit status: 0 every MUST passed (and every SHOULD with --strict), 1 a case failed,\n"
-		"2 the harness could not run.\n",
-		CONF_SPEC_VERSION, RFD_DEFAULT_SERVER, RFD_DEFAULT_CLIENT, DEFAULT_TIMEOUT_S);
+	fprintf(
+	    out,
+	    "usage: rfd-conform server [--socket PATH | --cmd COMMAND] [OPTIONS]\n"
+	    "       rfd-conform client [--cmd COMMAND] [OPTIONS]\n"
+	    "\n"
+	    "Checks an implementation of spec/fd-passing.md (version %s) case by case.\n"
+	    "server: the harness plays the client against a server under test, either one\n"
+	    "        already listening at --socket PATH, or one it starts for every case as\n"
+	    "        COMMAND --socket PATH --root DIR (no shell; quotes group words).\n"
+	    "client: the harness plays the server and starts COMMAND --socket PATH\n"
+	    "        --scenario NAME for every case.\n"
+	    "Without a target the reference implementation is tested:\n"
+	    "        server: %s\n"
+	    "        client: %s\n"
+	    "\n"
+	    "options:\n"
+	    "  --list             list the cases (id, section, level, requirements) and exit\n"
+	    "  --case ID[,ID...]  run only these cases\n"
+	    "  --section N        run only the cases of spec section N (and its subsections)\n"
+	    "  --timeout SECONDS  per case (default %d); multiplied by the environment variable\n"
+	    "                     RFD_CONFORM_TIMEOUT_SCALE when set (e.g. 10 under valgrind)\n"
+	    "  --strict           SHOULD failures fail the run too\n"
+	    "  --json FILE        write the report as JSON (spec/report-schema.md)\n"
+	    "  --junit FILE       write the report as JUnit XML\n"
+	    "  -v, --verbose      show each case's notes\n"
+	    "  --no-color         plain text even on a terminal\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "exit status: 0 every MUST passed (and every SHOULD with --strict), 1 a case failed,\n"
+	    "2 the harness could not run.\n",
+	    CONF_SPEC_VERSION, RFD_DEFAULT_SERVER, RFD_DEFAULT_CLIENT, DEFAULT_TIMEOUT_S);
 }
 
 static bool
@@ -92,13 +93,19 @@ int
 main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-		{"socket", required_argument, NULL, 's'}, {"cmd", required_argument, NULL, 'c'},
-		{"list", no_argument, NULL, 'l'},	  {"case", required_argument, NULL, 'C'},
-		{"section", required_argument, NULL, 'S'}, {"timeout", required_argument, NULL, 't'},
-		{"strict", no_argument, NULL, 'x'},	  {"json", required_argument, NULL, 'j'},
-		{"junit", required_argument, NULL, 'u'},  {"verbose", no_argument, NULL, 'v'},
-		{"no-color", no_argument, NULL, 'n'},	  {"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},
+	    {"cmd", required_argument, NULL, 'c'},
+	    {"list", no_argument, NULL, 'l'},
+	    {"case", required_argument, NULL, 'C'},
+	    {"section", required_argument, NULL, 'S'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"strict", no_argument, NULL, 'x'},
+	    {"json", required_argument, NULL, 'j'},
+	    {"junit", required_argument, NULL, 'u'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"no-color", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *socket_path = NULL, *command = NULL, *case_list = NULL, *section = NULL;
 	const char *json_path = NULL, *junit_path = NULL, *scale_text;
@@ -220,12 +227,12 @@ main(int argc, char **argv)
 	status = (run.must_failed || (run.options.strict && run.should_failed)) ? 1 : 0;
 	if (json_path && report_json(&run, json_path) < 0) {
 		fprintf(stderr, "rfd-conform: error: cannot write %s: %s\n", json_path,
-			strerror(errno));
+		        strerror(errno));
 		status = EXIT_HARNESS;
 	}
 	if (junit_path && report_junit(&run, junit_path) < 0) {
 		fprintf(stderr, "rfd-conform: error: cannot write %s: %s\n", junit_path,
-			strerror(errno));
+		        strerror(errno));
 		status = EXIT_HARNESS;
 	}
 	run_free(&run);

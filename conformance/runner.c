@@ -147,8 +147,8 @@ static void
 workdir_remove(const struct workdir *wd)
 {
 	static const char *const entries[] = {"root/hello.txt", "root/sub/inner.txt", "root/sub",
-					      "root/fifo",      "root/escape",        "root",
-					      "outside.txt",    "target.log",         "s.sock"};
+	                                      "root/fifo",      "root/escape",        "root",
+	                                      "outside.txt",    "target.log",         "s.sock"};
 	char path[256];
 
 	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
@@ -225,8 +225,8 @@ collect(pid_t child, int report_fd, int timeout_ms, struct case_outcome *out)
 	out->result = CONF_FAIL;
 	if (now_ms() >= deadline)
 		snprintf(out->reason, sizeof(out->reason),
-			 "no verdict within %d ms: the implementation hung or did not answer",
-			 timeout_ms);
+		         "no verdict within %d ms: the implementation hung or did not answer",
+		         timeout_ms);
 	else
 		snprintf(out->reason, sizeof(out->reason), "the case's process died");
 }
@@ -243,8 +243,8 @@ needs_met(const struct run_options *o, const struct conf_case *c, const char **w
 
 /* Start the target of a server-role case and wait until it accepts connections. */
 static int
-start_server(const struct run_options *o, const struct conf_case *c, struct workdir *wd,
-	     pid_t *pid, struct case_outcome *out)
+start_server(const struct run_options *o, const struct conf_case *c, struct workdir *wd, pid_t *pid,
+             struct case_outcome *out)
 {
 	const char *extra[] = {"--socket", wd->socket, "--root", wd->root, NULL};
 	char tail[LOG_TAIL_BYTES / 2];
@@ -253,7 +253,7 @@ start_server(const struct run_options *o, const struct conf_case *c, struct work
 	*pid = target_start(o->command, extra, wd->log);
 	if (*pid < 0) {
 		snprintf(out->reason, sizeof(out->reason), "cannot start the target: %s",
-			 strerror((int)-*pid));
+		         strerror((int)-*pid));
 		return -1;
 	}
 	r = target_wait_listening(wd->socket, *pid, START_TIMEOUT_MS);
@@ -262,28 +262,28 @@ start_server(const struct run_options *o, const struct conf_case *c, struct work
 	target_stop(*pid, 1000);
 	target_log_tail(wd->log, tail, sizeof(tail));
 	snprintf(out->reason, sizeof(out->reason),
-		 "the target did not accept connections at %s (%s); its output: %s", wd->socket,
-		 r == -ECHILD ? "it exited" : "timed out", tail);
+	         "the target did not accept connections at %s (%s); its output: %s", wd->socket,
+	         r == -ECHILD ? "it exited" : "timed out", tail);
 	return -1;
 }
 
 /* Client role: listen, start the client with the case's scenario. */
 static int
 start_client(const struct run_options *o, const struct conf_case *c, struct workdir *wd,
-	     int *listen_fd, pid_t *pid, struct case_outcome *out)
+             int *listen_fd, pid_t *pid, struct case_outcome *out)
 {
 	const char *extra[] = {"--socket", wd->socket, "--scenario", c->scenario, NULL};
 
 	*listen_fd = listen_at(wd->socket);
 	if (*listen_fd < 0) {
 		snprintf(out->reason, sizeof(out->reason), "cannot listen at %s: %s", wd->socket,
-			 strerror(-*listen_fd));
+		         strerror(-*listen_fd));
 		return -1;
 	}
 	*pid = target_start(o->command, extra, wd->log);
 	if (*pid < 0) {
 		snprintf(out->reason, sizeof(out->reason), "cannot start the client: %s",
-			 strerror((int)-*pid));
+		         strerror((int)-*pid));
 		close(*listen_fd);
 		return -1;
 	}
@@ -293,8 +293,11 @@ start_client(const struct run_options *o, const struct conf_case *c, struct work
 static void
 run_one(const struct run_options *o, const struct conf_case *c, struct case_outcome *out)
 {
-	struct conf_ctx ctx = {.c = c, .target_pid = -1, .listen_fd = -1,
-			       .timeout_ms = o->timeout_ms, .strict = o->strict};
+	struct conf_ctx ctx = {.c = c,
+	                       .target_pid = -1,
+	                       .listen_fd = -1,
+	                       .timeout_ms = o->timeout_ms,
+	                       .strict = o->strict};
 	struct workdir wd;
 	const char *why;
 	int report[2];
@@ -362,7 +365,7 @@ stop:
 		target_log_tail(wd.log, tail, sizeof(tail));
 		if (tail[0] && used < sizeof(out->notes) - 32)
 			snprintf(out->notes + used, sizeof(out->notes) - used, "target output: %s",
-				 tail);
+			         tail);
 	}
 done:
 	workdir_remove(&wd);

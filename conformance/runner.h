@@ -13,10 +13,10 @@ struct run_options {
 	char **command;          /* the target to launch, or NULL */
 	const char *socket_path; /* server role: an already running server */
 	const char *command_text;
-	int timeout_ms;          /* per case */
-	bool strict;             /* SHOULD failures count */
+	int timeout_ms; /* per case */
+	bool strict;    /* SHOULD failures count */
 	bool verbose;
-	bool progress;           /* a live line on a terminal */
+	bool progress; /* a live line on a terminal */
 };
 
 struct case_outcome {

@@ -8,7 +8,7 @@
 #include <sys/types.h>
 
 struct target {
-	char **argv;        /* the command, split without a shell; NULL: not launched by us */
+	char **argv; /* the command, split without a shell; NULL: not launched by us */
 	pid_t pid;
 	char log_path[256]; /* its stdout and stderr */
 };

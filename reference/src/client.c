@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The client: a connection core on a non-blocking socket, with blocking calls built on async ones. */
+/* The client: a connection core on a non-blocking socket, with blocking calls built on async ones.
+ */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -163,8 +164,8 @@ on_failed(void *user, int err, const char *why)
 }
 
 static const struct rfd_conn_callbacks client_callbacks = {
-	.reply = on_reply,
-	.failed = on_failed,
+    .reply = on_reply,
+    .failed = on_failed,
 };
 
 /* ---- Connecting ---- */
@@ -238,7 +239,7 @@ rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_
 
 int
 rfd_client_connect(const char *path, const struct rfd_client_options *options,
-		   struct rfd_client **out)
+                   struct rfd_client **out)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	int sock;
@@ -359,8 +360,8 @@ rfd_client_in_flight(const struct rfd_client *client)
 
 static int
 send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *method,
-	     const void *args, size_t args_len, const int *fds, size_t n_fds,
-	     enum rfd_fd_mode mode, int timeout_ms, uint32_t *stream_id)
+             const void *args, size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+             int timeout_ms, uint32_t *stream_id)
 {
 	struct rfd_fdgroup *group;
 	int r;
@@ -375,7 +376,7 @@ send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *
 		return r;
 	}
 	r = rfd_conn_send_request(client->conn, kind, method, args, args_len,
-				  timeout_ms > 0 ? timeout_ms : 0, group, stream_id);
+	                          timeout_ms > 0 ? timeout_ms : 0, group, stream_id);
 	if (r < 0) {
 		if (r == -EAGAIN)
 			set_error(client, "%s", "too many calls in flight");
@@ -387,8 +388,8 @@ send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *
 
 int
 rfd_client_call_async(struct rfd_client *client, const char *method, const void *args,
-		      size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
-		      int timeout_ms, rfd_reply_fn *callback, void *user, uint32_t *call_id)
+                      size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                      int timeout_ms, rfd_reply_fn *callback, void *user, uint32_t *call_id)
 {
 	struct call *call;
 	uint32_t id;
@@ -405,7 +406,7 @@ rfd_client_call_async(struct rfd_client *client, const char *method, const void 
 	}
 	/* A failure here, even after the request was queued, is reported by the return alone. */
 	r = send_request(client, RFD_REQUEST_RESPONSE, method, args, args_len, fds, n_fds, mode,
-			 timeout_ms, &id);
+	                 timeout_ms, &id);
 	if (r < 0) {
 		call_release(client, call);
 		return r;
@@ -422,10 +423,10 @@ rfd_client_call_async(struct rfd_client *client, const char *method, const void 
 
 int
 rfd_client_oneway_async(struct rfd_client *client, const char *method, const void *args,
-			size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode)
+                        size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode)
 {
-	return send_request(client, RFD_REQUEST_ONEWAY, method, args, args_len, fds, n_fds, mode,
-			    0, NULL);
+	return send_request(client, RFD_REQUEST_ONEWAY, method, args, args_len, fds, n_fds, mode, 0,
+	                    NULL);
 }
 
 int
@@ -487,15 +488,15 @@ run_until(struct rfd_client *client, const bool *done, long long deadline_ms)
 
 int
 rfd_client_call(struct rfd_client *client, const char *method, const void *args, size_t args_len,
-		const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
-		struct rfd_msg **reply)
+                const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                struct rfd_msg **reply)
 {
 	struct sync_call sync = {0};
 	int r;
 
 	*reply = NULL;
 	r = rfd_client_call_async(client, method, args, args_len, fds, n_fds, mode, timeout_ms,
-				  sync_call_done, &sync, NULL);
+	                          sync_call_done, &sync, NULL);
 	if (r < 0)
 		return r;
 	r = run_until(client, &sync.done, -1);
@@ -506,9 +507,8 @@ rfd_client_call(struct rfd_client *client, const char *method, const void *args,
 }
 
 int
-rfd_client_oneway(struct rfd_client *client, const char *method, const void *args,
-		  size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
-		  int timeout_ms)
+rfd_client_oneway(struct rfd_client *client, const char *method, const void *args, size_t args_len,
+                  const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
 	bool written = false;

@@ -55,6 +55,6 @@ struct rfd_cmsg_result {
  * *why names the problem.
  */
 int rfd_cmsg_parse(const void *control, size_t controllen, int msg_flags, unsigned allow,
-		   struct rfd_cmsg_result *out, const char **why);
+                   struct rfd_cmsg_result *out, const char **why);
 
 #endif

@@ -23,7 +23,7 @@ static const char CLIENT_AGENT[] = "rocketfd/0.1";
 enum {
 	VERSION_MIN = 8,
 	VERSION_MAX = 10,
-	MAX_REASSEMBLIES = 8,    /* fragmented messages being received at once */
+	MAX_REASSEMBLIES = 8, /* fragmented messages being received at once */
 	IN_READ_SIZE = 64 * 1024,
 	OUT_COMPACT_AT = 1 << 20, /* written bytes kept at the front before compacting */
 	ERROR_TEXT_SIZE = 256,
@@ -110,11 +110,10 @@ trace_frame(const struct rfd_conn *conn, char direction, const struct rfd_frame 
 
 	if (!conn->cb.trace)
 		return;
-	snprintf(line, sizeof(line),
-		 "%c %s stream %" PRIu32 " flags 0x%03x%s metadata %zu data %zu", direction,
-		 rfd_frame_type_name(frame->type), frame->stream_id, frame->flags,
-		 frame->type == RFD_FRAME_ERROR ? " error" : "", frame->metadata.len,
-		 frame->data.len);
+	snprintf(
+	    line, sizeof(line), "%c %s stream %" PRIu32 " flags 0x%03x%s metadata %zu data %zu",
+	    direction, rfd_frame_type_name(frame->type), frame->stream_id, frame->flags,
+	    frame->type == RFD_FRAME_ERROR ? " error" : "", frame->metadata.len, frame->data.len);
 	conn->cb.trace(conn->cb.trace_user, line);
 }
 
@@ -144,7 +143,7 @@ release_input(struct rfd_conn *conn)
 }
 
 static int queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
-			     const char *what);
+                             const char *what);
 
 /*
  * Fail the connection: every FD it owns is closed, unsent output dropped, and
@@ -216,15 +215,15 @@ queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, cons
  */
 static int
 queue_request_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, int32_t category,
-		    int32_t error_code, const char *what)
+                    int32_t error_code, const char *what)
 {
 	struct rfd_response_error error = {
-		.has_what = true,
-		.what = {(const uint8_t *)what, strlen(what)},
-		.has_category = true,
-		.category = category,
-		.has_code = true,
-		.code = error_code,
+	    .has_what = true,
+	    .what = {(const uint8_t *)what, strlen(what)},
+	    .has_category = true,
+	    .category = category,
+	    .has_code = true,
+	    .code = error_code,
 	};
 	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
 	int r;
@@ -362,22 +361,22 @@ static int
 queue_setup(struct rfd_conn *conn)
 {
 	struct rfd_setup_metadata setup = {
-		.has_min_version = true,
-		.min_version = VERSION_MIN,
-		.has_max_version = true,
-		.max_version = VERSION_MAX,
-		.has_agent = true,
-		.agent = {(const uint8_t *)CLIENT_AGENT, sizeof(CLIENT_AGENT) - 1},
+	    .has_min_version = true,
+	    .min_version = VERSION_MIN,
+	    .has_max_version = true,
+	    .max_version = VERSION_MAX,
+	    .has_agent = true,
+	    .agent = {(const uint8_t *)CLIENT_AGENT, sizeof(CLIENT_AGENT) - 1},
 	};
 	struct rfd_frame frame = {
-		.type = RFD_FRAME_SETUP,
-		.version_major = 1,
-		.version_minor = 0,
-		.keepalive_ms = 0x7FFFFFFF,
-		.max_lifetime_ms = 0x7FFFFFFF,
-		.metadata_mime = {(const uint8_t *)METADATA_MIME, sizeof(METADATA_MIME) - 1},
-		.data_mime = {(const uint8_t *)DATA_MIME, sizeof(DATA_MIME) - 1},
-		.has_metadata = true,
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .version_minor = 0,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)METADATA_MIME, sizeof(METADATA_MIME) - 1},
+	    .data_mime = {(const uint8_t *)DATA_MIME, sizeof(DATA_MIME) - 1},
+	    .has_metadata = true,
 	};
 	int r;
 
@@ -397,14 +396,14 @@ static int
 queue_setup_response(struct rfd_conn *conn, int32_t version)
 {
 	struct rfd_server_push push = {
-		.kind = RFD_PUSH_SETUP_RESPONSE,
-		.has_version = true,
-		.version = version,
+	    .kind = RFD_PUSH_SETUP_RESPONSE,
+	    .has_version = true,
+	    .version = version,
 	};
 	struct rfd_frame frame = {
-		.type = RFD_FRAME_METADATA_PUSH,
-		.flags = RFD_FLAG_METADATA,
-		.has_metadata = true,
+	    .type = RFD_FRAME_METADATA_PUSH,
+	    .flags = RFD_FLAG_METADATA,
+	    .has_metadata = true,
 	};
 	int r;
 
@@ -435,14 +434,13 @@ claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fd
 	if (!md->present || !md->has_num || md->num_fds == 0)
 		return 0;
 	if (md->num_fds < 0 || (unsigned)md->num_fds > conn->limits.max_fds_per_msg) {
-		snprintf(conn->reason, sizeof(conn->reason),
-			 "numFds %" PRId32 " is outside 1..%u", md->num_fds,
-			 conn->limits.max_fds_per_msg);
+		snprintf(conn->reason, sizeof(conn->reason), "numFds %" PRId32 " is outside 1..%u",
+		         md->num_fds, conn->limits.max_fds_per_msg);
 		return -EBADFD;
 	}
 	if (!md->has_seq || md->fd_seq < 0) {
 		snprintf(conn->reason, sizeof(conn->reason),
-			 "numFds %" PRId32 " without a valid fdSeqNum", md->num_fds);
+		         "numFds %" PRId32 " without a valid fdSeqNum", md->num_fds);
 		return -EBADFD;
 	}
 
@@ -452,22 +450,22 @@ claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fd
 		return 0;
 	case RFD_CLAIM_WRONG_SIZE:
 		snprintf(conn->reason, sizeof(conn->reason),
-			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64
-			 ", but a different number arrived (closed)",
-			 md->num_fds, md->fd_seq);
+		         "expected %" PRId32 " FDs with fdSeqNum %" PRId64
+		         ", but a different number arrived (closed)",
+		         md->num_fds, md->fd_seq);
 		return -EBADFD;
 	case RFD_CLAIM_AHEAD:
 		head_seq = conn->received.head->seq;
 		head_n = conn->received.head->n;
 		snprintf(conn->reason, sizeof(conn->reason),
-			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64
-			 ", but the next FDs received have fdSeqNum %" PRId64 " (%zu FDs)",
-			 md->num_fds, md->fd_seq, head_seq, head_n);
+		         "expected %" PRId32 " FDs with fdSeqNum %" PRId64
+		         ", but the next FDs received have fdSeqNum %" PRId64 " (%zu FDs)",
+		         md->num_fds, md->fd_seq, head_seq, head_n);
 		return -EBADFD;
 	case RFD_CLAIM_MISSING:
 		snprintf(conn->reason, sizeof(conn->reason),
-			 "expected %" PRId32 " FDs with fdSeqNum %" PRId64 ", but none arrived",
-			 md->num_fds, md->fd_seq);
+		         "expected %" PRId32 " FDs with fdSeqNum %" PRId64 ", but none arrived",
+		         md->num_fds, md->fd_seq);
 		return -EBADFD;
 	case RFD_CLAIM_INVALID:
 	default:
@@ -484,30 +482,29 @@ static const struct {
 	int32_t category;
 	int32_t code;
 } failures[] = {
-	[RFD_FAIL_BAD_REQUEST] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-				  RFD_ERROR_CODE_REQUEST_PARSING_FAILURE},
-	[RFD_FAIL_WRONG_KIND] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-				 RFD_ERROR_CODE_WRONG_RPC_KIND},
-	[RFD_FAIL_UNKNOWN_METHOD] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
-				     RFD_ERROR_CODE_UNKNOWN_METHOD},
-	[RFD_FAIL_OVERLOADED] = {RFD_ERROR_REJECTED, RFD_ERROR_CATEGORY_LOADSHEDDING,
-				 RFD_ERROR_CODE_OVERLOAD},
-	[RFD_FAIL_INTERNAL] = {RFD_ERROR_CANCELED, RFD_ERROR_CATEGORY_INTERNAL_ERROR,
-			       RFD_ERROR_CODE_UNKNOWN},
+    [RFD_FAIL_BAD_REQUEST] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+                              RFD_ERROR_CODE_REQUEST_PARSING_FAILURE},
+    [RFD_FAIL_WRONG_KIND] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+                             RFD_ERROR_CODE_WRONG_RPC_KIND},
+    [RFD_FAIL_UNKNOWN_METHOD] = {RFD_ERROR_INVALID, RFD_ERROR_CATEGORY_INVALID_REQUEST,
+                                 RFD_ERROR_CODE_UNKNOWN_METHOD},
+    [RFD_FAIL_OVERLOADED] = {RFD_ERROR_REJECTED, RFD_ERROR_CATEGORY_LOADSHEDDING,
+                             RFD_ERROR_CODE_OVERLOAD},
+    [RFD_FAIL_INTERNAL] = {RFD_ERROR_CANCELED, RFD_ERROR_CATEGORY_INTERNAL_ERROR,
+                           RFD_ERROR_CODE_UNKNOWN},
 };
 
 static int
-queue_failure(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
-	      const char *what)
+queue_failure(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure, const char *what)
 {
 	return queue_request_error(conn, stream_id, failures[failure].frame_code,
-				   failures[failure].category, failures[failure].code, what);
+	                           failures[failure].category, failures[failure].code, what);
 }
 
 /* Answer a request that will not be served; a one-way request gets nothing. */
 static void
 reject_request(struct rfd_conn *conn, const struct rfd_frame *frame, enum rfd_failure failure,
-	       const char *what)
+               const char *what)
 {
 	if (frame->type == RFD_FRAME_REQUEST_FNF)
 		return;
@@ -534,7 +531,7 @@ expected_kind(uint8_t type)
 /* Why the request cannot be served (and *failure how to say so), or NULL when it can. */
 static const char *
 declined_request(const struct rfd_frame *frame, const struct rfd_request_metadata *md,
-		 enum rfd_failure *failure)
+                 enum rfd_failure *failure)
 {
 	*failure = RFD_FAIL_BAD_REQUEST;
 	if (!md->has_name)
@@ -579,7 +576,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	r = rfd_request_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable request metadata: %s",
-			 why);
+		         why);
 		reject_request(conn, frame, RFD_FAIL_BAD_REQUEST, conn->reason);
 		return;
 	}
@@ -601,11 +598,12 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	}
 
 	msg = rfd_msg_alloc(frame->data.len, md.name.len + 1);
-	if (!msg || (!oneway && rfd_streams_insert(&conn->streams, frame->stream_id,
-						  RFD_STREAM_OPEN) < 0)) {
+	if (!msg || (!oneway &&
+	             rfd_streams_insert(&conn->streams, frame->stream_id, RFD_STREAM_OPEN) < 0)) {
 		rfd_free(msg);
 		rfd_fdgroup_free(fds);
-		fail(conn, -ENOMEM, RFD_ERROR_CONNECTION_ERROR, "out of memory receiving a request");
+		fail(conn, -ENOMEM, RFD_ERROR_CONNECTION_ERROR,
+		     "out of memory receiving a request");
 		return;
 	}
 	msg->kind = oneway ? RFD_MSG_ONEWAY : RFD_MSG_REQUEST;
@@ -616,7 +614,6 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	msg->method = msg_put_text(msg, &offset, md.name.ptr, md.name.len);
 	conn->cb.request(conn->user, msg);
 }
-
 
 /* ---- Input: client side ---- */
 
@@ -672,7 +669,7 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 	r = rfd_response_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable response metadata: %s",
-			 why);
+		         why);
 		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
 		return;
 	}
@@ -684,7 +681,7 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 	if (md.uses_compression || md.uses_checksum) {
 		rfd_fdgroup_free(fds);
 		snprintf(conn->reason, sizeof(conn->reason),
-			 "compressed or checksummed responses are not supported");
+		         "compressed or checksummed responses are not supported");
 		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
 		return;
 	}
@@ -832,8 +829,8 @@ handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
 		     "SETUP metadata does not start with the protocol key 0xf09f9a80");
 		return;
 	}
-	if (rfd_setup_metadata_decode(frame->metadata.ptr + 4, frame->metadata.len - 4, &md,
-				      &why) < 0) {
+	if (rfd_setup_metadata_decode(frame->metadata.ptr + 4, frame->metadata.len - 4, &md, &why) <
+	    0) {
 		fail(conn, -EPROTO, RFD_ERROR_INVALID_SETUP, "unreadable SETUP metadata: %s", why);
 		return;
 	}
@@ -917,8 +914,9 @@ static void
 handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	if (frame->stream_id == 0) {
-		fail(conn, -ECONNRESET, 0, "peer closed the connection with error 0x%" PRIx32 ": %.*s",
-		     frame->u32, printable_length(frame->data), printable(frame->data));
+		fail(conn, -ECONNRESET, 0,
+		     "peer closed the connection with error 0x%" PRIx32 ": %.*s", frame->u32,
+		     printable_length(frame->data), printable(frame->data));
 		return;
 	}
 	if (conn->role == RFD_ROLE_CLIENT)
@@ -1007,17 +1005,17 @@ process_input(struct rfd_conn *conn)
 		size_t frame_len;
 		const char *why;
 		int r = rfd_frame_split(conn->in.data + pos, conn->in.len - pos,
-					conn->limits.max_frame, &frame_len, &why);
+		                        conn->limits.max_frame, &frame_len, &why);
 
 		if (r == 0)
 			break;
 		if (r < 0) {
-			fail(conn, r == -EMSGSIZE ? -EMSGSIZE : -EPROTO,
-			     RFD_ERROR_CONNECTION_ERROR, "bad frame length: %s", why);
+			fail(conn, r == -EMSGSIZE ? -EMSGSIZE : -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+			     "bad frame length: %s", why);
 			break;
 		}
 		handle_frame(conn, conn->in.data + pos + RFD_FRAME_LENGTH_SIZE,
-			     frame_len - RFD_FRAME_LENGTH_SIZE);
+		             frame_len - RFD_FRAME_LENGTH_SIZE);
 		pos += frame_len;
 	}
 	if (conn->error)
@@ -1127,25 +1125,25 @@ allocate_stream_id(struct rfd_conn *conn)
 
 int
 rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const char *method,
-		      const void *args, size_t args_len, int32_t timeout_ms,
-		      struct rfd_fdgroup *fds, uint32_t *stream_id)
+                      const void *args, size_t args_len, int32_t timeout_ms,
+                      struct rfd_fdgroup *fds, uint32_t *stream_id)
 {
 	bool oneway = kind == RFD_REQUEST_ONEWAY;
 	struct rfd_request_metadata md = {
-		.has_protocol = true,
-		.protocol = RFD_PROTOCOL_COMPACT,
-		.has_name = true,
-		.name = {(const uint8_t *)method, strlen(method)},
-		.has_kind = true,
-		.kind = oneway ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
-			       : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
-		.has_client_timeout = timeout_ms > 0,
-		.client_timeout_ms = timeout_ms,
+	    .has_protocol = true,
+	    .protocol = RFD_PROTOCOL_COMPACT,
+	    .has_name = true,
+	    .name = {(const uint8_t *)method, strlen(method)},
+	    .has_kind = true,
+	    .kind = oneway ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
+	                   : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
+	    .has_client_timeout = timeout_ms > 0,
+	    .client_timeout_ms = timeout_ms,
 	};
 	struct rfd_frame frame = {
-		.type = oneway ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE,
-		.has_metadata = true,
-		.data = {args, args_len},
+	    .type = oneway ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE,
+	    .has_metadata = true,
+	    .data = {args, args_len},
 	};
 	uint32_t id;
 	int r;
@@ -1214,14 +1212,14 @@ finish_request(struct rfd_conn *conn, uint32_t stream_id)
 
 static int
 send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_response_metadata *md,
-	     const void *data, size_t len, struct rfd_fdgroup *fds)
+             const void *data, size_t len, struct rfd_fdgroup *fds)
 {
 	struct rfd_frame frame = {
-		.stream_id = stream_id,
-		.type = RFD_FRAME_PAYLOAD,
-		.flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
-		.has_metadata = true,
-		.data = {data, len},
+	    .stream_id = stream_id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	    .has_metadata = true,
+	    .data = {data, len},
 	};
 	int r;
 
@@ -1238,7 +1236,7 @@ send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_respons
 
 int
 rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
-		    struct rfd_fdgroup *fds)
+                    struct rfd_fdgroup *fds)
 {
 	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
 	int r;
@@ -1262,14 +1260,14 @@ rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data,
 
 int
 rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
-			const char *what, const void *data, size_t len)
+                        const char *what, const void *data, size_t len)
 {
 	struct rfd_response_metadata md = {
-		.payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION,
-		.has_ex_name = true,
-		.ex_name = {(const uint8_t *)name, strlen(name)},
-		.has_ex_what = true,
-		.ex_what = {(const uint8_t *)what, strlen(what)},
+	    .payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION,
+	    .has_ex_name = true,
+	    .ex_name = {(const uint8_t *)name, strlen(name)},
+	    .has_ex_what = true,
+	    .ex_what = {(const uint8_t *)what, strlen(what)},
 	};
 	int r;
 
@@ -1283,7 +1281,7 @@ rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *n
 
 int
 rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
-		    const char *what)
+                    const char *what)
 {
 	int r;
 
@@ -1309,7 +1307,8 @@ clamp_limits(struct rfd_limits *limits)
 		limits->fd_budget = 2 * (size_t)limits->max_fds_per_msg;
 	if (limits->fd_budget > 4096)
 		limits->fd_budget = 4096;
-	if (limits->max_frame > RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX || limits->max_frame < 64)
+	if (limits->max_frame > RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX ||
+	    limits->max_frame < 64)
 		limits->max_frame = RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX;
 	if (limits->max_in_flight == 0)
 		limits->max_in_flight = 1;
@@ -1317,7 +1316,7 @@ clamp_limits(struct rfd_limits *limits)
 
 struct rfd_conn *
 rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
-	     const struct rfd_conn_callbacks *callbacks, void *user)
+             const struct rfd_conn_callbacks *callbacks, void *user)
 {
 	struct rfd_conn *conn = rfd_calloc(1, sizeof(*conn));
 

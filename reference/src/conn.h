@@ -77,7 +77,7 @@ struct rfd_conn;
 
 /* A new connection core.  A client's SETUP frame is queued at once. */
 struct rfd_conn *rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
-			      const struct rfd_conn_callbacks *callbacks, void *user);
+                              const struct rfd_conn_callbacks *callbacks, void *user);
 
 /* Close every FD the core owns (queued, unsent) and free it.  No callback runs. */
 void rfd_conn_free(struct rfd_conn *conn);
@@ -131,8 +131,8 @@ size_t rfd_conn_out_pending(const struct rfd_conn *conn);
  * many requests are in flight, -E2BIG, -ENOMEM, or the connection's failure.
  */
 int rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const char *method,
-			  const void *args, size_t args_len, int32_t timeout_ms,
-			  struct rfd_fdgroup *fds, uint32_t *stream_id);
+                          const void *args, size_t args_len, int32_t timeout_ms,
+                          struct rfd_fdgroup *fds, uint32_t *stream_id);
 
 /* Client: forget a request; its reply, when it comes, is read and its FDs closed. */
 void rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id);
@@ -142,11 +142,11 @@ void rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id);
  * -ENOENT when no request is open on that stream (its FDs are closed).
  */
 int rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
-			struct rfd_fdgroup *fds);
+                        struct rfd_fdgroup *fds);
 int rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
-			    const char *what, const void *data, size_t len);
+                            const char *what, const void *data, size_t len);
 int rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
-			const char *what);
+                        const char *what);
 
 /* ---- State ---- */
 

@@ -64,6 +64,6 @@ enum rfd_claim {
  * Groups older than @seq are closed first; *orphans_closed counts their FDs.
  */
 enum rfd_claim rfd_fdqueue_claim(struct rfd_fdqueue *q, int64_t seq, int32_t num,
-				 struct rfd_fdgroup **out, size_t *orphans_closed);
+                                 struct rfd_fdgroup **out, size_t *orphans_closed);
 
 #endif

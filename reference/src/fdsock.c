@@ -94,7 +94,7 @@ rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_c
 
 	do
 		received = recvmsg(sock, &msg,
-				   (RFD_FAULT(no_cloexec) ? 0 : MSG_CMSG_CLOEXEC) | MSG_DONTWAIT);
+		                   (RFD_FAULT(no_cloexec) ? 0 : MSG_CMSG_CLOEXEC) | MSG_DONTWAIT);
 	while (received < 0 && errno == EINTR);
 	if (received < 0) {
 		r = -errno;

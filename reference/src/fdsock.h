@@ -32,6 +32,6 @@ enum { RFD_CONTROL_SIZE = 1024 + 64 + 64 + 32 };
  * arrived has been closed and *why says why).  EINTR is retried.
  */
 ssize_t rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow,
-		      struct rfd_cmsg_result *out, const char **why);
+                      struct rfd_cmsg_result *out, const char **why);
 
 #endif

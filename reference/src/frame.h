@@ -36,7 +36,7 @@ enum rfd_frame_type {
 enum {
 	RFD_FLAG_IGNORE = 0x200,
 	RFD_FLAG_METADATA = 0x100,
-	RFD_FLAG_FOLLOWS = 0x80, /* also KEEPALIVE's RESPOND and SETUP's RESUME_ENABLE */
+	RFD_FLAG_FOLLOWS = 0x80,  /* also KEEPALIVE's RESPOND and SETUP's RESUME_ENABLE */
 	RFD_FLAG_COMPLETE = 0x40, /* also SETUP's LEASE */
 	RFD_FLAG_NEXT = 0x20,
 	RFD_FLAG_RESERVED_MASK = 0x1F,
@@ -101,7 +101,7 @@ struct rfd_frame {
  * exceeds @max_frame, -EBADMSG when it is too short to hold any frame.
  */
 int rfd_frame_split(const uint8_t *bytes, size_t len, size_t max_frame, size_t *frame_len,
-		    const char **why);
+                    const char **why);
 
 /*
  * Decode one frame from @bytes, which start just after the length field and
@@ -140,9 +140,9 @@ int rfd_frame_encode_fragmented(const struct rfd_frame *f, size_t max_frame, str
 struct rfd_reassembly {
 	bool active;
 	uint32_t stream_id;
-	uint8_t type;      /* of the first fragment */
-	uint16_t flags;    /* of the last fragment, FOLLOWS cleared, METADATA as reassembled */
-	uint32_t u32;      /* of the first fragment */
+	uint8_t type;   /* of the first fragment */
+	uint16_t flags; /* of the last fragment, FOLLOWS cleared, METADATA as reassembled */
+	uint32_t u32;   /* of the first fragment */
 	bool has_metadata;
 	struct rfd_buf metadata;
 	struct rfd_buf data;
@@ -162,8 +162,8 @@ void rfd_reassembly_free(struct rfd_reassembly *r);
  * If @f has no FOLLOWS flag and no reassembly is active, returns 1 with *out
  * a copy of @f (no copying of bytes).
  */
-int rfd_reassembly_add(struct rfd_reassembly *r, const struct rfd_frame *f,
-		       struct rfd_frame *out, const char **why);
+int rfd_reassembly_add(struct rfd_reassembly *r, const struct rfd_frame *f, struct rfd_frame *out,
+                       const char **why);
 
 /* A printable name for a frame type, for traces and errors ("UNKNOWN" otherwise). */
 const char *rfd_frame_type_name(uint8_t type);

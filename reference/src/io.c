@@ -27,13 +27,13 @@ fail_write(struct rfd_conn *conn, ssize_t err, size_t n_fds)
 	case -EPERM:
 		if (n_fds) {
 			rfd_conn_fail(conn, -EPERM,
-				      "peer refuses file descriptors (SO_PASSRIGHTS is off?)");
+			              "peer refuses file descriptors (SO_PASSRIGHTS is off?)");
 			return;
 		}
 		break;
 	case -ETOOMANYREFS:
 		rfd_conn_fail(conn, -ETOOMANYREFS,
-			      "too many file descriptors in flight for this user (ETOOMANYREFS)");
+		              "too many file descriptors in flight for this user (ETOOMANYREFS)");
 		return;
 	default:
 		break;

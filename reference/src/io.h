@@ -30,8 +30,7 @@ int rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads);
  * RFD_FDS_TAKE the caller's FDs are closed on every failure.  *out is NULL
  * when @n_fds is 0.
  */
-int rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode,
-		    struct rfd_fdgroup **out);
+int rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode, struct rfd_fdgroup **out);
 
 /* Close the caller's FDs when @mode is RFD_FDS_TAKE (a call that failed before taking them). */
 void rfd_fds_discard(const int *fds, size_t n_fds, enum rfd_fd_mode mode);

@@ -53,9 +53,9 @@ struct rfd_request_metadata {
 	int32_t kind;
 	bool has_client_timeout;
 	int32_t client_timeout_ms;
-	bool uses_compression;  /* field 14 present (15, compressionConfig, alone asks nothing) */
-	bool uses_interaction;  /* field 16 or 17 present */
-	bool uses_checksum;     /* field 25 present */
+	bool uses_compression; /* field 14 present (15, compressionConfig, alone asks nothing) */
+	bool uses_interaction; /* field 16 or 17 present */
+	bool uses_checksum;    /* field 25 present */
 	struct rfd_fd_metadata fd;
 };
 
@@ -152,8 +152,7 @@ struct rfd_server_push {
 int rfd_fd_metadata_encode(const struct rfd_fd_metadata *m, struct rfd_buf *out);
 int rfd_request_metadata_encode(const struct rfd_request_metadata *m, struct rfd_buf *out);
 int rfd_response_metadata_encode(const struct rfd_response_metadata *m, struct rfd_buf *out);
-int rfd_stream_payload_metadata_encode(const struct rfd_response_metadata *m,
-				       struct rfd_buf *out);
+int rfd_stream_payload_metadata_encode(const struct rfd_response_metadata *m, struct rfd_buf *out);
 int rfd_response_error_encode(const struct rfd_response_error *m, struct rfd_buf *out);
 int rfd_setup_metadata_encode(const struct rfd_setup_metadata *m, struct rfd_buf *out);
 int rfd_server_push_encode(const struct rfd_server_push *m, struct rfd_buf *out);
@@ -165,16 +164,16 @@ int rfd_server_push_encode(const struct rfd_server_push *m, struct rfd_buf *out)
  * bytes after the struct's stop byte are an error.
  */
 int rfd_request_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_request_metadata *m,
-				const char **why);
-int rfd_response_metadata_decode(const uint8_t *bytes, size_t len,
-				 struct rfd_response_metadata *m, const char **why);
+                                const char **why);
+int rfd_response_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_response_metadata *m,
+                                 const char **why);
 int rfd_stream_payload_metadata_decode(const uint8_t *bytes, size_t len,
-				       struct rfd_response_metadata *m, const char **why);
+                                       struct rfd_response_metadata *m, const char **why);
 int rfd_response_error_decode(const uint8_t *bytes, size_t len, struct rfd_response_error *m,
-			      const char **why);
+                              const char **why);
 int rfd_setup_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_setup_metadata *m,
-			      const char **why);
+                              const char **why);
 int rfd_server_push_decode(const uint8_t *bytes, size_t len, struct rfd_server_push *m,
-			   const char **why);
+                           const char **why);
 
 #endif

@@ -154,7 +154,7 @@ request_release(struct rfd_msg *msg)
 	msg->origin = NULL;
 	if (sc->server && msg->kind == RFD_MSG_REQUEST) {
 		rfd_conn_send_error(sc->conn, msg->stream_id, RFD_FAIL_INTERNAL,
-				    "the server dropped the request without answering");
+		                    "the server dropped the request without answering");
 		conn_settle(sc);
 	}
 	conn_unref(sc);
@@ -195,7 +195,7 @@ is_answerable(const struct rfd_msg *request)
 
 int
 rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds, size_t n_fds,
-	  enum rfd_fd_mode mode)
+          enum rfd_fd_mode mode)
 {
 	struct rfd_fdgroup *group;
 	struct server_conn *sc;
@@ -215,13 +215,13 @@ rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds,
 		r = rfd_conn_send_reply(sc->conn, request->stream_id, data, len, group);
 	else
 		rfd_conn_send_error(sc->conn, request->stream_id, RFD_FAIL_INTERNAL,
-				    "the server could not send its reply's FDs");
+		                    "the server could not send its reply's FDs");
 	return request_answered(sc, request, r);
 }
 
 int
 rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what, const void *data,
-		    size_t len)
+                    size_t len)
 {
 	struct server_conn *sc;
 
@@ -230,9 +230,9 @@ rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
 	sc = request_detach(request);
 	if (!sc)
 		return -ENOTCONN;
-	return request_answered(sc, request,
-				rfd_conn_send_exception(sc->conn, request->stream_id, name, what,
-							data, len));
+	return request_answered(
+	    sc, request,
+	    rfd_conn_send_exception(sc->conn, request->stream_id, name, what, data, len));
 }
 
 int
@@ -250,7 +250,7 @@ rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure, const char *w
 	if (!sc)
 		return -ENOTCONN;
 	return request_answered(sc, request,
-				rfd_conn_send_error(sc->conn, request->stream_id, failure, what));
+	                        rfd_conn_send_error(sc->conn, request->stream_id, failure, what));
 }
 
 static void
@@ -267,7 +267,7 @@ on_request(void *user, struct rfd_msg *request)
 }
 
 static const struct rfd_conn_callbacks server_callbacks = {
-	.request = on_request,
+    .request = on_request,
 };
 
 /* ---- Accepting ---- */
@@ -474,7 +474,8 @@ socket_in_use(const char *path)
 	if (sock < 0)
 		return true;
 	memcpy(addr.sun_path, path, strlen(path));
-	in_use = connect(sock, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno != ECONNREFUSED;
+	in_use =
+	    connect(sock, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno != ECONNREFUSED;
 	close(sock);
 	return in_use;
 }
@@ -524,7 +525,7 @@ add_to_epoll(int epoll_fd, int fd, uint64_t tag)
 
 int
 rfd_server_listen(const char *path, const struct rfd_server_options *options,
-		  rfd_handler_fn *handler, void *user, struct rfd_server **out)
+                  rfd_handler_fn *handler, void *user, struct rfd_server **out)
 {
 	struct rfd_server *server;
 	int r;

@@ -104,7 +104,8 @@ rfd_streams_remove(struct rfd_streams *t, uint32_t id)
 	t->count--;
 
 	/* Backward-shift deletion: move later members of the probe run into the hole. */
-	for (i = (hole + 1) & (t->capacity - 1); t->slots[i].id != 0; i = (i + 1) & (t->capacity - 1)) {
+	for (i = (hole + 1) & (t->capacity - 1); t->slots[i].id != 0;
+	     i = (i + 1) & (t->capacity - 1)) {
 		size_t home = slot_of(t->slots[i].id, t->capacity);
 		bool movable = (i > hole) ? (home <= hole || home > i) : (home <= hole && home > i);
 

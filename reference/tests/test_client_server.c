@@ -261,13 +261,13 @@ test_too_many_fds_is_a_clean_error(void)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	before = rfd_test_count_fds();
 	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, fds, RFD_MAX_FDS + 1, RFD_FDS_DUP, 5000,
-				 &reply),
-		 -E2BIG);
+	                         &reply),
+	         -E2BIG);
 	CHECK_EQ(rfd_test_count_fds(), before);
 	/* Taken FDs are closed even though the call was refused. */
-	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, fds, RFD_MAX_FDS + 1, RFD_FDS_TAKE,
-				 5000, &reply),
-		 -E2BIG);
+	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, fds, RFD_MAX_FDS + 1, RFD_FDS_TAKE, 5000,
+	                         &reply),
+	         -E2BIG);
 	CHECK_EQ(rfd_test_count_fds(), before - (RFD_MAX_FDS + 1));
 	/* The connection is still good. */
 	echo_n_fds(client, 1);
@@ -284,9 +284,9 @@ test_server_closes_received_fds(void)
 
 	REQUIRE(client);
 	REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
-	CHECK_EQ(rfd_client_call(client, "count", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000,
-				 &reply),
-		 0);
+	CHECK_EQ(
+	    rfd_client_call(client, "count", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000, &reply),
+	    0);
 	CHECK_EQ(reply ? reply_u32(reply) : 0, 1);
 	rfd_msg_free(reply);
 	/* Every write end is closed: the server's copy too, or this read would block. */
@@ -316,7 +316,7 @@ test_payload_sizes(void)
 		int r;
 
 		r = rfd_client_call(client, "echo", payload, sizes[s], &fd, 1, RFD_FDS_TAKE, 10000,
-				    &reply);
+		                    &reply);
 		CHECK_EQ(r, 0);
 		if (r < 0)
 			continue;
@@ -359,17 +359,17 @@ test_many_calls_in_flight(void)
 	REQUIRE(client);
 	for (int i = 0; i < CALLS; i++) {
 		int fds[2] = {open("/dev/null", O_RDONLY | O_CLOEXEC),
-			      open("/dev/null", O_RDONLY | O_CLOEXEC)};
+		              open("/dev/null", O_RDONLY | O_CLOEXEC)};
 
-		CHECK_EQ(rfd_client_call_async(client, "echo", &i, sizeof(i), fds,
-					       (size_t)(i % 3), RFD_FDS_DUP, 10000, count_reply,
-					       &tally, NULL),
-			 0);
+		CHECK_EQ(rfd_client_call_async(client, "echo", &i, sizeof(i), fds, (size_t)(i % 3),
+		                               RFD_FDS_DUP, 10000, count_reply, &tally, NULL),
+		         0);
 		close(fds[0]);
 		close(fds[1]);
 	}
 	while (tally.done < CALLS) {
-		struct pollfd pfd = {.fd = rfd_client_fd(client), .events = rfd_client_events(client)};
+		struct pollfd pfd = {.fd = rfd_client_fd(client),
+		                     .events = rfd_client_events(client)};
 
 		if (poll(&pfd, 1, 5000) <= 0)
 			break;
@@ -394,14 +394,14 @@ test_timeout_then_late_reply_fds_are_closed(void)
 	REQUIRE(pipe2(pipe_fds, O_CLOEXEC) == 0);
 	/* The server holds this call; it times out here. */
 	CHECK_EQ(rfd_client_call(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, 100, &reply),
-		 -ETIMEDOUT);
+	         -ETIMEDOUT);
 	/* The held call is answered late, with no FDs; then FDs must still match. */
 	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
-		 0);
+	         0);
 	rfd_msg_free(reply);
-	CHECK_EQ(rfd_client_call(client, "echo", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000,
-				 &reply),
-		 0);
+	CHECK_EQ(
+	    rfd_client_call(client, "echo", NULL, 0, &pipe_fds[1], 1, RFD_FDS_TAKE, 5000, &reply),
+	    0);
 	CHECK_EQ(reply ? rfd_msg_fd_count(reply) : 0, 1);
 	rfd_msg_free(reply);
 	CHECK_EQ(read(pipe_fds[0], &c, 1), 0);
@@ -440,7 +440,7 @@ test_oneway_with_fds(void)
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	CHECK_EQ(rfd_client_oneway(client, "note", NULL, 0, fds, 3, RFD_FDS_TAKE, 5000), 0);
 	CHECK_EQ(rfd_client_call(client, "last_note", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
-		 0);
+	         0);
 	CHECK_EQ(reply ? reply_u32(reply) : 0, 3);
 	rfd_msg_free(reply);
 	rfd_client_free(client);
@@ -521,18 +521,18 @@ test_connect_errors(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"fds_both_ways", test_fds_both_ways},
-	{"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
-	{"server_closes_received_fds", test_server_closes_received_fds},
-	{"payload_sizes", test_payload_sizes},
-	{"many_calls_in_flight", test_many_calls_in_flight},
-	{"timeout_then_late_reply_fds_are_closed", test_timeout_then_late_reply_fds_are_closed},
-	{"errors_and_dropped_requests", test_errors_and_dropped_requests},
-	{"oneway_with_fds", test_oneway_with_fds},
-	{"requests_carry_peer_credentials", test_requests_carry_peer_credentials},
-	{"server_holds_a_pidfd_per_connection", test_server_holds_a_pidfd_per_connection},
-	{"connect_errors", test_connect_errors},
-	{NULL, NULL},
+    {"fds_both_ways", test_fds_both_ways},
+    {"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
+    {"server_closes_received_fds", test_server_closes_received_fds},
+    {"payload_sizes", test_payload_sizes},
+    {"many_calls_in_flight", test_many_calls_in_flight},
+    {"timeout_then_late_reply_fds_are_closed", test_timeout_then_late_reply_fds_are_closed},
+    {"errors_and_dropped_requests", test_errors_and_dropped_requests},
+    {"oneway_with_fds", test_oneway_with_fds},
+    {"requests_carry_peer_credentials", test_requests_carry_peer_credentials},
+    {"server_holds_a_pidfd_per_connection", test_server_holds_a_pidfd_per_connection},
+    {"connect_errors", test_connect_errors},
+    {NULL, NULL},
 };
 
 int

@@ -72,10 +72,10 @@ on_failed(void *user, int err, const char *why)
 }
 
 static const struct rfd_conn_callbacks callbacks = {
-	.ready = on_ready,
-	.request = on_request,
-	.reply = on_reply,
-	.failed = on_failed,
+    .ready = on_ready,
+    .request = on_request,
+    .reply = on_reply,
+    .failed = on_failed,
 };
 
 static void
@@ -138,8 +138,7 @@ next_frame(const struct rfd_buf *bytes, size_t *pos, struct rfd_frame *frame)
 	size_t frame_len;
 	const char *why;
 
-	if (rfd_frame_split(bytes->data + *pos, bytes->len - *pos, 1 << 25, &frame_len, &why) !=
-	    1)
+	if (rfd_frame_split(bytes->data + *pos, bytes->len - *pos, 1 << 25, &frame_len, &why) != 1)
 		return false;
 	if (rfd_frame_decode(bytes->data + *pos + 3, frame_len - 3, frame, &why) < 0)
 		return false;
@@ -161,25 +160,24 @@ struct raw_peer {
 };
 
 static void
-raw_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_t max_version,
-	  bool binary)
+raw_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_t max_version, bool binary)
 {
 	struct rfd_setup_metadata md = {
-		.has_min_version = true,
-		.min_version = min_version,
-		.has_max_version = true,
-		.max_version = max_version,
-		.encode_metadata_using_binary = binary,
+	    .has_min_version = true,
+	    .min_version = min_version,
+	    .has_max_version = true,
+	    .max_version = max_version,
+	    .encode_metadata_using_binary = binary,
 	};
 	struct rfd_buf meta;
 	struct rfd_frame frame = {
-		.type = RFD_FRAME_SETUP,
-		.version_major = 1,
-		.keepalive_ms = 0x7FFFFFFF,
-		.max_lifetime_ms = 0x7FFFFFFF,
-		.metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
-		.data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
-		.has_metadata = true,
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
 	};
 
 	rfd_buf_init(&meta);
@@ -193,18 +191,21 @@ raw_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_t max_ve
 
 /* A request frame claiming @num FDs with fdSeqNum @seq (num 0: no fdMetadata). */
 static void
-raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method,
-	    int32_t num, int64_t seq)
+raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method, int32_t num,
+            int64_t seq)
 {
 	struct rfd_request_metadata md = {
-		.has_protocol = true,
-		.protocol = RFD_PROTOCOL_COMPACT,
-		.has_name = true,
-		.name = {(const uint8_t *)method, strlen(method)},
-		.has_kind = true,
-		.kind = type == RFD_FRAME_REQUEST_FNF ? 1 : 0,
-		.fd = {.present = num != 0, .has_seq = num != 0, .fd_seq = seq,
-		       .has_num = num != 0, .num_fds = num},
+	    .has_protocol = true,
+	    .protocol = RFD_PROTOCOL_COMPACT,
+	    .has_name = true,
+	    .name = {(const uint8_t *)method, strlen(method)},
+	    .has_kind = true,
+	    .kind = type == RFD_FRAME_REQUEST_FNF ? 1 : 0,
+	    .fd = {.present = num != 0,
+	           .has_seq = num != 0,
+	           .fd_seq = seq,
+	           .has_num = num != 0,
+	           .num_fds = num},
 	};
 	struct rfd_buf meta;
 	struct rfd_frame frame = {.stream_id = stream_id, .type = type, .has_metadata = true};
@@ -254,7 +255,7 @@ ready_server(struct events *ev, const struct rfd_limits *limits)
 /* The ERROR frame the server wrote on @stream_id; its code and ResponseRpcError. */
 static bool
 find_error(const struct rfd_buf *bytes, uint32_t stream_id, uint32_t *code,
-	   struct rfd_response_error *error)
+           struct rfd_response_error *error)
 {
 	struct rfd_frame frame;
 	const char *why;
@@ -266,7 +267,7 @@ find_error(const struct rfd_buf *bytes, uint32_t stream_id, uint32_t *code,
 		*code = frame.u32;
 		if (error)
 			return rfd_response_error_decode(frame.data.ptr, frame.data.len, error,
-							 &why) == 0;
+			                                 &why) == 0;
 		return true;
 	}
 	return false;
@@ -286,8 +287,8 @@ test_handshake_and_round_trip(void)
 
 	REQUIRE(client && server && group);
 	CHECK_EQ(rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "inspect", "ab", 2, 0, group,
-				       &stream),
-		 0);
+	                               &stream),
+	         0);
 	CHECK_EQ(stream, 1);
 	pump(client, server);
 	CHECK_EQ(server_ev.ready, 1);
@@ -344,7 +345,7 @@ test_setup_response_bytes(void)
 
 static void
 check_setup_refused(uint32_t key, int32_t min_version, int32_t max_version, bool binary,
-		    uint32_t expected_code)
+                    uint32_t expected_code)
 {
 	struct events ev = {0};
 	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
@@ -574,7 +575,8 @@ test_in_flight_limit(void)
 	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 5, "c", 1, 0);
 	give(server, &bytes);
 	CHECK_EQ(ev.n_requests, 2);
-	CHECK_EQ(rfd_conn_queued_fds(server), 0); /* the rejected request's FD was claimed and closed */
+	CHECK_EQ(rfd_conn_queued_fds(server),
+	         0); /* the rejected request's FD was claimed and closed */
 	drain(server, &bytes, NULL);
 	{
 		struct rfd_response_error error;
@@ -630,7 +632,7 @@ test_fds_go_with_the_end_of_their_message(void)
 	rfd_buf_init(&bytes);
 	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "a", NULL, 0, 0, NULL, NULL);
 	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "b", NULL, 0, 0,
-			      rfd_fdgroup_new(&fd, 1), NULL);
+	                      rfd_fdgroup_new(&fd, 1), NULL);
 	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "c", NULL, 0, 0, NULL, NULL);
 
 	/* SETUP and a go first, on their own; then b alone with its FD; c after. */
@@ -712,14 +714,14 @@ test_reply_mismatch_fails_only_that_call(void)
 	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &server_ev);
 	struct rfd_buf bytes;
 	struct rfd_response_metadata md = {
-		.payload_kind = RFD_PAYLOAD_RESPONSE,
-		.fd = {.present = true, .has_seq = true, .fd_seq = 0, .has_num = true, .num_fds = 2},
+	    .payload_kind = RFD_PAYLOAD_RESPONSE,
+	    .fd = {.present = true, .has_seq = true, .fd_seq = 0, .has_num = true, .num_fds = 2},
 	};
 	struct rfd_frame frame = {
-		.stream_id = 1,
-		.type = RFD_FRAME_PAYLOAD,
-		.flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
-		.has_metadata = true,
+	    .stream_id = 1,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	    .has_metadata = true,
 	};
 	uint32_t stream;
 
@@ -764,7 +766,8 @@ test_reply_mismatch_fails_only_that_call(void)
 	REQUIRE(client_ev.n_replies == 2);
 	CHECK_EQ(client_ev.reply_status[1], -EBADFD);
 	CHECK(strstr(rfd_conn_reason(client), "have fdSeqNum 1") != NULL);
-	/* Newer than the claim: left queued for a later claim, closed at the latest with the core. */
+	/* Newer than the claim: left queued for a later claim, closed at the latest with the core.
+	 */
 	CHECK_EQ(rfd_conn_queued_fds(client), 1);
 
 	events_free(&client_ev);
@@ -779,8 +782,9 @@ test_keepalive_is_answered(void)
 {
 	struct events ev = {0};
 	struct rfd_conn *server = ready_server(&ev, NULL);
-	struct rfd_frame keepalive = {.type = RFD_FRAME_KEEPALIVE, .flags = RFD_FLAG_FOLLOWS,
-				      .data = {(const uint8_t *)"ping", 4}};
+	struct rfd_frame keepalive = {.type = RFD_FRAME_KEEPALIVE,
+	                              .flags = RFD_FLAG_FOLLOWS,
+	                              .data = {(const uint8_t *)"ping", 4}};
 	struct rfd_buf bytes;
 	struct rfd_frame frame;
 	size_t pos = 0;
@@ -812,8 +816,8 @@ test_fragmented_request_with_fds(void)
 	for (size_t i = 0; i < size; i++)
 		args[i] = (uint8_t)(i >> 3);
 	CHECK_EQ(rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "big", args, size, 0,
-				       rfd_fdgroup_new(&fd, 1), NULL),
-		 0);
+	                               rfd_fdgroup_new(&fd, 1), NULL),
+	         0);
 	pump(client, server);
 	REQUIRE(server_ev.n_requests == 1);
 	CHECK_EQ(rfd_msg_fd_count(server_ev.requests[0]), 1);
@@ -844,7 +848,7 @@ test_allocation_failures_leak_nothing(void)
 		group = rfd_fdgroup_new(fds, 2);
 		if (client && group)
 			rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "m", "x", 1, 0, group,
-					      NULL);
+			                      NULL);
 		else
 			rfd_fdgroup_free(group);
 		if (client && server) {
@@ -853,7 +857,7 @@ test_allocation_failures_leak_nothing(void)
 				int fd = open_null();
 
 				rfd_conn_send_reply(server, server_ev.requests[i]->stream_id, "y",
-						    1, rfd_fdgroup_new(&fd, 1));
+				                    1, rfd_fdgroup_new(&fd, 1));
 			}
 			pump(server, client);
 		}
@@ -932,9 +936,11 @@ test_other_frame_inside_a_fragmented_message_fails(void)
 {
 	struct events ev = {0};
 	struct rfd_conn *server = ready_server(&ev, NULL);
-	struct rfd_frame first = {.stream_id = 1, .type = RFD_FRAME_REQUEST_RESPONSE,
-				  .flags = RFD_FLAG_FOLLOWS, .has_metadata = true,
-				  .metadata = {(const uint8_t *)"\x15", 1}};
+	struct rfd_frame first = {.stream_id = 1,
+	                          .type = RFD_FRAME_REQUEST_RESPONSE,
+	                          .flags = RFD_FLAG_FOLLOWS,
+	                          .has_metadata = true,
+	                          .metadata = {(const uint8_t *)"\x15", 1}};
 	struct rfd_frame cancel = {.stream_id = 1, .type = RFD_FRAME_CANCEL};
 	struct rfd_buf bytes;
 
@@ -956,11 +962,13 @@ test_reply_on_unknown_stream_leaves_fds_queued(void)
 	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
 	struct rfd_buf meta, wire;
 	struct rfd_response_metadata md = {
-		.payload_kind = RFD_PAYLOAD_RESPONSE,
-		.fd = {.present = true, .has_seq = true, .has_num = true, .num_fds = 1},
+	    .payload_kind = RFD_PAYLOAD_RESPONSE,
+	    .fd = {.present = true, .has_seq = true, .has_num = true, .num_fds = 1},
 	};
-	struct rfd_frame frame = {.stream_id = 41, .type = RFD_FRAME_PAYLOAD,
-				  .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, .has_metadata = true};
+	struct rfd_frame frame = {.stream_id = 41,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	                          .has_metadata = true};
 
 	REQUIRE(client && server);
 	pump(client, server);
@@ -998,7 +1006,7 @@ test_frame_over_configured_maximum(void)
 	server = ready_server(&ev, &limits);
 	rfd_buf_init(&bytes);
 	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, (const char *)memset(big, 'm', 599), 0,
-		    0);
+	            0);
 	give(server, &bytes);
 	CHECK_EQ(rfd_conn_error(server), -EMSGSIZE);
 	CHECK_EQ(ev.n_requests, 0);
@@ -1031,32 +1039,32 @@ test_internal_failure_answer(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"frame_over_configured_maximum", test_frame_over_configured_maximum},
-	{"internal_failure_answer", test_internal_failure_answer},
-	{"second_setup_and_bad_stream_ids_fail_the_connection",
-	 test_second_setup_and_bad_stream_ids_fail_the_connection},
-	{"wrong_kind_is_refused_with_code_9", test_wrong_kind_is_refused_with_code_9},
-	{"other_frame_inside_a_fragmented_message_fails",
-	 test_other_frame_inside_a_fragmented_message_fails},
-	{"reply_on_unknown_stream_leaves_fds_queued", test_reply_on_unknown_stream_leaves_fds_queued},
-	{"handshake_and_round_trip", test_handshake_and_round_trip},
-	{"setup_response_bytes", test_setup_response_bytes},
-	{"setup_refusals", test_setup_refusals},
-	{"first_frame_must_be_setup", test_first_frame_must_be_setup},
-	{"request_fd_mismatches", test_request_fd_mismatches},
-	{"oneway_mismatch_is_silent", test_oneway_mismatch_is_silent},
-	{"orphans_older_than_a_claim_are_closed", test_orphans_older_than_a_claim_are_closed},
-	{"queued_fds_closed_at_eof", test_queued_fds_closed_at_eof},
-	{"fd_budget_and_cap", test_fd_budget_and_cap},
-	{"in_flight_limit", test_in_flight_limit},
-	{"declined_features_close_fds", test_declined_features_close_fds},
-	{"fds_go_with_the_end_of_their_message", test_fds_go_with_the_end_of_their_message},
-	{"abandoned_reply_fds_are_closed", test_abandoned_reply_fds_are_closed},
-	{"reply_mismatch_fails_only_that_call", test_reply_mismatch_fails_only_that_call},
-	{"keepalive_is_answered", test_keepalive_is_answered},
-	{"fragmented_request_with_fds", test_fragmented_request_with_fds},
-	{"allocation_failures_leak_nothing", test_allocation_failures_leak_nothing},
-	{NULL, NULL},
+    {"frame_over_configured_maximum", test_frame_over_configured_maximum},
+    {"internal_failure_answer", test_internal_failure_answer},
+    {"second_setup_and_bad_stream_ids_fail_the_connection",
+     test_second_setup_and_bad_stream_ids_fail_the_connection},
+    {"wrong_kind_is_refused_with_code_9", test_wrong_kind_is_refused_with_code_9},
+    {"other_frame_inside_a_fragmented_message_fails",
+     test_other_frame_inside_a_fragmented_message_fails},
+    {"reply_on_unknown_stream_leaves_fds_queued", test_reply_on_unknown_stream_leaves_fds_queued},
+    {"handshake_and_round_trip", test_handshake_and_round_trip},
+    {"setup_response_bytes", test_setup_response_bytes},
+    {"setup_refusals", test_setup_refusals},
+    {"first_frame_must_be_setup", test_first_frame_must_be_setup},
+    {"request_fd_mismatches", test_request_fd_mismatches},
+    {"oneway_mismatch_is_silent", test_oneway_mismatch_is_silent},
+    {"orphans_older_than_a_claim_are_closed", test_orphans_older_than_a_claim_are_closed},
+    {"queued_fds_closed_at_eof", test_queued_fds_closed_at_eof},
+    {"fd_budget_and_cap", test_fd_budget_and_cap},
+    {"in_flight_limit", test_in_flight_limit},
+    {"declined_features_close_fds", test_declined_features_close_fds},
+    {"fds_go_with_the_end_of_their_message", test_fds_go_with_the_end_of_their_message},
+    {"abandoned_reply_fds_are_closed", test_abandoned_reply_fds_are_closed},
+    {"reply_mismatch_fails_only_that_call", test_reply_mismatch_fails_only_that_call},
+    {"keepalive_is_answered", test_keepalive_is_answered},
+    {"fragmented_request_with_fds", test_fragmented_request_with_fds},
+    {"allocation_failures_leak_nothing", test_allocation_failures_leak_nothing},
+    {NULL, NULL},
 };
 
 int

@@ -156,12 +156,11 @@ test_connections_over_the_limit_are_closed(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"stale_socket_is_replaced", test_stale_socket_is_replaced},
-	{"live_socket_and_other_files_are_left_alone",
-	 test_live_socket_and_other_files_are_left_alone},
-	{"socket_mode_and_path_length", test_socket_mode_and_path_length},
-	{"connections_over_the_limit_are_closed", test_connections_over_the_limit_are_closed},
-	{NULL, NULL},
+    {"stale_socket_is_replaced", test_stale_socket_is_replaced},
+    {"live_socket_and_other_files_are_left_alone", test_live_socket_and_other_files_are_left_alone},
+    {"socket_mode_and_path_length", test_socket_mode_and_path_length},
+    {"connections_over_the_limit_are_closed", test_connections_over_the_limit_are_closed},
+    {NULL, NULL},
 };
 
 int

@@ -100,7 +100,7 @@ rfd_test_main(int argc, char **argv, const struct rfd_test *tests)
 		fds_after = rfd_test_count_fds();
 		if (fds_after != fds_before)
 			rfd_test_fail(__FILE__, __LINE__, "%s: FD leak: %d open before, %d after",
-				      t->name, fds_before, fds_after);
+			              t->name, fds_before, fds_after);
 
 		if (skip_reason && rfd_test_failures == before_failures) {
 			skipped++;

@@ -15,7 +15,7 @@
 extern int rfd_test_failures;
 
 void rfd_test_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -28,7 +28,7 @@ void rfd_test_fail(const char *file, int line, const char *fmt, ...)
 		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                    \
 		if (check_a_ != check_b_)                                                          \
 			rfd_test_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b,        \
-				      check_a_, check_b_);                                         \
+			              check_a_, check_b_);                                         \
 	} while (0)
 
 #define CHECK_MEM(a, b, n)                                                                         \

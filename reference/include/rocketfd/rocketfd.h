@@ -57,11 +57,11 @@ enum rfd_fd_mode {
 
 /* Limits a receiver enforces against its peer.  See rfd_limits_init() for the defaults. */
 struct rfd_limits {
-	size_t max_frame;          /* bytes in one frame, length field included */
-	size_t max_message;        /* bytes of metadata and data of one reassembled message */
-	unsigned max_fds_per_msg;  /* 1..253 */
-	size_t fd_budget;          /* FDs received but not yet claimed by a message */
-	unsigned max_in_flight;    /* requests in progress on one connection */
+	size_t max_frame;         /* bytes in one frame, length field included */
+	size_t max_message;       /* bytes of metadata and data of one reassembled message */
+	unsigned max_fds_per_msg; /* 1..253 */
+	size_t fd_budget;         /* FDs received but not yet claimed by a message */
+	unsigned max_in_flight;   /* requests in progress on one connection */
 };
 
 RFD_EXPORT void rfd_limits_init(struct rfd_limits *limits);
@@ -134,11 +134,11 @@ RFD_EXPORT void rfd_client_options_init(struct rfd_client_options *options);
  * @options may be NULL for the defaults.
  */
 RFD_EXPORT int rfd_client_connect(const char *path, const struct rfd_client_options *options,
-				  struct rfd_client **out);
+                                  struct rfd_client **out);
 
 /* Wrap an already connected Unix stream socket, which the client then owns (even on failure). */
 RFD_EXPORT int rfd_client_adopt(int sock, const struct rfd_client_options *options,
-				struct rfd_client **out);
+                                struct rfd_client **out);
 
 /*
  * Close the connection.  Calls still in flight complete with -ECANCELED
@@ -155,13 +155,13 @@ RFD_EXPORT const char *rfd_client_error(const struct rfd_client *client);
  * reply (kind REPLY, EXCEPTION or ERROR) and the caller frees it.
  */
 RFD_EXPORT int rfd_client_call(struct rfd_client *client, const char *method, const void *args,
-			       size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
-			       int timeout_ms, struct rfd_msg **reply);
+                               size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                               int timeout_ms, struct rfd_msg **reply);
 
 /* Blocking one-way call: returns once the request has been written to the socket. */
 RFD_EXPORT int rfd_client_oneway(struct rfd_client *client, const char *method, const void *args,
-				 size_t args_len, const int *fds, size_t n_fds,
-				 enum rfd_fd_mode mode, int timeout_ms);
+                                 size_t args_len, const int *fds, size_t n_fds,
+                                 enum rfd_fd_mode mode, int timeout_ms);
 
 /*
  * Asynchronous API, for any event loop: poll rfd_client_fd() for the events
@@ -174,13 +174,13 @@ RFD_EXPORT int rfd_client_oneway(struct rfd_client *client, const char *method, 
 typedef void rfd_reply_fn(void *user, int status, struct rfd_msg *reply);
 
 RFD_EXPORT int rfd_client_call_async(struct rfd_client *client, const char *method,
-				     const void *args, size_t args_len, const int *fds,
-				     size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
-				     rfd_reply_fn *callback, void *user, uint32_t *call_id);
+                                     const void *args, size_t args_len, const int *fds,
+                                     size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                                     rfd_reply_fn *callback, void *user, uint32_t *call_id);
 /* Queue a one-way call; it is written as rfd_client_process() makes progress. */
 RFD_EXPORT int rfd_client_oneway_async(struct rfd_client *client, const char *method,
-				       const void *args, size_t args_len, const int *fds,
-				       size_t n_fds, enum rfd_fd_mode mode);
+                                       const void *args, size_t args_len, const int *fds,
+                                       size_t n_fds, enum rfd_fd_mode mode);
 /* Give up on a call: its callback runs now with -ECANCELED; a late reply is discarded. */
 RFD_EXPORT int rfd_client_cancel(struct rfd_client *client, uint32_t call_id);
 
@@ -214,8 +214,8 @@ struct rfd_server_options {
 	mode_t socket_mode;       /* of the socket file; 0 leaves the umask's choice */
 	unsigned max_connections; /* more are accepted and closed at once */
 	struct rfd_limits limits;
-	rfd_closed_fn *closed;    /* may be NULL */
-	rfd_trace_fn *trace;      /* may be NULL; trace_user is passed to it */
+	rfd_closed_fn *closed; /* may be NULL */
+	rfd_trace_fn *trace;   /* may be NULL; trace_user is passed to it */
 	void *trace_user;
 };
 
@@ -227,7 +227,7 @@ RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);
  * error (-EADDRINUSE).
  */
 RFD_EXPORT int rfd_server_listen(const char *path, const struct rfd_server_options *options,
-				 rfd_handler_fn *handler, void *user, struct rfd_server **out);
+                                 rfd_handler_fn *handler, void *user, struct rfd_server **out);
 
 /* An epoll FD that is readable when rfd_server_run(server, 0) has work. */
 RFD_EXPORT int rfd_server_fd(const struct rfd_server *server);
@@ -253,14 +253,14 @@ RFD_EXPORT void rfd_server_free(struct rfd_server *server);
 
 /* Answer @request with the result struct @data and @n_fds FDs.  Frees @request. */
 RFD_EXPORT int rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds,
-			 size_t n_fds, enum rfd_fd_mode mode);
+                         size_t n_fds, enum rfd_fd_mode mode);
 
 /*
  * Answer with a declared exception: @data is the result struct with the
  * exception in its field; @name and @what describe it.  Frees @request.
  */
 RFD_EXPORT int rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
-				   const void *data, size_t len);
+                                   const void *data, size_t len);
 
 /* Why a request is answered with an error (the ERROR frame and ResponseRpcError it becomes). */
 enum rfd_failure {
@@ -275,8 +275,7 @@ enum rfd_failure {
  * Answer with an error, @what saying why.  Frees @request.  A one-way
  * request gets no answer (the spec forbids one): it is only freed.
  */
-RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure,
-			       const char *what);
+RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure, const char *what);
 
 #ifdef __cplusplus
 }
