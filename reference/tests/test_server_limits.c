@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -155,7 +156,96 @@ test_connections_over_the_limit_are_closed(void)
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* CPU time (user + system, in clock ticks) that @pid has used. */
+static long
+cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	/* Fields after the command: state is field 3; utime and stime are 14 and 15. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			 &stime) != 2)
+		return -1;
+	return (long)(utime + stime);
+}
+
+/*
+ * accept() at EMFILE: the server stops accepting for a while instead of
+ * spinning on the pending connection, and serves it once FDs are free.
+ */
+static void
+test_accept_at_emfile_does_not_spin(void)
+{
+	struct rfd_client_options client_options;
+	struct rfd_client *first = NULL, *waiting = NULL;
+	char path[128];
+	int ready[2], status;
+	long before, after;
+	pid_t pid;
+	char c;
+
+	path_in_dir(path, sizeof(path), "emfile.sock");
+	REQUIRE(pipe2(ready, O_CLOEXEC) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct rlimit limit;
+
+		if (rfd_server_listen(path, NULL, answer_empty, NULL, &child_server) < 0)
+			_exit(3);
+		signal(SIGTERM, stop_child);
+		/* Room for exactly one more FD: one connection, not two. */
+		limit.rlim_cur = limit.rlim_max = (rlim_t)rfd_test_count_fds() + 1;
+		if (write(ready[1], "r", 1) != 1 || setrlimit(RLIMIT_NOFILE, &limit) < 0)
+			_exit(3);
+		rfd_server_run(child_server, -1);
+		rfd_server_free(child_server);
+		_exit(0);
+	}
+	close(ready[1]);
+	REQUIRE(read(ready[0], &c, 1) == 1);
+	close(ready[0]);
+
+	rfd_client_options_init(&client_options);
+	client_options.connect_timeout_ms = 3000;
+	CHECK_EQ(rfd_client_connect(path, &client_options, &first), 0);
+	/* The second waits in the backlog while the server is at its limit. */
+	{
+		struct sockaddr_un addr = {.sun_family = AF_UNIX};
+		int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		memcpy(addr.sun_path, path, strlen(path));
+		CHECK(connect(sock, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+		before = cpu_ticks(pid);
+		usleep(500 * 1000);
+		after = cpu_ticks(pid);
+		/* A busy loop would burn the whole half second (about 50 ticks). */
+		CHECK(before >= 0 && after - before < 10);
+
+		rfd_client_free(first);
+		first = NULL;
+		CHECK_EQ(rfd_client_adopt(sock, &client_options, &waiting), 0);
+	}
+	rfd_client_free(waiting);
+
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static const struct rfd_test tests[] = {
+	{"accept_at_emfile_does_not_spin", test_accept_at_emfile_does_not_spin},
     {"stale_socket_is_replaced", test_stale_socket_is_replaced},
     {"live_socket_and_other_files_are_left_alone", test_live_socket_and_other_files_are_left_alone},
     {"socket_mode_and_path_length", test_socket_mode_and_path_length},
