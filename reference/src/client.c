@@ -343,8 +343,9 @@ rfd_client_process(struct rfd_client *client, short revents)
 
 	if (r == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
 		r = rfd_io_read(client->sock, client->conn, 0, MAX_READS_PER_PROCESS);
-	if (r >= 0)
-		r = rfd_io_flush(client->sock, client->conn);
+	/* Even after a failure: what is queued then is the ERROR frame that says why. */
+	if (rfd_io_flush(client->sock, client->conn) < 0 && r >= 0)
+		r = rfd_conn_error(client->conn);
 	if (r >= 0)
 		expire_calls(client);
 	return r < 0 ? r : rfd_conn_error(client->conn);
