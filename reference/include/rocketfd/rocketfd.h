@@ -17,7 +17,8 @@
  *   -ETIMEDOUT  a call's deadline passed
  *   -ECONNRESET the peer closed the connection
  *   -ECANCELED  the call was cancelled, or its client was freed
- *   -EREMOTEIO  the server answered with an error (see rfd_msg_error_text)
+ * A call the server answered with an error completes with status 0 and a
+ * reply of kind RFD_MSG_ERROR (rfd_msg_error_code(), rfd_msg_error_text()).
  * rfd_client_error() gives a human-readable reason for the last failure.
  *
  * File descriptors.  Every FD has one owner.  When sending, the caller
