@@ -670,6 +670,33 @@ passrights_off(struct conf_ctx *ctx)
 	return result;
 }
 
+/* CONTRACT-11: the client's standard error, which the runner keeps in target.log, has event lines. */
+static enum conf_result
+event_lines(struct conf_ctx *ctx)
+{
+	enum conf_result result = echo_0(ctx);
+	char path[256], line[512];
+	int lines = 0;
+	FILE *log;
+
+	if (result != CONF_PASS)
+		return result;
+	snprintf(path, sizeof(path), "%s/target.log", ctx->work_dir);
+	log = fopen(path, "re");
+	if (!log)
+		return conf_fail(ctx, "the client's output was not captured");
+	while (fgets(line, sizeof(line), log))
+		if (line[0] != '\n')
+			lines++;
+	fclose(log);
+	/* At least: connected, the call, its result. */
+	if (lines < 3)
+		return conf_fail(ctx, "the client wrote %d lines to standard error for connect, call "
+				      "and result",
+				 lines);
+	return CONF_PASS;
+}
+
 /* ---- The table ---- */
 
 #define SCENARIO(name, requirements, sends, needs, run)                                            \
@@ -679,8 +706,15 @@ passrights_off(struct conf_ctx *ctx)
 	}
 
 const struct conf_case conf_client_cases[] = {
-    SCENARIO("echo-0", "SETUP-1,SETUP-2,SETUP-3,SETUP-4,SETUP-5,SETUP-6,SETUP-7,META-4,FRAME-12",
-             "serves echo(\"echo-0\") without FDs, checking SETUP and the request", 0, echo_0),
+    {"client/event-lines", CONF_CLIENT, "18.2", "CONTRACT-11", CONF_SHOULD,
+     "runs echo-0; expects the client's standard error to hold a line per event", 0, "echo-0",
+     event_lines},
+    SCENARIO("echo-0",
+             "SETUP-1,SETUP-2,SETUP-3,SETUP-4,SETUP-5,SETUP-6,SETUP-7,META-4,META-5,FRAME-12,"
+             "CONTRACT-9,CONTRACT-10,CONTRACT-12,CONTRACT-13",
+             "serves echo(\"echo-0\") without FDs, checking SETUP, the request, the single "
+             "connection and the exit status",
+             0, echo_0),
     SCENARIO("inspect-1", "FD-SEND-1,FD-SEND-8,FD-SEND-9",
              "serves inspect with 1 FD, checking numFds 1, fdSeqNum 0, one group", 0, inspect_1),
     SCENARIO("inspect-253", "FD-SEND-1,FD-SEND-8",

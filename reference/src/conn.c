@@ -914,7 +914,8 @@ static void
 handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	if (frame->stream_id == 0) {
-		fail(conn, -ECONNRESET, 0,
+		/* ERR-3: answered with our own CONNECTION_ERROR while the socket takes writes. */
+		fail(conn, -ECONNRESET, RFD_ERROR_CONNECTION_ERROR,
 		     "peer closed the connection with error 0x%" PRIx32 ": %.*s", frame->u32,
 		     printable_length(frame->data), printable(frame->data));
 		return;

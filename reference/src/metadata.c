@@ -379,6 +379,30 @@ decode_fd_metadata(struct rfd_cr *r, const struct rfd_cr_field *field, struct rf
 	return ret;
 }
 
+/* Checksum { 1: ChecksumAlgorithm algorithm; ... }: asks for one unless the algorithm is NONE (0). */
+static int
+decode_checksum_request(struct rfd_cr *r, const struct rfd_cr_field *field, bool *uses)
+{
+	struct rfd_cr_field f;
+	bool has_algorithm = false;
+	int32_t algorithm = 0;
+	int ret;
+
+	ret = expect_type(r, field, RFD_CT_STRUCT, "RequestRpcMetadata.checksum is not a struct");
+	if (ret >= 0)
+		ret = rfd_cr_struct_begin(r);
+	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
+		if (f.id == 1)
+			ret = read_i32_field(r, &f, "Checksum.algorithm is not an i32", &has_algorithm,
+			                     &algorithm);
+		else
+			ret = rfd_cr_skip_field(r, &f);
+	}
+	if (ret >= 0 && algorithm != 0)
+		*uses = true;
+	return ret;
+}
+
 static int
 decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 {
@@ -424,9 +448,7 @@ decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 			ret = decode_fd_metadata(r, &f, &m->fd);
 			break;
 		case REQUEST_CHECKSUM:
-			ret = note_field(r, &f, RFD_CT_STRUCT,
-			                 "RequestRpcMetadata.checksum is not a struct",
-			                 &m->uses_checksum);
+			ret = decode_checksum_request(r, &f, &m->uses_checksum);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);

@@ -42,6 +42,7 @@ struct server_conn {
 	int peer_pidfd; /* SO_PEERPIDFD, or -1 where the kernel has none */
 	uint64_t id;
 	uint32_t epoll_events;
+	bool reading;  /* inside rfd_io_read(): handlers run, the core must stay */
 	unsigned refs; /* the server's, plus one per request handed out */
 };
 
@@ -121,6 +122,9 @@ conn_settle(struct server_conn *sc)
 	uint32_t want;
 
 	rfd_io_flush(sc->sock, sc->conn);
+	/* A handler answering from inside the read: the read finishes first, then settles. */
+	if (sc->reading)
+		return;
 	if (rfd_conn_error(sc->conn) && rfd_conn_out_pending(sc->conn) == 0) {
 		conn_close(sc);
 		return;
@@ -373,8 +377,11 @@ accept_connections(struct rfd_server *server)
 static void
 serve_connection(struct server_conn *sc, uint32_t events)
 {
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		sc->reading = true;
 		rfd_io_read(sc->sock, sc->conn, 0, MAX_READS_PER_WAKE);
+		sc->reading = false;
+	}
 	/* A handler may have closed the server's view of it; settle only a live connection. */
 	if (sc->server)
 		conn_settle(sc);

@@ -258,6 +258,20 @@ test_request_declined_features_are_flagged(void)
 }
 
 static void
+test_checksum_none_asks_nothing(void)
+{
+	/* 25 checksum {1: algorithm NONE (0), 2: checksum 0}: no checksum requested. */
+	static const char hex[] = "0c 32 15 00 16 00 00  00";
+	uint8_t bytes[16];
+	size_t len = rfd_test_hex(hex, bytes, sizeof(bytes));
+	struct rfd_request_metadata d;
+	const char *why;
+
+	REQUIRE(rfd_request_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(!d.uses_checksum);
+}
+
+static void
 test_compression_config_alone_asks_nothing(void)
 {
 	/* 15 compressionConfig {} without 14 compression: skipped, not declined. */
@@ -913,6 +927,7 @@ static const struct rfd_test tests[] = {
     {"request_round_trip", test_request_round_trip},
     {"request_declined_features_are_flagged", test_request_declined_features_are_flagged},
     {"compression_config_alone_asks_nothing", test_compression_config_alone_asks_nothing},
+    {"checksum_none_asks_nothing", test_checksum_none_asks_nothing},
     {"repeated_fd_metadata_replaces_the_first", test_repeated_fd_metadata_replaces_the_first},
     {"response_metadata_round_trips", test_response_metadata_round_trips},
     {"stream_payload_round_trip", test_stream_payload_round_trip},

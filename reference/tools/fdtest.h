@@ -25,7 +25,9 @@
  * more than FDT_MAX_FDS FDs, a field of a known id with the wrong type, and
  * any byte after the struct.  On failure their outputs are left empty.
  *
- * Decoded strings are NUL-terminated copies owned by the output struct.
+ * Decoded strings are NUL-terminated copies, allocated with malloc() and
+ * owned by the output struct (a string from fdt_decode_args() by the caller,
+ * who free()s it).
  */
 #ifndef RFD_FDTEST_H
 #define RFD_FDTEST_H
@@ -44,8 +46,8 @@
 #define FDT_ERROR_NAME "FdTestError"
 
 enum {
-	FDT_MAX_FDS = 253,         /* one message carries at most this many FDs */
-	FDT_MAX_STRING = 64 * 1024, /* bytes in a tag, path or error message */
+	FDT_MAX_FDS = 253,          /* one message carries at most this many FDs */
+	FDT_MAX_STRING = 32 << 20, /* bytes in a tag, path or error message */
 };
 
 /* One FD as its receiver found it. */
@@ -89,9 +91,14 @@ int fdt_report_copy(struct fdt_report *dst, const struct fdt_report *src);
 
 /* ---- Arguments ---- */
 
-/* {1: string} for inspect, echo, record (the tag) and open (the path). */
+/*
+ * {1: string} for inspect, echo, record (the tag) and open (the path).
+ * Decoding: with @text_len NULL a string holding a NUL byte is refused;
+ * otherwise NUL bytes are kept and *text_len is the string's length.
+ */
 int fdt_encode_args(const char *text, struct fdt_bytes *out);
-int fdt_decode_args(const uint8_t *data, size_t len, char **text, const char **why);
+int fdt_decode_args(const uint8_t *data, size_t len, char **text, size_t *text_len,
+                    const char **why);
 
 /* {} for lastRecorded: one stop byte.  Decoding skips whatever fields it holds. */
 int fdt_encode_empty_args(struct fdt_bytes *out);
@@ -102,7 +109,7 @@ int fdt_decode_empty_args(const uint8_t *data, size_t len, const char **why);
 /* {0: FdReport} for inspect and lastRecorded.  A result without field 0 is refused. */
 int fdt_encode_report_result(const struct fdt_report *report, struct fdt_bytes *out);
 int fdt_decode_report_result(const uint8_t *data, size_t len, struct fdt_report *report,
-			     const char **why);
+                             const char **why);
 
 /* {0: string} for echo, and for a successful open. */
 int fdt_encode_string_result(const char *text, struct fdt_bytes *out);
@@ -112,7 +119,7 @@ int fdt_decode_string_result(const uint8_t *data, size_t len, char **text, const
 int fdt_encode_error_result(const char *message, int32_t errnum, struct fdt_bytes *out);
 /* Either shape of open's result; one holding both fields or neither is refused. */
 int fdt_decode_open_result(const uint8_t *data, size_t len, struct fdt_open_result *result,
-			   const char **why);
+                           const char **why);
 
 /* ---- Describing FDs ---- */
 
