@@ -146,6 +146,7 @@ report_json(const struct run *run, const char *path)
 	                                         : run->options.socket_path);
 	fprintf(f, "},\n  \"started\": \"%s\",\n  \"duration_ms\": %ld,\n", run->started,
 	        run->duration_ms);
+	fprintf(f, "  \"strict\": %s,\n", run->options.strict ? "true" : "false");
 	fprintf(f,
 	        "  \"summary\": {\"passed\": %d, \"failed\": %d, \"skipped\": %d, "
 	        "\"must_failed\": %d, \"should_failed\": %d},\n",

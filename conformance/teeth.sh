@@ -20,6 +20,17 @@ checks=(
 	"resend_after_partial   server fd/sent-once"
 	"keep_fds_at_eof        server err/vanish-mid-frame"
 	"keep_control_frame_fds server fd/orphans"
+	"keep_fds_at_eof        server frame/bad-length"
+	"keep_control_frame_fds server frame/ext-ignored"
+	"skip_seq_check         server claim/head-newer"
+	"leak_after_mismatch    server claim/record-failed"
+	"resend_after_partial   client client/echo-large"
+	"no_cloexec             client client/echo-2"
+	"ignore_ctrunc          client client/ctrunc"
+	"keep_control_frame_fds client client/orphan-fds"
+	"leak_after_mismatch    client client/bad-count"
+	"skip_seq_check         client client/bad-seq"
+	"keep_fds_at_eof        client client/eof-with-fds"
 )
 
 failures=0
