@@ -41,6 +41,7 @@ usage(FILE *out)
 	    "  --list             list the cases (id, section, level, requirements) and exit\n"
 	    "  --case ID[,ID...]  run only these cases\n"
 	    "  --section N        run only the cases of spec section N (and its subsections)\n"
+	    "  --skip ID[,ID...]  leave these cases out\n"
 	    "  --timeout SECONDS  per case (default %d); multiplied by the environment variable\n"
 	    "                     RFD_CONFORM_TIMEOUT_SCALE when set (e.g. 10 under valgrind)\n"
 	    "  --strict           SHOULD failures fail the run too\n"
@@ -100,6 +101,7 @@ main(int argc, char **argv)
 	    {"section", required_argument, NULL, 'S'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"strict", no_argument, NULL, 'x'},
+	    {"skip", required_argument, NULL, 'K'},
 	    {"json", required_argument, NULL, 'j'},
 	    {"junit", required_argument, NULL, 'u'},
 	    {"verbose", no_argument, NULL, 'v'},
@@ -108,6 +110,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	const char *socket_path = NULL, *command = NULL, *case_list = NULL, *section = NULL;
+	const char *skip_list = NULL;
 	const char *json_path = NULL, *junit_path = NULL, *scale_text;
 	bool list = false, no_color = false;
 	double timeout_s = DEFAULT_TIMEOUT_S, scale = 1.0;
@@ -142,6 +145,9 @@ main(int argc, char **argv)
 			break;
 		case 'S':
 			section = optarg;
+			break;
+		case 'K':
+			skip_list = optarg;
 			break;
 		case 't':
 			timeout_s = strtod(optarg, NULL);
@@ -208,6 +214,7 @@ main(int argc, char **argv)
 		return EXIT_HARNESS;
 	for (size_t i = 0; i < n_all; i++)
 		if ((!case_list || in_list(case_list, all[i].id)) &&
+		    (!skip_list || !in_list(skip_list, all[i].id)) &&
 		    (!section || in_section(all[i].section, section)))
 			selected[n++] = &all[i];
 	if (n == 0) {

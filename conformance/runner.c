@@ -261,9 +261,10 @@ start_server(const struct run_options *o, const struct conf_case *c, struct work
 		return 0;
 	target_stop(*pid, 1000);
 	target_log_tail(wd->log, tail, sizeof(tail));
+	/* The reason is bounded: a long socket path or output is cut, never overrun. */
 	snprintf(out->reason, sizeof(out->reason),
-	         "the target did not accept connections at %s (%s); its output: %s", wd->socket,
-	         r == -ECHILD ? "it exited" : "timed out", tail);
+	         "the target did not accept connections at %.160s (%s); its output: %.200s",
+	         wd->socket, r == -ECHILD ? "it exited" : "timed out", tail);
 	return -1;
 }
 
