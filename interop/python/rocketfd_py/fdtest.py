@@ -1,0 +1,110 @@
+"""FdTest (spec/fdtest.thrift, spec section 17): structs and FdInfo gathering."""
+
+import fcntl
+import os
+import stat
+
+from . import compact as c
+
+METHOD_KINDS = {
+    b"inspect": 0,
+    b"echo": 0,
+    b"record": 1,
+    b"lastRecorded": 0,
+    b"open": 0,
+}
+
+FD_INFO = {
+    1: ("dev", c.I64, None),
+    2: ("ino", c.I64, None),
+    3: ("type", c.I32, None),
+    4: ("cloexec", c.BOOL, None),
+    5: ("flags", c.I32, None),
+}
+
+FD_REPORT = {
+    1: ("tag", c.BINARY, None),
+    2: ("fds", c.LIST, (c.STRUCT, FD_INFO)),
+}
+
+FD_TEST_ERROR = {
+    1: ("message", c.BINARY, None),
+    2: ("errnum", c.I32, None),
+}
+
+TAG_ARGS = {1: ("tag", c.BINARY, None)}
+PATH_ARGS = {1: ("path", c.BINARY, None)}
+NO_ARGS = {}
+
+REPORT_RESULT = {0: ("success", c.STRUCT, FD_REPORT)}
+STRING_RESULT = {0: ("success", c.BINARY, None)}
+OPEN_RESULT = {0: ("success", c.BINARY, None), 1: ("error", c.STRUCT, FD_TEST_ERROR)}
+
+RESULT_SCHEMAS = {
+    b"inspect": REPORT_RESULT,
+    b"echo": STRING_RESULT,
+    b"lastRecorded": REPORT_RESULT,
+    b"open": OPEN_RESULT,
+}
+
+ARG_SCHEMAS = {
+    b"inspect": TAG_ARGS,
+    b"echo": TAG_ARGS,
+    b"record": TAG_ARGS,
+    b"lastRecorded": NO_ARGS,
+    b"open": PATH_ARGS,
+}
+
+EXCEPTION_NAME = b"FdTestError"
+
+
+def to_signed64(value):
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def fd_info(fd):
+    """The FdInfo of 17.2, read before anything changes the FD."""
+    descriptor_flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+    status_flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    st = os.fstat(fd)
+    return {
+        "dev": to_signed64(st.st_dev),
+        "ino": to_signed64(st.st_ino),
+        "type": stat.S_IFMT(st.st_mode),
+        "cloexec": bool(descriptor_flags & fcntl.FD_CLOEXEC),
+        "flags": status_flags,
+    }
+
+
+def _fd_info_fields(info):
+    return [(1, c.I64, info["dev"]), (2, c.I64, info["ino"]), (3, c.I32, info["type"]),
+            (4, c.BOOL, info["cloexec"]), (5, c.I32, info["flags"])]
+
+
+def report_fields(tag, infos):
+    return [(1, c.BINARY, tag), (2, c.LIST, (c.STRUCT, [_fd_info_fields(info) for info in infos]))]
+
+
+def encode_args(fields):
+    return c.encode_struct(fields)
+
+
+def encode_tag_args(tag):
+    return c.encode_struct([(1, c.BINARY, tag)])
+
+
+def encode_path_args(path):
+    return c.encode_struct([(1, c.BINARY, path)])
+
+
+def encode_report_result(tag, infos):
+    return c.encode_struct([(0, c.STRUCT, report_fields(tag, infos))])
+
+
+def encode_string_result(value):
+    return c.encode_struct([(0, c.BINARY, value)])
+
+
+def encode_error_result(message, errnum):
+    return c.encode_struct([(1, c.STRUCT, [(1, c.BINARY, message), (2, c.I32, errnum)])])

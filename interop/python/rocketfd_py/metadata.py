@@ -1,0 +1,203 @@
+"""The RPC metadata structs of spec sections 5 and 6, with fbthrift's field ids."""
+
+from . import compact as c
+from .frame import PROTOCOL_KEY
+
+PROTOCOL_COMPACT = 2
+
+KIND_SINGLE_REQUEST_SINGLE_RESPONSE = 0
+KIND_SINGLE_REQUEST_NO_RESPONSE = 1
+KIND_SINGLE_REQUEST_STREAMING_RESPONSE = 4
+KIND_SINK = 6
+KIND_BIDIRECTIONAL_STREAM = 7
+
+CATEGORY_INTERNAL_ERROR = 0
+CATEGORY_INVALID_REQUEST = 1
+CATEGORY_LOADSHEDDING = 2
+CATEGORY_SHUTDOWN = 3
+
+CODE_UNKNOWN = 0
+CODE_OVERLOAD = 1
+CODE_REQUEST_PARSING_FAILURE = 6
+CODE_WRONG_RPC_KIND = 9
+CODE_UNKNOWN_METHOD = 10
+
+MIN_ROCKET_VERSION = 8
+MAX_ROCKET_VERSION = 10
+
+FD_METADATA = {
+    1: ("fdSeqNum", c.I64, None),
+    2: ("numFds", c.I32, None),
+}
+
+# Checksum's fields are not listed by the specification; field 1 is assumed to
+# be the algorithm (an i32 enum whose 0 is NONE), as in fbthrift.
+CHECKSUM = {
+    1: ("algorithm", c.I32, None),
+}
+
+REQUEST_RPC_METADATA = {
+    1: ("protocol", c.I32, None),
+    2: ("name", c.BINARY, None),
+    3: ("kind", c.I32, None),
+    5: ("clientTimeoutMs", c.I32, None),
+    8: ("otherMetadata", c.MAP, ((c.BINARY, None), (c.BINARY, None))),
+    14: ("compression", c.I32, None),
+    15: ("compressionConfig", c.STRUCT, {}),
+    16: ("interactionId", c.I64, None),
+    17: ("interactionCreate", c.STRUCT, {}),
+    22: ("fdMetadata", c.STRUCT, FD_METADATA),
+    25: ("checksum", c.STRUCT, CHECKSUM),
+}
+
+PAYLOAD_EXCEPTION_METADATA = {
+    1: ("declaredException", c.STRUCT, {}),
+    6: ("appUnknownException", c.STRUCT, {}),
+}
+
+PAYLOAD_EXCEPTION_METADATA_BASE = {
+    1: ("name_utf8", c.BINARY, None),
+    2: ("what_utf8", c.BINARY, None),
+    3: ("metadata", c.STRUCT, PAYLOAD_EXCEPTION_METADATA),
+}
+
+PAYLOAD_METADATA = {
+    1: ("responseMetadata", c.STRUCT, {}),
+    2: ("exceptionMetadata", c.STRUCT, PAYLOAD_EXCEPTION_METADATA_BASE),
+}
+
+RESPONSE_RPC_METADATA = {
+    6: ("compression", c.I32, None),
+    7: ("payloadMetadata", c.STRUCT, PAYLOAD_METADATA),
+    12: ("fdMetadata", c.STRUCT, FD_METADATA),
+    14: ("checksum", c.STRUCT, CHECKSUM),
+}
+
+STREAM_PAYLOAD_METADATA = {
+    1: ("compression", c.I32, None),
+    3: ("payloadMetadata", c.STRUCT, PAYLOAD_METADATA),
+    5: ("fdMetadata", c.STRUCT, FD_METADATA),
+}
+
+RESPONSE_RPC_ERROR = {
+    1: ("name_utf8", c.BINARY, None),
+    2: ("what_utf8", c.BINARY, None),
+    3: ("category", c.I32, None),
+    4: ("code", c.I32, None),
+}
+
+CLIENT_METADATA = {
+    1: ("agent", c.BINARY, None),
+    2: ("hostname", c.BINARY, None),
+    3: ("otherMetadata", c.MAP, ((c.BINARY, None), (c.BINARY, None))),
+}
+
+REQUEST_SETUP_METADATA = {
+    3: ("minVersion", c.I32, None),
+    4: ("maxVersion", c.I32, None),
+    9: ("clientMetadata", c.STRUCT, CLIENT_METADATA),
+    13: ("encodeMetadataUsingBinary", c.BOOL, None),
+    14: ("compressionSetupRequest", c.STRUCT, {}),
+}
+
+SETUP_RESPONSE = {
+    1: ("version", c.I32, None),
+    2: ("zstdSupported", c.BOOL, None),
+    5: ("lz4Supported", c.BOOL, None),
+}
+
+SERVER_PUSH_METADATA = {
+    1: ("setupResponse", c.STRUCT, SETUP_RESPONSE),
+}
+
+
+# ---------------------------------------------------------------------------
+# Encoders
+
+
+def fd_metadata_fields(fd_seq_num, num_fds):
+    return [(1, c.I64, fd_seq_num), (2, c.I32, num_fds)]
+
+
+def encode_fd_metadata(fd_seq_num, num_fds):
+    return c.encode_struct(fd_metadata_fields(fd_seq_num, num_fds))
+
+
+def encode_request_metadata(name, kind, fd_seq_num=None, num_fds=0, protocol=PROTOCOL_COMPACT):
+    """RequestRpcMetadata with protocol, name, kind and, with FDs, fdMetadata (META-4, META-9)."""
+    fields = [(1, c.I32, protocol), (2, c.BINARY, name), (3, c.I32, kind)]
+    if num_fds:
+        fields.append((22, c.STRUCT, fd_metadata_fields(fd_seq_num, num_fds)))
+    return c.encode_struct(fields)
+
+
+def encode_response_metadata(fd_seq_num=None, num_fds=0, exception=None):
+    """ResponseRpcMetadata: responseMetadata {} or, with exception = (name, what),
+    exceptionMetadata for a declared exception (META-6, META-7)."""
+    if exception is None:
+        payload_metadata = [(1, c.STRUCT, [])]
+    else:
+        name, what = exception
+        payload_metadata = [(2, c.STRUCT, [
+            (1, c.BINARY, name),
+            (2, c.BINARY, what),
+            (3, c.STRUCT, [(1, c.STRUCT, [])]),
+        ])]
+    fields = [(7, c.STRUCT, payload_metadata)]
+    if num_fds:
+        fields.append((12, c.STRUCT, fd_metadata_fields(fd_seq_num, num_fds)))
+    return c.encode_struct(fields)
+
+
+def encode_response_rpc_error(what, category, code, name=None):
+    return c.encode_struct([(1, c.BINARY, name), (2, c.BINARY, what), (3, c.I32, category),
+                            (4, c.I32, code)])
+
+
+def encode_setup_metadata(min_version=MIN_ROCKET_VERSION, max_version=MAX_ROCKET_VERSION, agent=None,
+                          hostname=None):
+    """The SETUP metadata: the protocol key and a RequestSetupMetadata (SETUP-4)."""
+    fields = [(3, c.I32, min_version), (4, c.I32, max_version)]
+    if agent is not None or hostname is not None:
+        fields.append((9, c.STRUCT, [(1, c.BINARY, agent), (2, c.BINARY, hostname)]))
+    return PROTOCOL_KEY + c.encode_struct(fields)
+
+
+def encode_setup_response(version):
+    return c.encode_struct([(1, c.STRUCT, [(1, c.I32, version)])])
+
+
+# ---------------------------------------------------------------------------
+# Decoders: each raises compact.DecodeError on a malformed blob (META-3).
+
+
+def decode_request_metadata(blob):
+    return c.decode_struct(blob, REQUEST_RPC_METADATA)
+
+
+def decode_response_metadata(blob):
+    return c.decode_struct(blob, RESPONSE_RPC_METADATA)
+
+
+def decode_stream_payload_metadata(blob):
+    return c.decode_struct(blob, STREAM_PAYLOAD_METADATA)
+
+
+def decode_response_rpc_error(blob):
+    return c.decode_struct(blob, RESPONSE_RPC_ERROR)
+
+
+def decode_setup_metadata(blob):
+    return c.decode_struct(blob, REQUEST_SETUP_METADATA)
+
+
+def decode_server_push(blob):
+    return c.decode_struct(blob, SERVER_PUSH_METADATA)
+
+
+def fd_claim_args(decoded):
+    """(numFds, fdSeqNum) of decoded metadata, None for what is absent."""
+    fd_metadata = decoded.get("fdMetadata")
+    if fd_metadata is None:
+        return None, None
+    return fd_metadata.get("numFds"), fd_metadata.get("fdSeqNum")

@@ -1,0 +1,631 @@
+"""The server side: one ServerConnection per accepted socket, the FdTest
+service, and a selectors loop that serves many connections at once."""
+
+import errno
+import os
+import selectors
+import signal
+import socket
+import stat
+import struct
+import time
+
+from . import compact
+from . import fdsock
+from . import fdtest
+from . import frame as fr
+from . import metadata as md
+from .beneath import OpenError, open_beneath
+from .fdqueue import DEFAULT_BUDGET, DEFAULT_CAP, FdQueue, QueueError, close_fds
+from .outqueue import OutQueue, SendError
+
+MAX_IN_FLIGHT = 256
+MAX_CONNECTIONS = 1024
+READS_PER_EVENT = 16
+DRAIN_LIMIT = 1 << 20
+DRAIN_READS = 64
+ACCEPT_BACKOFF = 0.1
+SO_PEERPIDFD = 77
+
+_FRAME_KINDS = {
+    fr.REQUEST_RESPONSE: md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE,
+    fr.REQUEST_FNF: md.KIND_SINGLE_REQUEST_NO_RESPONSE,
+    fr.REQUEST_STREAM: md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE,
+}
+
+
+class Rejection(Exception):
+    """A request that is answered with an ERROR frame instead of being executed (6.8)."""
+
+    def __init__(self, what, error_code=fr.ERROR_INVALID, category=md.CATEGORY_INVALID_REQUEST,
+                 code=md.CODE_REQUEST_PARSING_FAILURE):
+        super().__init__(what)
+        self.what = what
+        self.error_code = error_code
+        self.category = category
+        self.code = code
+
+
+class Credentials:
+    """The peer's SO_PEERCRED snapshot taken at accept (CRED-1) and its pidfd (CRED-3)."""
+
+    __slots__ = ("pid", "uid", "gid", "pidfd")
+
+    def __init__(self, sock):
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        self.pid, self.uid, self.gid = struct.unpack("3i", raw)
+        try:
+            self.pidfd = sock.getsockopt(socket.SOL_SOCKET, SO_PEERPIDFD)
+        except OSError:
+            self.pidfd = None
+
+    def copy(self):
+        return (self.pid, self.uid, self.gid)
+
+    def close(self):
+        if self.pidfd is not None:
+            close_fds([self.pidfd])
+            self.pidfd = None
+
+
+class Request:
+    """A complete, validated request handed to the service.  fds is owned by
+    the request: a handler that keeps or forwards them empties the list."""
+
+    __slots__ = ("stream_id", "method", "args", "fds", "credentials")
+
+    def __init__(self, stream_id, method, args, fds, credentials):
+        self.stream_id = stream_id
+        self.method = method
+        self.args = args
+        self.fds = fds
+        self.credentials = credentials
+
+    def take_fds(self):
+        fds, self.fds = self.fds, []
+        return fds
+
+
+class ServerConnection:
+    """One accepted connection: framing, SETUP, claims, dispatch, output."""
+
+    def __init__(self, sock, conn_id, service, log, cap=DEFAULT_CAP, budget=DEFAULT_BUDGET,
+                 max_message=fr.DEFAULT_MAX_MESSAGE, max_in_flight=MAX_IN_FLIGHT):
+        self.sock = sock
+        self.conn_id = conn_id
+        self.service = service
+        self.log = log
+        self.cap = cap
+        self.max_message = max_message
+        self.max_in_flight = max_in_flight
+        self.fd_queue = FdQueue(cap, budget)
+        self.out = OutQueue()
+        self.frames = fr.FrameBuffer()
+        self.partial = {}
+        self.in_use = set()
+        self.setup_done = False
+        self.closed = False
+        self.last_recorded = (b"", [])
+        self.credentials = Credentials(sock)
+
+    # ------------------------------------------------------------------ input
+
+    def on_read(self, data, fds):
+        """Processes one read: its FDs become a group before any of its bytes (FD-RECV-5)."""
+        if fds:
+            try:
+                self.fd_queue.append(fds)
+            except QueueError as error:
+                self.fail(str(error))
+                return
+            self.log.trace("conn=%d fds group=%r" % (self.conn_id, self.fd_queue.snapshot()))
+        self.frames.feed(data)
+        try:
+            while not self.closed:
+                raw = self.frames.next_frame()
+                if raw is None:
+                    break
+                frame = fr.parse_frame(raw)
+                self.log.trace("conn=%d recv %s" % (self.conn_id, frame.describe()))
+                self._on_frame(frame)
+        except fr.FrameError as error:
+            self.fail(str(error))
+
+    def on_eof(self):
+        truncated = len(self.frames) > 0 or bool(self.partial)
+        if truncated:
+            self.log.warn("conn=%d eof truncated: partial frame or message discarded (ERR-16)" % self.conn_id)
+        else:
+            self.log.info("conn=%d eof" % self.conn_id)
+        self.close()
+
+    def _on_frame(self, frame):
+        if not self.setup_done:
+            if frame.ftype != fr.SETUP:
+                self.fail("first frame is %s, not SETUP" % fr.TYPE_NAMES[frame.ftype])
+                return
+            self._on_setup(frame)
+            return
+        ftype = frame.ftype
+        if ftype == fr.SETUP:
+            self.fail("second SETUP frame", fr.ERROR_INVALID_SETUP)
+            return
+        if frame.stream_id and frame.stream_id in self.partial and ftype != fr.PAYLOAD:
+            raise fr.FrameError("FRAME-11", "%s on stream %d while its message is being reassembled"
+                                % (fr.TYPE_NAMES[ftype], frame.stream_id))
+        if ftype in fr.REQUEST_TYPES:
+            self._on_request_frame(frame)
+        elif ftype == fr.PAYLOAD:
+            self._on_payload(frame)
+        elif ftype == fr.KEEPALIVE:
+            if frame.has(fr.FLAG_RESPOND):
+                self.out.push([fr.encode_keepalive(False, frame.data)])
+        elif ftype == fr.ERROR:
+            if frame.stream_id == 0:
+                raise fr.FrameError("FRAME-20", "peer sent ERROR 0x%x: %s" % (
+                    frame.error_code, frame.data.decode("utf-8", "replace")))
+        elif ftype == fr.EXT:
+            if not frame.has(fr.FLAG_IGNORE):
+                raise fr.FrameError("FRAME-17", "EXT frame without IGNORE")
+        # REQUEST_N, CANCEL, METADATA_PUSH: nothing to do (FRAME-18, FRAME-19).
+
+    def _on_setup(self, frame):
+        info = frame.setup
+        if (info.major, info.minor) != (1, 0):
+            self.fail("SETUP version %d.%d, not 1.0" % (info.major, info.minor), fr.ERROR_INVALID_SETUP)
+            return
+        if info.metadata_mime == fr.METADATA_MIME_BINARY or (info.metadata_mime, info.data_mime) != (
+                fr.METADATA_MIME, fr.DATA_MIME):
+            self.fail("unsupported MIME types %r, %r" % (info.metadata_mime, info.data_mime),
+                      fr.ERROR_UNSUPPORTED_SETUP)
+            return
+        blob = frame.metadata
+        if blob is None or len(blob) < 4 or blob[:4] != fr.PROTOCOL_KEY:
+            self.fail("bad protocol key", fr.ERROR_INVALID_SETUP)
+            return
+        try:
+            setup = md.decode_setup_metadata(blob[4:])
+        except compact.DecodeError as error:
+            self.fail("malformed RequestSetupMetadata: %s" % error, fr.ERROR_INVALID_SETUP)
+            return
+        if setup.get("encodeMetadataUsingBinary"):
+            self.fail("binary metadata is not supported", fr.ERROR_UNSUPPORTED_SETUP)
+            return
+        min_version = setup.get("minVersion", 0)
+        max_version = setup.get("maxVersion", 0)
+        if min_version > md.MAX_ROCKET_VERSION or max_version < md.MIN_ROCKET_VERSION:
+            self.fail("no common version in %d..%d" % (min_version, max_version), fr.ERROR_INVALID_SETUP)
+            return
+        version = min(max_version, md.MAX_ROCKET_VERSION)
+        self.setup_done = True
+        self.out.push([fr.encode_metadata_push(md.encode_setup_response(version))])
+        self.log.info("conn=%d setup version=%d" % (self.conn_id, version))
+
+    def _on_request_frame(self, frame):
+        stream_id = frame.stream_id
+        if stream_id % 2 == 0:
+            raise fr.FrameError("FRAME-13", "request on even stream %d" % stream_id)
+        if stream_id in self.in_use:
+            raise fr.FrameError("FRAME-13", "request on stream %d, which is still in use" % stream_id)
+        self.in_use.add(stream_id)
+        if frame.has(fr.FLAG_FOLLOWS):
+            self._start_partial(frame)
+        else:
+            self._on_message(fr.Message.from_frame(frame))
+
+    def _start_partial(self, frame):
+        partial = fr.PartialMessage(frame)
+        if partial.size() > self.max_message:
+            raise fr.FrameError("LIMIT-9", "message beyond %d bytes" % self.max_message)
+        self.partial[frame.stream_id] = partial
+
+    def _on_payload(self, frame):
+        partial = self.partial.get(frame.stream_id)
+        if partial is None:
+            if not frame.flags & (fr.FLAG_NEXT | fr.FLAG_COMPLETE):
+                raise fr.FrameError("FRAME-7", "PAYLOAD with neither NEXT nor COMPLETE")
+            return
+        partial.append(frame)
+        if partial.size() > self.max_message:
+            raise fr.FrameError("LIMIT-9", "message beyond %d bytes" % self.max_message)
+        if not frame.has(fr.FLAG_FOLLOWS):
+            del self.partial[frame.stream_id]
+            self._on_message(fr.Message.from_partial(partial))
+
+    # --------------------------------------------------------------- dispatch
+
+    def _on_message(self, msg):
+        """A complete request: claim first (FD-CARRY-3), then validate, then execute."""
+        stream_id = msg.stream_id
+        fds = []
+        try:
+            if msg.metadata is None:
+                raise Rejection("request without metadata")
+            try:
+                meta = md.decode_request_metadata(msg.metadata)
+            except compact.DecodeError as error:
+                raise Rejection("malformed RequestRpcMetadata: %s" % error) from None
+            num_fds, fd_seq_num = md.fd_claim_args(meta)
+            claim = self.fd_queue.claim(num_fds, fd_seq_num)
+            if claim.orphans_closed:
+                self.log.info("conn=%d closed %d orphan FDs (ORPHAN-1)" % (self.conn_id, claim.orphans_closed))
+            if not claim.ok:
+                raise Rejection(claim.reason)
+            fds = claim.fds
+            request = self._validate(msg, meta, fds)
+            fds = []
+            self.service.handle(self, request)
+            close_fds(request.take_fds())
+        except Rejection as rejection:
+            close_fds(fds)
+            self._reject(msg, rejection)
+        except Exception as error:  # a failure inside the server (META-15)
+            close_fds(fds)
+            self.log.error("conn=%d stream=%d internal error: %r" % (self.conn_id, stream_id, error))
+            self._reject(msg, Rejection("internal error: %s" % error, fr.ERROR_CANCELED,
+                                        md.CATEGORY_INTERNAL_ERROR, md.CODE_UNKNOWN))
+        if msg.ftype == fr.REQUEST_FNF:
+            self.in_use.discard(stream_id)
+
+    def _validate(self, msg, meta, fds):
+        """The checks of 6.8, in the order of its table; returns a Request that owns fds."""
+        if meta.get("protocol") != md.PROTOCOL_COMPACT:
+            raise Rejection("protocol %r is not 2 (Compact)" % meta.get("protocol"))
+        name = meta.get("name")
+        if name is None:
+            raise Rejection("request without a method name")
+        if meta.get("compression"):
+            raise Rejection("compressed requests are not supported")
+        if "interactionId" in meta or "interactionCreate" in meta:
+            raise Rejection("interactions are not supported")
+        if meta.get("checksum", {}).get("algorithm"):
+            raise Rejection("checksums are not supported")
+        if msg.ftype == fr.REQUEST_CHANNEL:
+            raise Rejection("REQUEST_CHANNEL is not supported")
+        kind = meta.get("kind")
+        if kind is None or kind != _FRAME_KINDS[msg.ftype]:
+            raise Rejection("kind %r does not match %s" % (kind, fr.TYPE_NAMES[msg.ftype]),
+                            code=md.CODE_WRONG_RPC_KIND)
+        if name not in fdtest.METHOD_KINDS:
+            raise Rejection("unknown method %r" % name.decode("utf-8", "replace"),
+                            code=md.CODE_UNKNOWN_METHOD)
+        if fdtest.METHOD_KINDS[name] != kind:
+            raise Rejection("method %s is not of kind %d" % (name.decode(), kind), code=md.CODE_WRONG_RPC_KIND)
+        try:
+            args = compact.decode_struct(msg.data, fdtest.ARG_SCHEMAS[name])
+        except compact.DecodeError as error:
+            raise Rejection("malformed arguments of %s: %s" % (name.decode(), error)) from None
+        if len(self.in_use) > self.max_in_flight:
+            raise Rejection("too many requests in flight", fr.ERROR_REJECTED, md.CATEGORY_LOADSHEDDING,
+                            md.CODE_OVERLOAD)
+        return Request(msg.stream_id, name, args, fds, self.credentials.copy())
+
+    def _reject(self, msg, rejection):
+        """Answers a request that is not executed; the FDs are already closed (OWN-3)."""
+        self.log.warn("conn=%d stream=%d rejected: %s" % (self.conn_id, msg.stream_id, rejection.what))
+        if msg.ftype == fr.REQUEST_FNF:
+            return
+        data = md.encode_response_rpc_error(rejection.what, rejection.category, rejection.code)
+        self._push(msg.stream_id, [fr.encode_error(msg.stream_id, rejection.error_code, data)])
+
+    # ----------------------------------------------------------------- output
+
+    def _push(self, stream_id, frames, fds=None):
+        def written():
+            self.in_use.discard(stream_id)
+        self.out.push(frames, fds, written)
+
+    def respond(self, stream_id, data, fds=None, exception=None):
+        """Queues a response; takes fds, which the sendmsg carries (FD-SEND-1)."""
+        fds = list(fds or [])
+        seq = self.out.stamp(len(fds)) if fds else None
+        meta = md.encode_response_metadata(seq, len(fds), exception)
+        frames = fr.encode_message(fr.PAYLOAD, stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE, meta, data)
+        self._push(stream_id, frames, fds)
+        self.log.trace("conn=%d send PAYLOAD stream=%d fds=%d seq=%r" % (self.conn_id, stream_id, len(fds), seq))
+
+    # Limitation: there is no backpressure.  A peer that sends requests without
+    # reading the answers makes the output queue (and the FDs of echo answers)
+    # grow until the socket drains or the connection fails.
+    def flush(self):
+        """Returns True when everything queued has been written."""
+        if self.closed:
+            return True
+        try:
+            return self.out.flush(self.sock)
+        except SendError as error:
+            self.fail(error.text)
+            return True
+
+    # ---------------------------------------------------------------- failure
+
+    def fail(self, text, code=fr.ERROR_CONNECTION_ERROR):
+        """Fails the connection (11.1): everything it owns is closed, an ERROR
+        frame goes out when no frame is partly written, the socket closes."""
+        if self.closed:
+            return
+        self.log.warn("conn=%d failed: %s" % (self.conn_id, text))
+        partly_written = self.out.partly_written()
+        self.out.discard()
+        if not partly_written:
+            try:
+                self.sock.send(fr.encode_error(0, code, text.encode("utf-8")), fdsock.SEND_FLAGS)
+            except OSError:
+                pass
+        self.close(drain=True)
+
+    def close(self, drain=False):
+        if self.closed:
+            return
+        self.closed = True
+        if drain:
+            self._drain()
+        self.partial.clear()
+        self.out.discard()
+        self.fd_queue.close_all()
+        self.credentials.close()
+        self.sock.close()
+
+    def _drain(self):
+        """Reads what the peer already sent, closing any FDs, so that the close
+        reaches the peer as EOF after our ERROR frame rather than as a reset."""
+        drained = 0
+        for _ in range(DRAIN_READS):
+            try:
+                result = fdsock.receive(self.sock, self.cap)
+            except fdsock.ReceiveError:
+                continue
+            except OSError:
+                return
+            if not result or not result[0]:
+                return
+            close_fds(result[1])
+            drained += len(result[0])
+            if drained >= DRAIN_LIMIT:
+                return
+
+
+def _printable(raw):
+    """A path as text for people: undecodable bytes and control characters
+    (a NUL included) escaped, so that the message is clean UTF-8."""
+    text = raw.decode("utf-8", "backslashreplace")
+    return "".join(char if char.isprintable() else "\\x%02x" % ord(char) if ord(char) < 256
+                   else "\\u%04x" % ord(char) for char in text)
+
+
+class FdTestService:
+    """The methods of section 17.
+
+    Limitation: handlers run synchronously on the event loop; an open() on a
+    slow file system delays every connection.  open() never blocks on FIFOs or
+    devices (17.4 rule 6).
+    """
+
+    def __init__(self, root_fd, log):
+        self.root_fd = root_fd
+        self.log = log
+
+    def handle(self, conn, request):
+        handler = getattr(self, "_" + request.method.decode())
+        handler(conn, request)
+
+    def _inspect(self, conn, request):
+        infos = [fdtest.fd_info(fd) for fd in request.fds]
+        close_fds(request.take_fds())
+        conn.respond(request.stream_id, fdtest.encode_report_result(request.args.get("tag", b""), infos))
+
+    def _echo(self, conn, request):
+        conn.respond(request.stream_id, fdtest.encode_string_result(request.args.get("tag", b"")),
+                     request.take_fds())
+
+    def _record(self, conn, request):
+        infos = [fdtest.fd_info(fd) for fd in request.fds]
+        close_fds(request.take_fds())
+        conn.last_recorded = (request.args.get("tag", b""), infos)
+
+    def _lastRecorded(self, conn, request):
+        close_fds(request.take_fds())
+        tag, infos = conn.last_recorded
+        conn.respond(request.stream_id, fdtest.encode_report_result(tag, infos))
+
+    def _open(self, conn, request):
+        close_fds(request.take_fds())
+        path = request.args.get("path", b"")
+        try:
+            if self.root_fd is None:
+                raise OpenError(errno.EACCES, "no root directory: %s" % os.strerror(errno.EACCES))
+            fd = open_beneath(self.root_fd, path)
+        except OpenError as error:
+            message = "%s: %s" % (_printable(path), os.strerror(error.errnum))
+            self.log.info("conn=%d open %r failed: %s" % (conn.conn_id, path, error.text))
+            conn.respond(request.stream_id, fdtest.encode_error_result(message, error.errnum),
+                         exception=(fdtest.EXCEPTION_NAME, message))
+            return
+        conn.respond(request.stream_id, fdtest.encode_string_result(path), [fd])
+
+
+class Server:
+    """Listens on a Unix socket and serves FdTest until SIGTERM or SIGINT."""
+
+    def __init__(self, socket_path, root, log, max_connections=MAX_CONNECTIONS):
+        self.socket_path = fdsock.check_socket_path(socket_path)
+        self.root = root
+        self.log = log
+        self.max_connections = max_connections
+        self.selector = None
+        self.listener = None
+        self.socket_identity = None
+        self.connections = {}
+        self.next_id = 1
+        self.stopping = False
+        self.accept_paused_until = None
+        self.service = None
+
+    def _open_root(self):
+        if self.root is None:
+            return None
+        return os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def run(self):
+        root_fd = self._open_root()
+        wake_read, wake_write = socket.socketpair()
+        wake_read.setblocking(False)
+        wake_write.setblocking(False)
+        old_wakeup = signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
+        old_handlers = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        self.selector = selectors.DefaultSelector()
+        try:
+            self._listen()
+            self.service = FdTestService(root_fd, self.log)
+            self.selector.register(wake_read, selectors.EVENT_READ, "wake")
+            self.selector.register(self.listener, selectors.EVENT_READ, "listen")
+            self.log.info("listening socket=%s root=%s" % (os.fsdecode(self.socket_path), self.root))
+            self._loop(wake_read)
+        finally:
+            for conn in list(self.connections.values()):
+                conn.close()
+            self.connections.clear()
+            self._remove_socket_file()
+            self.selector.close()
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in old_handlers.items():
+                signal.signal(sig, handler)
+            wake_read.close()
+            wake_write.close()
+            if root_fd is not None:
+                os.close(root_fd)
+        self.log.info("stopped")
+
+    def _on_signal(self, signum, _frame):
+        self.stopping = True
+
+    def _listen(self):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        try:
+            listener.bind(self.socket_path)
+            st = os.stat(self.socket_path, follow_symlinks=False)
+            self.socket_identity = (st.st_dev, st.st_ino)
+            listener.listen(128)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            self._remove_socket_file()
+            raise
+        self.listener = listener
+
+    def _remove_socket_file(self):
+        """Removes the socket file only if it is still the one we created (CONTRACT-7, -8)."""
+        if self.listener is not None:
+            self.listener.close()
+        if self.socket_identity is None:
+            return
+        try:
+            st = os.stat(self.socket_path, follow_symlinks=False)
+            if stat.S_ISSOCK(st.st_mode) and (st.st_dev, st.st_ino) == self.socket_identity:
+                os.unlink(self.socket_path)
+        except OSError:
+            pass
+        self.socket_identity = None
+
+    def _loop(self, wake_read):
+        while not self.stopping:
+            timeout = None
+            if self.accept_paused_until is not None:
+                timeout = max(0.0, self.accept_paused_until - time.monotonic())
+                if timeout == 0.0:
+                    self.accept_paused_until = None
+                    self.selector.register(self.listener, selectors.EVENT_READ, "listen")
+                    timeout = None
+            for key, mask in self.selector.select(timeout):
+                if key.data == "wake":
+                    self._drain_wakeup(wake_read)
+                elif key.data == "listen":
+                    self._accept()
+                else:
+                    self._on_connection_event(key.data, mask)
+                if self.stopping:
+                    break
+
+    @staticmethod
+    def _drain_wakeup(wake_read):
+        try:
+            while wake_read.recv(64):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _accept(self):
+        for _ in range(16):
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self.log.warn("accept failed: %s; pausing accepts" % os.strerror(error.errno))
+                    self.selector.unregister(self.listener)
+                    self.accept_paused_until = time.monotonic() + ACCEPT_BACKOFF
+                else:
+                    self.log.warn("accept failed: %s" % os.strerror(error.errno))
+                return
+            if len(self.connections) >= self.max_connections:
+                self.log.warn("connection limit %d reached: closing a new connection" % self.max_connections)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn_id = self.next_id
+            self.next_id += 1
+            try:
+                conn = ServerConnection(sock, conn_id, self.service, self.log)
+            except OSError as error:
+                self.log.warn("conn=%d setup failed: %s" % (conn_id, error))
+                sock.close()
+                continue
+            self.connections[conn_id] = conn
+            self.selector.register(sock, selectors.EVENT_READ, conn)
+            self.log.info("conn=%d accepted pid=%d uid=%d" % (conn_id, conn.credentials.pid, conn.credentials.uid))
+
+    def _on_connection_event(self, conn, mask):
+        if mask & selectors.EVENT_READ:
+            self._read(conn)
+        if not conn.closed:
+            conn.flush()
+        self._update_interest(conn)
+
+    def _read(self, conn):
+        for _ in range(READS_PER_EVENT):
+            if conn.closed:
+                return
+            try:
+                result = fdsock.receive(conn.sock, conn.cap)
+            except fdsock.ReceiveError as error:
+                conn.fail(error.text)
+                return
+            except OSError as error:
+                self.log.warn("conn=%d read failed: %s" % (conn.conn_id, os.strerror(error.errno)))
+                conn.close()
+                return
+            if result is None:
+                return
+            data, fds = result
+            if not data:
+                close_fds(fds)
+                conn.on_eof()
+                return
+            conn.on_read(data, fds)
+            # Write answers as they are produced, so the peer is never starved.
+            if not conn.closed and conn.out:
+                conn.flush()
+
+    def _update_interest(self, conn):
+        if conn.closed:
+            try:
+                self.selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+            self.connections.pop(conn.conn_id, None)
+            return
+        events = selectors.EVENT_READ
+        if conn.out:
+            events |= selectors.EVENT_WRITE
+        self.selector.modify(conn.sock, events, conn)

@@ -1,0 +1,263 @@
+"""A scripted FdTest server that misbehaves as the scenarios of 18.4 say, for
+testing fdtest_client.py without the conformance harness."""
+
+import os
+import resource
+import socket
+import struct
+import threading
+
+from peer import Peer, pipe_is_closed, pipe_is_open
+
+import helpers  # noqa: F401  (puts rocketfd_py on sys.path)
+from rocketfd_py import compact as c
+from rocketfd_py import fdtest
+from rocketfd_py import frame as fr
+from rocketfd_py import metadata as md
+
+SO_PASSRIGHTS = 83
+
+
+class ScenarioFailure(Exception):
+    pass
+
+
+class FakeServer:
+    def __init__(self, path, scenario):
+        self.path = path
+        self.scenario = scenario
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(4)
+        self.listener.settimeout(8)
+        if scenario == "passrights-off":
+            # On the listener, so that the socket the client connects to refuses FDs
+            # from its first byte: set on the accepted socket, it would be too late
+            # for a request the client wrote before the accept.
+            self.listener.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 0)
+        self.failures = []
+        self.pipes = []
+        self.peers = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def join(self):
+        self.thread.join(15)
+        self.listener.close()
+        for peer in self.peers:
+            peer.close()
+        for read_end in self.pipes:
+            os.close(read_end)
+        return self.failures
+
+    def check(self, what, condition):
+        if not condition:
+            self.failures.append(what)
+
+    def _run(self):
+        try:
+            getattr(self, "_" + self.scenario.replace("-", "_"))()
+        except Exception as error:  # reported through failures
+            self.failures.append("fake server: %r" % (error,))
+
+    # ---------------------------------------------------------------- helpers
+
+    def accept(self, setup=True):
+        sock, _ = self.listener.accept()
+        peer = Peer(sock)
+        self.peers.append(peer)
+        if setup:
+            frame = peer.read_frame()
+            self.check("SETUP first", frame is not None and frame.ftype == fr.SETUP)
+            peer.send(fr.encode_metadata_push(md.encode_setup_response(10)))
+        return peer
+
+    def pipe(self):
+        read_end, write_end = os.pipe()
+        self.pipes.append(read_end)
+        return read_end, write_end
+
+    def request(self, peer):
+        """The next request message, with (numFds, fdSeqNum) and the FDs it claimed."""
+        while True:
+            message = peer.read_message()
+            if message is None:
+                raise ScenarioFailure("EOF while waiting for a request")
+            if isinstance(message, fr.Message) and message.ftype in fr.REQUEST_TYPES:
+                break
+        meta = md.decode_request_metadata(message.metadata)
+        num_fds, seq = md.fd_claim_args(meta)
+        fds = peer.take_fds() if num_fds else []
+        self.check("numFds matches the FDs received", len(fds) == (num_fds or 0))
+        args = c.decode_struct(message.data, fdtest.ARG_SCHEMAS[meta["name"]])
+        return message.stream_id, meta["name"], args, seq, fds
+
+    def respond(self, peer, stream_id, result, fds=(), seq=None, num_fds=None):
+        fds = list(fds)
+        count = len(fds) if num_fds is None else num_fds
+        meta = md.encode_response_metadata(seq, count)
+        frames = fr.encode_message(fr.PAYLOAD, stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE, meta, result)
+        peer.send(b"".join(frames), fds or None)
+
+    def echo_back(self, peer, seq=0):
+        stream_id, _, args, _, fds = self.request(peer)
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, seq)
+        for fd in fds:
+            os.close(fd)
+        return args["tag"]
+
+    def send_pipes(self, peer, count, data, meta_seq=None, num_fds=None, stream_id=1, result=None):
+        reads, writes = zip(*(self.pipe() for _ in range(count)))
+        if result is None:
+            peer.send(data, list(writes))
+        else:
+            self.respond(peer, stream_id, result, writes, meta_seq, num_fds)
+        for fd in writes:
+            os.close(fd)
+        return reads
+
+    # -------------------------------------------------------------- scenarios
+
+    def _error_invalid(self):
+        peer = self.accept()
+        stream_id, _, _, _, _ = self.request(peer)
+        error = md.encode_response_rpc_error("rejected by harness", 1, 6)
+        peer.send(fr.encode_error(stream_id, fr.ERROR_INVALID, error))
+        self.echo_back(peer)
+        peer.read_until_eof()
+
+    def _setup_rejected(self):
+        peer = self.accept(setup=False)
+        peer.read_frame()
+        peer.send(fr.encode_error(0, fr.ERROR_INVALID_SETUP, b"rejected by harness"))
+        peer.sock.close()
+        self.peers.remove(peer)
+
+    def _bad_count(self):
+        peer = self.accept()
+        stream_id, _, args, _, fds = self.request(peer)
+        reads = self.send_pipes(peer, 2, None, 0, 1, stream_id, fdtest.encode_string_result(args["tag"]))
+        stream_id, _, args, seq, fds2 = self.request(peer)
+        self.check("W1 and W2 closed", all(pipe_is_closed(read_end) for read_end in reads))
+        self.check("second request at fdSeqNum 1", seq == 1)
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds2, 2)
+        for fd in fds + fds2:
+            os.close(fd)
+        peer.read_until_eof()
+
+    def _bad_seq(self):
+        peer = self.accept()
+        stream_id, _, args, _, fds = self.request(peer)
+        reads = self.send_pipes(peer, 1, None, 5, 1, stream_id, fdtest.encode_string_result(args["tag"]))
+        stream_id, _, args, seq, fds2 = self.request(peer)
+        self.check("W1 closed", pipe_is_closed(reads[0]))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds2, 1)
+        for fd in fds + fds2:
+            os.close(fd)
+        peer.read_until_eof()
+
+    def _stale_seq(self):
+        peer = self.accept()
+        self.echo_back(peer, 0)
+        stream_id, _, args, _, fds = self.request(peer)
+        reads = self.send_pipes(peer, 1, None, 0, 1, stream_id, fdtest.encode_string_result(args["tag"]))
+        stream_id, _, args, _, fds2 = self.request(peer)
+        self.check("W1 open when 'after' arrives", pipe_is_open(reads[0]))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds2, 2)
+        stream_id, _, args, _, _ = self.request(peer)
+        self.check("W1 closed at the probe", pipe_is_closed(reads[0]))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]))
+        for fd in fds + fds2:
+            os.close(fd)
+        peer.read_until_eof()
+
+    def _orphan_fds(self):
+        peer = self.accept()
+        stream_id, _, args, _, fds = self.request(peer)
+        reads = self.send_pipes(peer, 2, fr.encode_keepalive(False))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 2)
+        stream_id, _, args, _, _ = self.request(peer)
+        self.check("W1 and W2 closed at the probe", all(pipe_is_closed(read_end) for read_end in reads))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]))
+        for fd in fds:
+            os.close(fd)
+        peer.read_until_eof()
+
+    def _late_response(self):
+        peer = self.accept()
+        late_stream, _, late_args, _, late_fds = self.request(peer)
+        gap_stream, _, gap_args, _, _ = self.request(peer)
+        reads = self.send_pipes(peer, 2, None, 0, 2, late_stream, fdtest.encode_string_result(late_args["tag"]))
+        self.respond(peer, gap_stream, fdtest.encode_string_result(gap_args["tag"]))
+        stream_id, _, args, seq, fds = self.request(peer)
+        self.check("W1 and W2 closed when 'next' arrives", all(pipe_is_closed(read_end) for read_end in reads))
+        self.check("'next' at fdSeqNum 1", seq == 1)
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 2)
+        for fd in late_fds + fds:
+            os.close(fd)
+        peer.read_until_eof()
+
+    def _eof_with_fds(self):
+        peer = self.accept()
+        stream_id, _, _, _, _ = self.request(peer)
+        partial = struct.pack(">I", 16)[1:] + struct.pack(">I", stream_id)
+        reads = self.send_pipes(peer, 2, partial)
+        peer.sock.close()
+        self.peers.remove(peer)
+        second = self.accept()
+        stream_id, _, args, _, _ = self.request(second)
+        self.check("W1 and W2 closed at the probe", all(pipe_is_closed(read_end) for read_end in reads))
+        self.respond(second, stream_id, fdtest.encode_string_result(args["tag"]))
+        second.read_until_eof()
+
+    def _many_in_flight(self):
+        peer = self.accept()
+        requests = [self.request(peer) for _ in range(16)]
+        self.check("fdSeqNum 0..15 in arrival order", [req[3] for req in requests] == list(range(16)))
+        self.check("16 distinct odd stream ids", len({req[0] for req in requests}) == 16
+                   and all(req[0] % 2 for req in requests))
+        for seq, (stream_id, _, args, _, fds) in enumerate(reversed(requests)):
+            self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, seq)
+            for fd in fds:
+                os.close(fd)
+        peer.read_until_eof()
+
+    def _passrights_off(self):
+        peer = self.accept(setup=False)
+        self.listener.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 1)
+        frames = peer.read_until_eof()
+        self.check("no request on the first connection",
+                   not any(frame.ftype in fr.REQUEST_TYPES for frame in frames))
+        second = self.accept()
+        stream_id, _, args, _, _ = self.request(second)
+        self.respond(second, stream_id, fdtest.encode_string_result(args["tag"]))
+        second.read_until_eof()
+
+    def _ctrunc(self):
+        peer = self.accept()
+        pid = struct.unpack("3i", peer.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        stream_id, _, args, _, _ = self.request(peer)
+        used = set(int(name) for name in os.listdir("/proc/%d/fd" % pid))
+        free_seen = 0
+        number = 0
+        while free_seen < 2:
+            if number not in used:
+                free_seen += 1
+            number += 1
+        original = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (number, original[1]))
+        try:
+            reads = self.send_pipes(peer, 5, None, 0, 5, stream_id, fdtest.encode_string_result(args["tag"]))
+            frames = peer.read_until_eof()
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, original)
+        self.check("ERROR 0x101 before the close", any(
+            frame.ftype == fr.ERROR and frame.stream_id == 0 and frame.error_code == fr.ERROR_CONNECTION_ERROR
+            for frame in frames))
+        second = self.accept()
+        stream_id, _, args, _, _ = self.request(second)
+        self.check("W1 to W5 closed at the probe", all(pipe_is_closed(read_end) for read_end in reads))
+        self.respond(second, stream_id, fdtest.encode_string_result(args["tag"]))
+        second.read_until_eof()

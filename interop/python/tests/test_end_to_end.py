@@ -1,0 +1,85 @@
+"""fdtest_client.py scenarios (18.4): against fdtest_server.py where the
+server behaves, and against the scripted FakeServer where it misbehaves."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from fakeserver import FakeServer
+from helpers import CLIENT, PYTHON
+from test_server import OPEN_CONTENT, start_server, stop_server
+
+SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "echo-2", "record-1", "open",
+                        "open-missing", "many-in-flight", "echo-large"]
+SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
+                  "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off"]
+
+
+def run_client(path, scenario, timeout=20):
+    result = subprocess.run([PYTHON, CLIENT, "--socket", path, "--scenario", scenario],
+                            stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env={})
+    return result.returncode, result.stderr.decode("utf-8", "replace")
+
+
+class AgainstOurServer(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.directory = tempfile.mkdtemp(prefix="rfdpy-e2e-")
+        root = os.path.join(cls.directory, "root")
+        os.mkdir(root)
+        with open(os.path.join(root, "hello.txt"), "wb") as hello:
+            hello.write(OPEN_CONTENT)
+        cls.process, cls.path = start_server(cls.directory)
+
+    @classmethod
+    def tearDownClass(cls):
+        status = stop_server(cls.process)
+        shutil.rmtree(cls.directory)
+        assert status == 0, status
+
+    def test_scenarios(self):
+        for scenario in SERVED_BY_OUR_SERVER:
+            with self.subTest(scenario=scenario):
+                status, stderr = run_client(self.path, scenario)
+                self.assertEqual(status, 0, stderr[-3000:])
+                self.assertNotIn("FAILED", stderr)
+                for line in stderr.splitlines():
+                    self.assertRegex(line, r"^(info|warn|error|trace) fdtest_client: [a-z-]+( |$)")
+
+
+class AgainstMisbehavingServer(unittest.TestCase):
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="rfdpy-fake-")
+
+    def tearDown(self):
+        shutil.rmtree(self.directory)
+
+    def test_scenarios(self):
+        for scenario in SERVED_BY_FAKE:
+            with self.subTest(scenario=scenario):
+                path = os.path.join(self.directory, scenario + ".sock")
+                try:
+                    server = FakeServer(path, scenario)
+                except OSError:
+                    self.assertEqual(scenario, "passrights-off")
+                    continue  # SO_PASSRIGHTS needs Linux 6.16
+                server.start()
+                status, stderr = run_client(path, scenario)
+                failures = server.join()
+                self.assertEqual(failures, [], stderr[-3000:])
+                self.assertEqual(status, 0, stderr[-3000:])
+
+
+class Arguments(unittest.TestCase):
+    def test_exit_statuses(self):
+        self.assertEqual(subprocess.run([PYTHON, CLIENT, "--help"], capture_output=True).returncode, 0)
+        self.assertEqual(subprocess.run([PYTHON, CLIENT, "--socket", "/nonexistent/x.sock", "--scenario",
+                                         "no-such"], capture_output=True).returncode, 2)
+        status, stderr = run_client("/nonexistent/x.sock", "echo-0")
+        self.assertEqual(status, 2, stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
