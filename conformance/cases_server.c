@@ -5208,7 +5208,7 @@ contract_files_untouched(struct conf_ctx *ctx)
 
 #define SERVER(id, section, requirements, level, sends, needs, run)                                \
 	{                                                                                          \
-		id, CONF_SERVER, section, requirements, level, sends, needs, NULL, run             \
+		id, CONF_SERVER, section, requirements, level, sends, needs, NULL, run, NULL       \
 	}
 
 const struct conf_case conf_server_cases[] = {

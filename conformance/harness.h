@@ -54,6 +54,8 @@ struct conf_case {
 	/* Client role: the scenario the client under test is started with. */
 	const char *scenario;
 	enum conf_result (*run)(struct conf_ctx *ctx);
+	/* Client role, optional: set up the listening socket before the client starts. */
+	void (*prepare)(int listen_fd);
 };
 
 /* Spec sections, for grouping the report. */

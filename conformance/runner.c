@@ -281,6 +281,9 @@ start_client(const struct run_options *o, const struct conf_case *c, struct work
 		         strerror(-*listen_fd));
 		return -1;
 	}
+	/* Accepted sockets take their options from the listener at connect time. */
+	if (c->prepare)
+		c->prepare(*listen_fd);
 	*pid = target_start(o->command, extra, wd->log);
 	if (*pid < 0) {
 		snprintf(out->reason, sizeof(out->reason), "cannot start the client: %s",
