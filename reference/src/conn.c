@@ -257,6 +257,11 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 		}
 	}
 	trace_frame(conn, '>', frame);
+	/*
+	 * Limitation: fragments are cut at a frame size of 0xFFFFFF - 512, where
+	 * fbthrift counts that limit in payload bytes: valid Rocket, but not
+	 * byte-identical to fbthrift above 16 MiB.
+	 */
 	r = rfd_frame_encode_fragmented(frame, RFD_FRAGMENT_DEFAULT, &conn->out);
 	if (r < 0) {
 		conn->out.len = start;
@@ -528,7 +533,12 @@ expected_kind(uint8_t type)
 	}
 }
 
-/* Why the request cannot be served (and *failure how to say so), or NULL when it can. */
+/*
+ * Why the request cannot be served (and *failure how to say so), or NULL when it can.
+ * Limitation: compression, checksums, interactions, REQUEST_CHANNEL and
+ * streaming responses are not implemented; such requests are refused with
+ * ERROR INVALID after their FDs were claimed and closed.
+ */
 static const char *
 declined_request(const struct rfd_frame *frame, const struct rfd_request_metadata *md,
                  enum rfd_failure *failure)
@@ -1185,6 +1195,11 @@ rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const c
 	return 0;
 }
 
+/*
+ * Limitation: an abandoned stream keeps its id, and counts against
+ * max_in_flight, until its reply arrives (it must be read to keep the FD
+ * sequence numbers in step); a server that never answers keeps it forever.
+ */
 void
 rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id)
 {
