@@ -40,7 +40,7 @@ started_pids=()
 cleanup() {
 	local pid
 	for pid in "${started_pids[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
+		kill -KILL "$(server_process "$pid")" "$pid" 2>/dev/null || true
 	done
 	rm -rf "$work"
 }
@@ -133,16 +133,25 @@ wait_ready() {
 	return 1
 }
 
-# stop_server PID: SIGTERM, then wait up to 10 s (unwrapped); sets $status.
+# stop_server SIGNAL PID: send SIGNAL to the server itself (not to a wrapper:
+# background jobs of a script ignore SIGINT, and such a wrapper cannot pass it
+# on), then wait up to 10 s (unwrapped) for PID to end; sets $status, 124 when
+# it did not end and was killed.
 stop_server() {
 	local i
-	kill -TERM "$1"
+	kill "-$1" "$(server_process "$2")"
 	for i in $(seq 1 $((200 * slow))); do
-		kill -0 "$1" 2>/dev/null || break
+		kill -0 "$2" 2>/dev/null || break
 		sleep 0.05
 	done
+	if kill -0 "$2" 2>/dev/null; then
+		kill -KILL "$(server_process "$2")" "$2" 2>/dev/null || true
+		wait "$2" || true
+		status=124
+		return
+	fi
 	status=0
-	wait "$1" || status=$?
+	wait "$2" || status=$?
 }
 
 # ---- The root directory ----
@@ -324,7 +333,7 @@ fi
 
 # ---- Shutdown ----
 
-stop_server "$server_pid"
+stop_server TERM "$server_pid"
 if [ "$status" -eq 0 ]; then
 	pass "rfd-server exits 0 on SIGTERM"
 else
@@ -350,9 +359,7 @@ else
 fi
 open_fails open_noroot file EACCES "no root directory"
 expect_grep "--trace logs the frames" "$work/noroot.log" 'info: frame < REQUEST_RESPONSE'
-kill -INT "$noroot_pid"
-status=0
-wait "$noroot_pid" || status=$?
+stop_server INT "$noroot_pid"
 if [ "$status" -eq 0 ] && [ ! -e "$socket" ]; then
 	pass "rfd-server exits 0 on SIGINT and removes its socket"
 else

@@ -46,7 +46,7 @@
 #define FDT_ERROR_NAME "FdTestError"
 
 enum {
-	FDT_MAX_FDS = 253,          /* one message carries at most this many FDs */
+	FDT_MAX_FDS = 253,         /* one message carries at most this many FDs */
 	FDT_MAX_STRING = 32 << 20, /* bytes in a tag, path or error message */
 };
 

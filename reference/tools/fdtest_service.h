@@ -21,10 +21,18 @@
  * record (one-way) does what inspect does and keeps the report for
  * lastRecorded, per connection; open opens a regular file read-only beneath
  * the root directory and answers the path with its FD, or an FdTestError
- * (EACCES when the service has no root).  Unknown methods and arguments that
- * do not decode are answered with a Rocket ERROR 0x204 (INVALID); internal
- * failures (out of memory) with 0x203 (CANCELED).  Requests are answered at
- * once, from the handler.  Events are logged with log.h at debug level.
+ * (EACCES when the service has no root, EINVAL for a path holding a NUL
+ * byte).  lastRecorded and open close the FDs sent with them before they
+ * answer.  Errors (spec/fd-passing.md section 6.8): an unknown method is
+ * RFD_FAIL_UNKNOWN_METHOD, a method sent one-way when it is not (or record
+ * sent expecting an answer) RFD_FAIL_WRONG_KIND, arguments that do not decode
+ * RFD_FAIL_BAD_REQUEST, a failure inside the server (out of memory)
+ * RFD_FAIL_INTERNAL; the request's FDs are closed first, and a one-way gets
+ * no answer.  Requests are answered at once, from the handler.  Events are
+ * logged with log.h: calls at debug level, refused requests at info.
+ *
+ * Limitation: a tag holding a NUL byte is refused with RFD_FAIL_BAD_REQUEST,
+ * as reports carry tags as C strings.
  *
  * Free the server before the service: closing connections calls
  * fdt_service_closed().
@@ -55,19 +63,24 @@ void fdt_service_handle(void *user, struct rfd_msg *request);
 void fdt_service_closed(void *user, uint64_t connection);
 
 /*
- * Open the regular file @path read-only beneath the directory @root_fd, as
- * open does: relative paths only, no "..", symlink or magic link on the
- * way, and never blocking on a FIFO or device.  Returns a new FD (blocking
- * mode, FD_CLOEXEC) or a negative errno: -EXDEV for a path leading outside
- * the root (absolute or through ".."), -ELOOP for a symlink on the way,
- * -EINVAL for anything but a regular file, or what openat2() answered.
+ * Open the regular file @path read-only beneath the directory @root_fd, by
+ * the rules of spec/fd-passing.md section 17.4: "" is -ENOENT; an absolute
+ * path, a ".." above the root, or a symlink whose target is absolute or
+ * leads above the root is -EXDEV; symlinks that stay beneath the root are
+ * followed (at most 40, else -ELOOP); magic links are refused; anything but
+ * a regular file is -EINVAL, found out from an O_PATH FD, so that a FIFO or
+ * device is never opened.  Other failures are the errno of the step that
+ * failed (-ENOENT, -ENOTDIR, -ENAMETOOLONG, -EACCES...).  Returns a new FD
+ * (O_RDONLY, blocking, FD_CLOEXEC, offset 0) or a negative errno.  Uses
+ * openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), or the walk below where
+ * the kernel (or valgrind) has no openat2.
  */
 int fdt_open_beneath(int root_fd, const char *path);
 
 /*
- * The same by a walk of one component at a time with openat(O_NOFOLLOW),
- * which fdt_open_beneath() falls back to where openat2() is missing.  It
- * refuses every ".." component (openat2() allows those that stay beneath).
+ * The same by a lookup of one component at a time with openat(O_PATH |
+ * O_NOFOLLOW), reading each symlink met and resolving its target the same
+ * way.
  */
 int fdt_open_beneath_walk(int root_fd, const char *path);
 

@@ -96,7 +96,10 @@ on_trace(void *user, const char *line)
 	log_info("frame %s", line);
 }
 
-static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
 {
 	char what[LINE_SIZE];
 	va_list ap;
@@ -936,7 +939,10 @@ struct demo {
 	char failures[MAX_FAILURES][FAILURE_SIZE];
 };
 
-static void __attribute__((format(printf, 3, 4)))
+static void check(struct demo *d, bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
 check(struct demo *d, bool ok, const char *fmt, ...)
 {
 	char what[FAILURE_SIZE];
@@ -1354,9 +1360,12 @@ static int
 parse_global(int argc, char **argv, struct session *s, int *command)
 {
 	static const struct option long_options[] = {
-	    {"socket", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
-	    {"trace", no_argument, NULL, 't'},        {"verbose", no_argument, NULL, 'v'},
-	    {"scenario", required_argument, NULL, 'S'}, {"help", no_argument, NULL, 'h'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"trace", no_argument, NULL, 't'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"scenario", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	char buf[8];

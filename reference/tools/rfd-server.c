@@ -69,7 +69,10 @@ on_trace(void *user, const char *line)
 	log_info("frame %s", line);
 }
 
-static int __attribute__((format(printf, 1, 2))) usage_error(const char *fmt, ...)
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+usage_error(const char *fmt, ...)
 {
 	char what[256];
 	va_list ap;
