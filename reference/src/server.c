@@ -164,12 +164,18 @@ request_release(struct rfd_msg *msg)
 	conn_unref(sc);
 }
 
-/* Take the request's connection for an answer; NULL (and the request freed) if it is gone. */
+/*
+ * Take the request's connection for an answer; NULL (and the request freed)
+ * if it is gone.  The FDs the handler did not take are closed first, before
+ * the answer is queued (OWN-2, SVC-10).
+ */
 static struct server_conn *
 request_detach(struct rfd_msg *request)
 {
 	struct server_conn *sc = request->origin;
 
+	rfd_fdgroup_free(request->fds);
+	request->fds = NULL;
 	request->release = NULL;
 	request->origin = NULL;
 	if (!sc->server) {

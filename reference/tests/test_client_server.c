@@ -289,7 +289,12 @@ test_server_closes_received_fds(void)
 	    0);
 	CHECK_EQ(reply ? reply_u32(reply) : 0, 1);
 	rfd_msg_free(reply);
-	/* Every write end is closed: the server's copy too, or this read would block. */
+	/* OWN-2: the server closed its copy before it answered: EOF is there already. */
+	{
+		struct pollfd pfd = {.fd = pipe_fds[0], .events = POLLIN};
+
+		CHECK_EQ(poll(&pfd, 1, 0), 1);
+	}
 	CHECK_EQ(read(pipe_fds[0], &c, 1), 0);
 	close(pipe_fds[0]);
 	rfd_client_free(client);
