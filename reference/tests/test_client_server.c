@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -513,6 +515,41 @@ test_server_holds_a_pidfd_per_connection(void)
 }
 
 static void
+on_alarm(int sig)
+{
+}
+
+/* EINTR: signals arriving every millisecond do not cut a blocking call short. */
+static void
+test_signals_do_not_interrupt_a_call(void)
+{
+	struct rfd_client *client = connect_client();
+	struct sigaction action = {.sa_handler = on_alarm}; /* no SA_RESTART */
+	struct itimerval every_ms = {{0, 1000}, {0, 1000}}, off = {{0, 0}, {0, 0}};
+	struct rfd_msg *reply = NULL;
+	struct timespec t0, t1;
+	long elapsed_ms;
+
+	REQUIRE(client);
+	sigaction(SIGALRM, &action, NULL);
+	setitimer(ITIMER_REAL, &every_ms, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Held by the server: only the deadline may end it. */
+	CHECK_EQ(rfd_client_call(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, 300, &reply),
+	         -ETIMEDOUT);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	setitimer(ITIMER_REAL, &off, NULL);
+	signal(SIGALRM, SIG_DFL);
+	elapsed_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	CHECK(elapsed_ms >= 290);
+	/* And the connection still works, the held call answered late and discarded. */
+	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+	         0);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+static void
 test_connect_errors(void)
 {
 	struct rfd_client *client = NULL;
@@ -536,6 +573,7 @@ static const struct rfd_test tests[] = {
     {"oneway_with_fds", test_oneway_with_fds},
     {"requests_carry_peer_credentials", test_requests_carry_peer_credentials},
     {"server_holds_a_pidfd_per_connection", test_server_holds_a_pidfd_per_connection},
+    {"signals_do_not_interrupt_a_call", test_signals_do_not_interrupt_a_call},
     {"connect_errors", test_connect_errors},
     {NULL, NULL},
 };

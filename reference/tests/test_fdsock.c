@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -692,7 +693,78 @@ test_kernel_sees_the_right_flags_and_one_cmsg(void)
 	close(sv[1]);
 }
 
+/* 253 FDs with both SO_PASSCRED and SO_PASSPIDFD on: everything fits, every FD is owned. */
+static void
+test_253_fds_with_credentials_and_pidfd(void)
+{
+	struct rfd_cmsg_result out;
+	const char *why = NULL;
+	int fds[RFD_MAX_FDS];
+	int sv[2], on = 1, base;
+
+	make_pair(sv);
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0) {
+		rfd_test_skip("SO_PASSPIDFD not supported by this kernel");
+		close_fds(sv, 2);
+		return;
+	}
+	REQUIRE(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+	base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	for (size_t i = 0; i < RFD_MAX_FDS; i++)
+		fds[i] = base;
+	CHECK_EQ(rfd_sock_send(sv[0], (const uint8_t *)"x", 1, fds, RFD_MAX_FDS), 1);
+	CHECK_EQ(rfd_sock_recv(sv[1], recv_buf, RECV_CAP,
+	                       RFD_CMSG_ALLOW_CREDENTIALS | RFD_CMSG_ALLOW_PIDFD, &out, &why),
+	         1);
+	CHECK_EQ(out.n_fds, RFD_MAX_FDS);
+	CHECK(out.has_creds && out.pid == getpid());
+	CHECK(out.pidfd >= 0);
+	close_result(&out);
+	close(base);
+	close_fds(sv, 2);
+}
+
+/*
+ * ETOOMANYREFS: a sender without CAP_SYS_RESOURCE and CAP_SYS_ADMIN may not
+ * have more FDs in flight than its RLIMIT_NOFILE.  CI runs as root, which is
+ * exempt, so the child drops every capability first.
+ */
+static void
+test_too_many_refs_is_reported(void)
+{
+	struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct none[2] = {{0}};
+	int status;
+	pid_t child;
+
+	fflush(NULL);
+	child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		struct rlimit limit = {.rlim_cur = 64, .rlim_max = 64};
+		int fds[RFD_MAX_FDS], sv[2], base;
+		ssize_t first, second;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			_exit(10);
+		base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		for (size_t i = 0; i < RFD_MAX_FDS; i++)
+			fds[i] = base;
+		if (setrlimit(RLIMIT_NOFILE, &limit) < 0 || syscall(SYS_capset, &header, none) < 0)
+			_exit(11);
+		/* 253 in flight is over the limit of 64: the next send is refused. */
+		first = rfd_sock_send(sv[0], (const uint8_t *)"a", 1, fds, RFD_MAX_FDS);
+		second = rfd_sock_send(sv[0], (const uint8_t *)"b", 1, fds, RFD_MAX_FDS);
+		_exit(first == 1 && second == -ETOOMANYREFS ? 0 : 12);
+	}
+	REQUIRE(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 static const struct rfd_test tests[] = {
+    {"253_fds_with_credentials_and_pidfd", test_253_fds_with_credentials_and_pidfd},
+    {"too_many_refs_is_reported", test_too_many_refs_is_reported},
     {"kernel_sees_the_right_flags_and_one_cmsg", test_kernel_sees_the_right_flags_and_one_cmsg},
     {"round_trip_0_fds", test_round_trip_0_fds},
     {"round_trip_1_fd", test_round_trip_1_fd},
