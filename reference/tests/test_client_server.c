@@ -322,8 +322,9 @@ test_payload_sizes(void)
 		const uint8_t *data;
 		int r;
 
-		r = rfd_client_call(client, "echo", payload, sizes[s], &fd, 1, RFD_FDS_TAKE, 10000,
-		                    &reply);
+		/* Both processes run under valgrind in that stage: far slower. */
+		r = rfd_client_call(client, "echo", payload, sizes[s], &fd, 1, RFD_FDS_TAKE,
+		                    rfd_test_under_valgrind() ? 120000 : 10000, &reply);
 		CHECK_EQ(r, 0);
 		if (r < 0)
 			continue;
