@@ -337,8 +337,14 @@ main(int argc, char **argv)
 	       rss_warm[0], rss_end[0], rss_warm[1], rss_end[1]);
 	ok = soak.failed == 0 && soak.wrong_fds == 0 && soak.completed == o.calls &&
 	     fds_after[0] <= fds_before[0] && fds_after[1] <= fds_before[1] &&
-	     rss_end[0] - rss_warm[0] <= o.growth_kib && rss_end[1] - rss_warm[1] <= o.growth_kib &&
 	     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+#ifdef __SANITIZE_ADDRESS__
+	/* AddressSanitizer's quarantine keeps freed memory on purpose: growth means nothing. */
+	printf("memory growth not judged under AddressSanitizer\n");
+#else
+	ok = ok && rss_end[0] - rss_warm[0] <= o.growth_kib &&
+	     rss_end[1] - rss_warm[1] <= o.growth_kib;
+#endif
 	printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
 	return ok ? 0 : 1;
 }
