@@ -393,8 +393,9 @@ orphan_fds(struct conf_ctx *ctx)
 	return finish(&c, result, deadline);
 }
 
+/* The late-response scenario; *cancels gets the CANCEL frames the client sent on the stream. */
 static enum conf_result
-late_response(struct conf_ctx *ctx)
+late_response_run(struct conf_ctx *ctx, size_t *cancels, uint32_t *late_stream)
 {
 	long long deadline = serve_deadline(ctx);
 	int readers[2], writers[2];
@@ -408,6 +409,7 @@ late_response(struct conf_ctx *ctx)
 	if (result == CONF_PASS)
 		result = serve_expect(&c, &late, FDT_METHOD_ECHO, "late", 1);
 	if (result == CONF_PASS) {
+		*late_stream = late.stream_id;
 		result = serve_expect(&c, &gap, FDT_METHOD_ECHO, "gap", 0);
 		if (result == CONF_PASS) {
 			result = serve_reply_string(&c, late.stream_id, "late", strlen("late"),
@@ -430,7 +432,36 @@ late_response(struct conf_ctx *ctx)
 		serve_request_free(&next);
 	}
 	case_close_all(readers, 2);
-	return finish(&c, result, deadline);
+	result = finish(&c, result, deadline);
+	*cancels = c.n_cancels;
+	return result;
+}
+
+static enum conf_result
+late_response(struct conf_ctx *ctx)
+{
+	uint32_t late_stream = 0;
+	size_t cancels = 0;
+
+	return late_response_run(ctx, &cancels, &late_stream);
+}
+
+/* FRAME-29 (SHOULD): the timed-out request-response call is abandoned without a CANCEL. */
+static enum conf_result
+late_response_no_cancel(struct conf_ctx *ctx)
+{
+	uint32_t late_stream = 0;
+	size_t cancels = 0;
+	enum conf_result result = late_response_run(ctx, &cancels, &late_stream);
+
+	if (result != CONF_PASS)
+		return result;
+	if (cancels > 0)
+		return conf_fail(ctx,
+		                 "FRAME-29: the client sent %zu CANCEL frame(s) for its "
+		                 "request-response calls (the timed-out call was on stream %u)",
+		                 cancels, late_stream);
+	return CONF_PASS;
 }
 
 static enum conf_result
@@ -630,6 +661,7 @@ refuse_fds(struct conf_ctx *ctx, struct serve_conn *c, long long deadline)
 	int zero = 0, one = 1, early = 0;
 	socklen_t len = sizeof(early);
 	enum conf_result result = serve_accept(ctx, deadline, c);
+	int32_t version;
 
 	if (result == CONF_PASS &&
 	    (getsockopt(c->w.sock, SOL_SOCKET, SO_PASSRIGHTS, &early, &len) < 0 ||
@@ -637,9 +669,11 @@ refuse_fds(struct conf_ctx *ctx, struct serve_conn *c, long long deadline)
 		result =
 		    conf_fail(ctx, "SO_PASSRIGHTS on the accepted socket: %s", strerror(errno));
 	setsockopt(ctx->listen_fd, SOL_SOCKET, SO_PASSRIGHTS, &one, sizeof(one));
+	if (result == CONF_PASS)
+		result = serve_read_setup(c, &version);
 	/* The client may close this connection before the setup response is written. */
 	if (result == CONF_PASS)
-		serve_setup(c);
+		serve_send_setup_response(c, version);
 	c->forbid_requests = "PASSRIGHTS-2: the client sent a request again after its FDs were "
 	                     "refused";
 	if (result == CONF_PASS)
@@ -680,6 +714,187 @@ passrights_off(struct conf_ctx *ctx)
 	return result;
 }
 
+/* SETUP-6 (SHOULD): the echo-0 scenario, its SETUP asking for versions 8 to 10. */
+static enum conf_result
+setup_versions(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	struct serve_conn c;
+	enum conf_result result = serve_connect(ctx, deadline, &c);
+	int32_t min, max;
+
+	if (result != CONF_PASS)
+		return result;
+	min = c.setup_min;
+	max = c.setup_max;
+	result = finish(&c, expect_and_answer(&c, FDT_METHOD_ECHO, "echo-0", 0), deadline);
+	if (result == CONF_PASS && (min != 8 || max != 10))
+		result = conf_fail(ctx,
+		                   "SETUP-6: the client's SETUP asks for versions %d..%d, not "
+		                   "8..10",
+		                   min, max);
+	return result;
+}
+
+/* The data of the harness's KEEPALIVE in the keepalive scenario. */
+static const uint8_t keepalive_data[] = {'k', 'e', 'e', 'p', 'a', 'l', 'i', 'v', 'e'};
+
+static enum conf_result
+keepalive(struct conf_ctx *ctx)
+{
+	struct rfd_frame ping = {
+	    .type = RFD_FRAME_KEEPALIVE,
+	    .flags = RFD_FLAG_FOLLOWS, /* RESPOND */
+	    .data = {keepalive_data, sizeof(keepalive_data)},
+	};
+	long long deadline = serve_deadline(ctx);
+	struct serve_request req;
+	struct serve_conn c;
+	enum conf_result result = serve_connect(ctx, deadline, &c);
+
+	if (result != CONF_PASS)
+		return result;
+	result = serve_expect(&c, &req, FDT_METHOD_ECHO, "keepalive", 0);
+	if (result != CONF_PASS)
+		return finish(&c, result, deadline);
+	result = serve_send_frame(&c, &ping, NULL, 0, "a KEEPALIVE with RESPOND");
+	if (result == CONF_PASS)
+		result = serve_expect_keepalive_answer(&c, keepalive_data, sizeof(keepalive_data));
+	if (result == CONF_PASS)
+		result = serve_answer(&c, &req);
+	serve_request_free(&req);
+	return finish(&c, result, deadline);
+}
+
+/* echo's arguments {1: "from-server"} as the harness's own request carries them. */
+static const uint8_t from_server_args[] = {0x18, 0x0b, 'f', 'r', 'o', 'm', '-',
+                                           's',  'e',  'r', 'v', 'e', 'r', 0x00};
+
+/* Instead of answering, a REQUEST_RESPONSE on stream 2 with the pipe @writer (FRAME-28). */
+static enum conf_result
+send_server_request(struct serve_conn *c, int writer)
+{
+	struct rfd_fd_metadata claim = {
+	    .present = true, .has_seq = true, .fd_seq = 0, .has_num = true, .num_fds = 1};
+	struct rfd_buf bytes;
+	enum conf_result result;
+
+	rfd_buf_init(&bytes);
+	wire_encode_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 2, FDT_METHOD_ECHO,
+	                    from_server_args, sizeof(from_server_args), &claim);
+	result = serve_send_bytes(c, bytes.data, bytes.len, &writer, 1);
+	rfd_buf_free(&bytes);
+	return result;
+}
+
+static enum conf_result
+server_request(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	struct serve_request req;
+	struct serve_conn c;
+	enum conf_result result;
+	int reader, writer;
+
+	if (serve_pipes(&reader, &writer, 1) < 0)
+		return conf_skip(ctx, "the harness cannot make a pipe");
+	result = serve_connect(ctx, deadline, &c);
+	if (result == CONF_PASS)
+		result = serve_expect(&c, &req, FDT_METHOD_ECHO, "server-request", 0);
+	if (result == CONF_PASS) {
+		result = send_server_request(&c, writer);
+		serve_request_free(&req);
+	}
+	close(writer);
+	c.forbid_requests = "FRAME-28: the client sent a request on the connection where it "
+	                    "received a request frame, which it must fail";
+	if (result == CONF_PASS)
+		result = serve_expect_close(&c, "after a REQUEST_RESPONSE from the server "
+		                                "(FRAME-28)");
+	serve_close(&c);
+	if (result == CONF_PASS)
+		result = serve_connect(ctx, deadline, &c);
+	if (result == CONF_PASS)
+		result = finish(&c,
+		                probe_after_closed(&c, &reader, 1,
+		                                   "the client kept the FD that came with a "
+		                                   "request frame from the server (FRAME-28, "
+		                                   "ERR-1)"),
+		                deadline);
+	close(reader);
+	return result;
+}
+
+/* The ResponseRpcMetadata of the payload-metadata scenario's answers (18.4). */
+static const uint8_t pm_absent_md[] = {0xcc, 0x16, 0x00, 0x15, 0x02, 0x00, 0x00};
+static const uint8_t pm_empty_md[] = {0x7c, 0x00, 0x5c, 0x16, 0x02, 0x15, 0x02, 0x00, 0x00};
+static const uint8_t pm_two_md[] = {0x7c, 0x1c, 0x00, 0x1c, 0x00, 0x00, 0x5c,
+                                    0x16, 0x04, 0x15, 0x02, 0x00, 0x00};
+
+/* Expect echo(@tag) with @n_fds FDs and answer it with @metadata, the result @tag, @fds. */
+static enum conf_result
+answer_with_metadata(struct serve_conn *c, const char *tag, size_t n_fds, const uint8_t *metadata,
+                     size_t metadata_len, const int *fds)
+{
+	struct serve_request req;
+	enum conf_result result = serve_expect(c, &req, FDT_METHOD_ECHO, tag, n_fds);
+
+	if (result != CONF_PASS)
+		return result;
+	result = serve_reply_raw_metadata(c, req.stream_id, metadata, metadata_len, tag,
+	                                  fds ? fds : req.fds.fds, 1);
+	serve_request_free(&req);
+	return result;
+}
+
+static enum conf_result
+payload_metadata(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	int readers[2], writers[2];
+	struct serve_request req;
+	struct serve_conn c;
+	enum conf_result result;
+
+	if (serve_pipes(readers, writers, 2) < 0)
+		return conf_skip(ctx, "the harness cannot make pipes");
+	result = serve_connect(ctx, deadline, &c);
+	if (result == CONF_PASS)
+		result = answer_with_metadata(&c, "pm-absent", 1, pm_absent_md,
+		                              sizeof(pm_absent_md), NULL);
+	if (result == CONF_PASS)
+		result = answer_with_metadata(&c, "pm-empty", 0, pm_empty_md, sizeof(pm_empty_md),
+		                              &writers[0]);
+	if (result == CONF_PASS)
+		result = answer_with_metadata(&c, "pm-two", 0, pm_two_md, sizeof(pm_two_md),
+		                              &writers[1]);
+	case_close_all(writers, 2);
+	if (result == CONF_PASS)
+		result = serve_expect(&c, &req, FDT_METHOD_ECHO, "after", 1);
+	if (result == CONF_PASS) {
+		result =
+		    serve_check_pipes(ctx, &readers[0], 1, true, "when echo(\"after\") arrives",
+		                      "the client kept the FD of a response with an empty "
+		                      "payloadMetadata, which it must claim and close "
+		                      "(FD-CARRY-3, OWN-3, META-21)");
+		if (result == CONF_PASS)
+			result = serve_check_pipes(
+			    ctx, &readers[1], 1, false, "when echo(\"after\") arrives",
+			    "the client claimed the FD of a response whose payloadMetadata has two "
+			    "members, which is malformed metadata (META-3)");
+		if (result == CONF_PASS)
+			result = serve_answer(&c, &req);
+		serve_request_free(&req);
+	}
+	if (result == CONF_PASS)
+		result =
+		    probe_after_closed(&c, &readers[1], 1,
+		                       "the claim of \"after\" did not close the group left by "
+		                       "the malformed response (ORPHAN-1)");
+	case_close_all(readers, 2);
+	return finish(&c, result, deadline);
+}
+
 /* CONTRACT-11: the client's standard error, which the runner keeps in target.log, has event lines.
  */
 static enum conf_result
@@ -718,12 +933,15 @@ event_lines(struct conf_ctx *ctx)
 	}
 
 const struct conf_case conf_client_cases[] = {
+    {"client/setup-versions", CONF_CLIENT, "18.3", "SETUP-6", CONF_SHOULD,
+     "runs echo-0; expects the SETUP to ask for minVersion 8 and maxVersion 10", 0, "echo-0",
+     setup_versions, NULL},
     {"client/event-lines", CONF_CLIENT, "18.2", "CONTRACT-11", CONF_SHOULD,
      "runs echo-0; expects the client's standard error to hold a line per event", 0, "echo-0",
      event_lines, NULL},
     SCENARIO("echo-0",
-             "SETUP-1,SETUP-2,SETUP-3,SETUP-4,SETUP-5,SETUP-6,SETUP-7,META-4,META-5,FRAME-12,"
-             "CONTRACT-9,CONTRACT-10,CONTRACT-12,CONTRACT-13",
+             "SETUP-1,SETUP-2,SETUP-3,SETUP-4,SETUP-5,SETUP-7,SETUP-23,META-4,META-5,FRAME-12,"
+             "FRAME-22,CONTRACT-9,CONTRACT-10,CONTRACT-12,CONTRACT-13",
              "serves echo(\"echo-0\") without FDs, checking SETUP, the request, the single "
              "connection and the exit status",
              0, echo_0),
@@ -769,6 +987,9 @@ const struct conf_case conf_client_cases[] = {
              "answers a timed-out echo late with 2 pipe write ends; expects them closed by the "
              "next call",
              0, late_response),
+    {"client/late-response-no-cancel", CONF_CLIENT, "18.4", "FRAME-29", CONF_SHOULD,
+     "runs late-response; expects no CANCEL for the request-response call that timed out", 0,
+     "late-response", late_response_no_cancel, NULL},
     SCENARIO("eof-with-fds", "ERR-15,ERR-16,ORPHAN-2",
              "sends 7 bytes of a response with 2 pipe write ends, closes; expects them closed "
              "by the probe",
@@ -782,6 +1003,19 @@ const struct conf_case conf_client_cases[] = {
              "sends 5 pipe write ends to a client that can install 2 (RLIMIT_NOFILE); expects "
              "the connection closed and all 5 closed",
              CONF_NEEDS_LAUNCH, ctrunc),
+    SCENARIO("keepalive", "FRAME-26,FRAME-27",
+             "sends KEEPALIVE with RESPOND and 9 bytes before answering echo; expects a "
+             "KEEPALIVE back without RESPOND, position 0, the same 9 bytes",
+             0, keepalive),
+    SCENARIO("server-request", "FRAME-28,ERR-1",
+             "answers echo with a REQUEST_RESPONSE on stream 2 carrying a pipe write end; "
+             "expects the connection closed, the pipe closed by the probe",
+             0, server_request),
+    SCENARIO("payload-metadata", "META-22,META-21,META-3,FD-CARRY-3,OWN-3",
+             "answers echo without payloadMetadata, with an empty one and with two members, "
+             "the last two with pipe write ends; expects the first closed, the second kept "
+             "until the next claim",
+             0, payload_metadata),
     {"client/passrights-off", CONF_CLIENT, "18.4", "PASSRIGHTS-1,PASSRIGHTS-2,ERR-9,OWN-5",
      CONF_MUST,
      "refuses FDs with SO_PASSRIGHTS=0 on the first connection; expects no byte of the request "

@@ -131,6 +131,8 @@ enum {
 	MD_INTERACTION_CREATE = 1 << 4, /* 17 interactionCreate */
 	MD_CHECKSUM = 1 << 5,           /* 25 checksum with algorithm 1 */
 	MD_UNKNOWN = 1 << 6,            /* unknown fields of every type, also inside fdMetadata */
+	MD_COMPRESSION_NONE = 1 << 7,   /* 14 compression = NONE (0) */
+	MD_CHECKSUM_NONE = 1 << 8,      /* 25 checksum with algorithm NONE (0) */
 };
 
 struct request_md {
@@ -251,6 +253,8 @@ put_request_md(struct rfd_buf *out, const struct request_md *m)
 	}
 	if (m->extras & MD_COMPRESSION)
 		rfd_cw_field_i32(&w, 14, 1);
+	if (m->extras & MD_COMPRESSION_NONE)
+		rfd_cw_field_i32(&w, 14, 0);
 	if (m->extras & MD_INTERACTION_ID)
 		rfd_cw_field_i64(&w, 16, 1);
 	if (m->extras & MD_INTERACTION_CREATE) {
@@ -262,10 +266,10 @@ put_request_md(struct rfd_buf *out, const struct request_md *m)
 	}
 	if (m->fd.present)
 		put_fd_md(&w, &m->fd, m->extras & MD_UNKNOWN);
-	if (m->extras & MD_CHECKSUM) {
+	if (m->extras & (MD_CHECKSUM | MD_CHECKSUM_NONE)) {
 		rfd_cw_field(&w, RFD_CT_STRUCT, 25);
 		rfd_cw_struct_begin(&w);
-		rfd_cw_field_i32(&w, 1, 1);
+		rfd_cw_field_i32(&w, 1, (m->extras & MD_CHECKSUM) ? 1 : 0);
 		rfd_cw_field_i64(&w, 2, 0x1234);
 		rfd_cw_struct_end(&w);
 	}
@@ -402,6 +406,13 @@ struct setup_spec {
 	int32_t min_version, max_version; /* -1: absent */
 	bool binary;                      /* encodeMetadataUsingBinary = true */
 	bool unknown;                     /* unknown fields everywhere */
+	uint16_t extra_flags;             /* RESUME_ENABLE (with the token below), LEASE */
+	const char *resume_token;
+	size_t token_len;
+	const char *data; /* the SETUP's data */
+	size_t data_len;
+	bool own_timers; /* keepalive and lifetime below instead of 0x7FFFFFFF */
+	uint32_t keepalive_ms, lifetime_ms;
 };
 
 static struct setup_spec
@@ -460,8 +471,12 @@ put_setup(struct rfd_buf *out, const struct setup_spec *s)
 	rfd_buf_init(&md);
 	rfd_buf_put_u16(&body, s->major);
 	rfd_buf_put_u16(&body, s->minor);
-	rfd_buf_put_u32(&body, 0x7FFFFFFF);
-	rfd_buf_put_u32(&body, 0x7FFFFFFF);
+	rfd_buf_put_u32(&body, s->own_timers ? s->keepalive_ms : 0x7FFFFFFF);
+	rfd_buf_put_u32(&body, s->own_timers ? s->lifetime_ms : 0x7FFFFFFF);
+	if (s->extra_flags & RFD_FLAG_FOLLOWS) {
+		rfd_buf_put_u16(&body, (uint16_t)s->token_len);
+		rfd_buf_append(&body, s->resume_token, s->token_len);
+	}
 	rfd_buf_put_u8(&body, (uint8_t)strlen(s->metadata_mime));
 	rfd_buf_append(&body, s->metadata_mime, strlen(s->metadata_mime));
 	rfd_buf_put_u8(&body, (uint8_t)strlen(s->data_mime));
@@ -475,8 +490,11 @@ put_setup(struct rfd_buf *out, const struct setup_spec *s)
 		rfd_buf_put_u24(&body, (uint32_t)md_len);
 		rfd_buf_append(&body, md.data, md_len);
 	}
-	put_frame(out, s->stream_id, RFD_FRAME_SETUP, s->no_metadata ? 0 : RFD_FLAG_METADATA,
-	          body.data, body.len);
+	if (s->data_len)
+		rfd_buf_append(&body, s->data, s->data_len);
+	put_frame(out, s->stream_id, RFD_FRAME_SETUP,
+	          (uint16_t)((s->no_metadata ? 0 : RFD_FLAG_METADATA) | s->extra_flags), body.data,
+	          body.len);
 	rfd_buf_free(&md);
 	rfd_buf_free(&body);
 }
@@ -1055,6 +1073,47 @@ bad_interrupted_by_oneway(struct rfd_buf *out)
 	put_call(out, RFD_FRAME_REQUEST_FNF, 1, FDT_METHOD_RECORD, "again", NULL);
 }
 
+/* The first fragment on stream 1, then @frame (a frame that is ignored elsewhere) on stream 1. */
+static void
+put_interrupted_by(struct rfd_buf *out, const char *frame, size_t len)
+{
+	put_first_fragment(out);
+	rfd_buf_append(out, frame, len);
+}
+
+static void
+bad_interrupted_by_request_n(struct rfd_buf *out)
+{
+	static const char frame[] = "\x00\x00\x0a\x00\x00\x00\x01\x20\x00\x00\x00\x00\x05";
+
+	put_interrupted_by(out, frame, sizeof(frame) - 1);
+}
+
+static void
+bad_interrupted_by_cancel(struct rfd_buf *out)
+{
+	static const char frame[] = "\x00\x00\x06\x00\x00\x00\x01\x24\x00";
+
+	put_interrupted_by(out, frame, sizeof(frame) - 1);
+}
+
+static void
+bad_interrupted_by_error(struct rfd_buf *out)
+{
+	static const char frame[] =
+	    "\x00\x00\x0d\x00\x00\x00\x01\x2c\x00\x00\x00\x02\x03\x62\x61\x64";
+
+	put_interrupted_by(out, frame, sizeof(frame) - 1);
+}
+
+static void
+bad_interrupted_by_ext(struct rfd_buf *out)
+{
+	static const char frame[] = "\x00\x00\x0b\x00\x00\x00\x01\xfe\x00\x00\x00\x00\x2a\x78";
+
+	put_interrupted_by(out, frame, sizeof(frame) - 1);
+}
+
 static void
 bad_even_request(struct rfd_buf *out)
 {
@@ -1124,11 +1183,23 @@ static const struct bad_frame bad_streams[] = {
     RAW("a PAYLOAD with NEXT and COMPLETE on stream 0", "\x00\x00\x07\x00\x00\x00\x00\x28\x60\x78"),
 };
 
+static void
+bad_continuation_without_flags(struct rfd_buf *out)
+{
+	static const char payload[] = "\x00\x00\x07\x00\x00\x00\x01\x28\x00\x72";
+
+	put_first_fragment(out);
+	rfd_buf_append(out, payload, sizeof(payload) - 1);
+}
+
 static const struct bad_frame bad_payloads[] = {
-    RAW("a PAYLOAD on stream 1 with neither NEXT nor COMPLETE",
+    RAW("a PAYLOAD on stream 1 with none of NEXT, COMPLETE and FOLLOWS",
         "\x00\x00\x07\x00\x00\x00\x01\x28\x00\x78"),
     RAW("a PAYLOAD on stream 3 with METADATA only",
         "\x00\x00\x0b\x00\x00\x00\x03\x29\x00\x00\x00\x01\x00\x78"),
+    BUILT("the first fragment of echo on stream 1, then a PAYLOAD on stream 1 with none of "
+          "NEXT, COMPLETE and FOLLOWS",
+          bad_continuation_without_flags),
 };
 
 static const struct bad_frame bad_interruptions[] = {
@@ -1136,6 +1207,14 @@ static const struct bad_frame bad_interruptions[] = {
           bad_interrupted_by_request),
     BUILT("the first fragment of echo on stream 1, then a REQUEST_FNF on stream 1",
           bad_interrupted_by_oneway),
+    BUILT("the first fragment of echo on stream 1, then a REQUEST_N on stream 1",
+          bad_interrupted_by_request_n),
+    BUILT("the first fragment of echo on stream 1, then a CANCEL on stream 1",
+          bad_interrupted_by_cancel),
+    BUILT("the first fragment of echo on stream 1, then an ERROR on stream 1",
+          bad_interrupted_by_error),
+    BUILT("the first fragment of echo on stream 1, then an EXT with IGNORE on stream 1",
+          bad_interrupted_by_ext),
 };
 
 static const struct bad_frame bad_even_streams[] = {
@@ -1313,7 +1392,20 @@ reserved_bits(const struct wire *w)
 	return w->frame_bytes.len >= 9 ? rfd_get_u16(w->frame_bytes.data + 7) & 0x1F : 0;
 }
 
-/* Read @n frames, or until EOF when @n is 0, checking each one's reserved flag bits. */
+/* The flag bits of the frame last read that its type does not define (FRAME-22). */
+static unsigned
+undefined_bits(const struct wire *w)
+{
+	uint16_t type_and_flags;
+
+	if (w->frame_bytes.len < 9)
+		return 0;
+	type_and_flags = rfd_get_u16(w->frame_bytes.data + 7);
+	return wire_undefined_flags((uint8_t)(type_and_flags >> 10), type_and_flags & 0x3FF);
+}
+
+/* Read @n frames, or until EOF when @n is 0, checking each one's reserved and undefined flag bits.
+ */
 static enum conf_result
 frames_have_no_reserved_bits(struct conf_ctx *ctx, struct wire *w, size_t n, const char *after)
 {
@@ -1329,6 +1421,13 @@ frames_have_no_reserved_bits(struct conf_ctx *ctx, struct wire *w, size_t n, con
 			                 "%u) with reserved flag bits 0x%02x set",
 			                 after, rfd_get_u16(w->frame_bytes.data + 7) >> 10,
 			                 rfd_get_u32(w->frame_bytes.data + 3), reserved_bits(w));
+		if (w->frame_bytes.len >= 9 && undefined_bits(w))
+			return conf_fail(
+			    ctx,
+			    "FRAME-22: after %s the server sent a frame (type 0x%02x, "
+			    "stream %u) with flag bits 0x%03x its type does not define",
+			    after, rfd_get_u16(w->frame_bytes.data + 7) >> 10,
+			    rfd_get_u32(w->frame_bytes.data + 3), undefined_bits(w));
 		if (r <= 0)
 			return conf_fail(ctx, "after %s: %s", after,
 			                 r == 0          ? "the connection closed early"
@@ -1537,6 +1636,11 @@ keepalive_echoed(struct conf_ctx *ctx, struct wire *w, const char *data)
 		                 rfd_frame_type_name(frame.type), frame.stream_id);
 	if (frame.flags & RESPOND)
 		return conf_fail(ctx, "the KEEPALIVE answer has RESPOND set");
+	if (frame.last_position != 0)
+		return conf_fail(ctx,
+		                 "FRAME-27: the KEEPALIVE answer's last received position is "
+		                 "%llu, not 0",
+		                 (unsigned long long)frame.last_position);
 	if (frame.data.len != strlen(data) || memcmp(frame.data.ptr, data, frame.data.len) != 0)
 		return conf_fail(ctx,
 		                 "the KEEPALIVE answer carries %zu bytes of data, not the %zu "
@@ -2205,6 +2309,11 @@ meta_malformed(struct conf_ctx *ctx)
 	           "\x15\x04\x18\x04\x65\x63\x68\x6f\x15\x00\x00\x00"),
 	    RAW_MD("metadata whose fdMetadata (field 22) is an i32",
 	           "\x15\x04\x18\x04\x65\x63\x68\x6f\x15\x00\x05\x2c\x02\x00"),
+	    RAW_MD("metadata whose clientTimeoutMs (field 5) is a string",
+	           "\x15\x04\x18\x04\x65\x63\x68\x6f\x15\x00\x28\x01\x78\x00"),
+	    RAW_MD("metadata with a field of type code 14, which is not a type",
+	           "\x15\x04\x18\x04\x65\x63\x68\x6f\x15\x00\x5e\x00\x00"),
+	    {"no metadata (no METADATA flag)", NULL, 0},
 	};
 	enum { N = sizeof(requests) / sizeof(requests[0]) };
 	int readers[N], writers[N];
@@ -2227,8 +2336,8 @@ meta_malformed(struct conf_ctx *ctx)
 		md = (struct rfd_buf){(uint8_t *)requests[i].md, requests[i].md_len,
 		                      requests[i].md_len};
 		bytes.len = 0;
-		put_payload_frame(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, 0, &md, args.data,
-		                  args.len);
+		put_payload_frame(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, 0,
+		                  requests[i].md ? &md : NULL, args.data, args.len);
 		result = send_bytes(ctx, &w, &bytes, &writers[i], 1, requests[i].what);
 		close(writers[i]);
 		writers[i] = -1;
@@ -4477,6 +4586,68 @@ svc_echo_fds(struct conf_ctx *ctx)
 	return result;
 }
 
+/* The success result {0: string} of @a holds exactly @len bytes of @text (NUL bytes included). */
+static bool
+result_bytes_are(const struct case_answer *a, const void *text, size_t len)
+{
+	struct rfd_slice got = {NULL, 0};
+	struct rfd_cr r;
+	struct rfd_cr_field f;
+	bool found = false;
+	int ret;
+
+	if (a->reply.type != RFD_FRAME_PAYLOAD || a->reply.md.payload_kind != RFD_PAYLOAD_RESPONSE)
+		return false;
+	rfd_cr_init(&r, a->reply.data.data, a->reply.data.len);
+	ret = rfd_cr_struct_begin(&r);
+	while (ret >= 0 && (ret = rfd_cr_field(&r, &f)) > 0) {
+		if (f.id == 0 && f.type == RFD_CT_BINARY) {
+			ret = rfd_cr_binary(&r, &got);
+			found = ret >= 0;
+		} else {
+			ret = rfd_cr_skip_field(&r, &f);
+		}
+	}
+	if (ret == 0)
+		ret = rfd_cr_finish(&r);
+	return ret == 0 && found && got.len == len && (len == 0 || memcmp(got.ptr, text, len) == 0);
+}
+
+/* SVC-4 with a tag that holds NUL bytes and bytes that are not UTF-8 (17.1, 6.1). */
+static enum conf_result
+echo_binary_tag(struct conf_ctx *ctx, struct wire *w)
+{
+	static const char tag[] = "nul\x00in\xff\xfe\x00tag";
+	struct request_md md = call_md(FDT_METHOD_ECHO, KIND_RR, NULL);
+	enum conf_result result;
+	struct rfd_buf bytes, args;
+	struct case_answer a;
+	uint32_t stream = wire_stream_id(w);
+
+	rfd_buf_init(&bytes);
+	rfd_buf_init(&args);
+	put_text_args(&args, tag, sizeof(tag) - 1);
+	put_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, 0, &md, args.data, args.len);
+	result = send_bytes(ctx, w, &bytes, NULL, 0, "echo of a tag holding NUL bytes");
+	rfd_buf_free(&bytes);
+	rfd_buf_free(&args);
+	if (result == CONF_PASS)
+		result = case_read_answer(ctx, w, stream, true, conf_wait_ms(ctx), &a);
+	if (result != CONF_PASS)
+		return reason_prefix(ctx, "echo of a 15-byte tag holding NUL bytes and 0xff 0xfe");
+	if (a.reply.type == RFD_FRAME_ERROR)
+		result =
+		    conf_fail(ctx,
+		              "echo of a 15-byte tag holding NUL bytes and 0xff 0xfe was "
+		              "refused with ERROR 0x%x: FdTest strings may hold any bytes (17.1)",
+		              a.reply.error_code);
+	else if (!result_bytes_are(&a, tag, sizeof(tag) - 1))
+		result = conf_fail(ctx, "echo of a 15-byte tag holding NUL bytes and 0xff 0xfe did "
+		                        "not answer those 15 bytes unchanged");
+	case_answer_free(&a);
+	return result;
+}
+
 static enum conf_result
 svc_echo_no_fds(struct conf_ctx *ctx)
 {
@@ -4497,6 +4668,8 @@ svc_echo_no_fds(struct conf_ctx *ctx)
 			result = conf_fail(ctx, "FDs arrived with an echo that received none");
 		case_answer_free(&a);
 	}
+	if (result == CONF_PASS)
+		result = echo_binary_tag(ctx, &w);
 	wire_close(&w);
 	return result;
 }
@@ -5204,6 +5377,483 @@ contract_files_untouched(struct conf_ctx *ctx)
 	return result;
 }
 
+/* ==== Version 0.2: flags, fixed fields, stream ids, ignored PAYLOADs ==== */
+
+/* A call as one frame with extra @flags on its header, answered with its tag. */
+static enum conf_result
+call_with_flags(struct conf_ctx *ctx, struct wire *w, uint32_t stream, uint16_t flags,
+                const char *tag, const char *what)
+{
+	struct request_md md = call_md(FDT_METHOD_ECHO, KIND_RR, NULL);
+	enum conf_result result;
+	struct rfd_buf bytes, args;
+	struct case_answer a;
+
+	rfd_buf_init(&bytes);
+	rfd_buf_init(&args);
+	put_text_args(&args, tag, strlen(tag));
+	put_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, flags, &md, args.data, args.len);
+	result = send_bytes(ctx, w, &bytes, NULL, 0, what);
+	rfd_buf_free(&bytes);
+	rfd_buf_free(&args);
+	if (result == CONF_PASS)
+		result = case_read_answer(ctx, w, stream, true, conf_wait_ms(ctx), &a);
+	if (result != CONF_PASS)
+		return reason_prefix(ctx, "%s", what);
+	result = expect_string(ctx, &a, tag, what);
+	case_answer_free(&a);
+	return result;
+}
+
+/* A KEEPALIVE with RESPOND, @extra flags and last received position @position is answered. */
+static enum conf_result
+keepalive_answered(struct conf_ctx *ctx, struct wire *w, uint16_t extra, uint64_t position,
+                   const char *what)
+{
+	static const uint8_t data[] = {'p', 'i', 'n', 'g'};
+	struct rfd_frame frame;
+	struct rfd_buf bytes;
+	int r;
+
+	rfd_buf_init(&bytes);
+	rfd_buf_put_u24(&bytes, 6 + 8 + sizeof(data));
+	rfd_buf_put_u32(&bytes, 0);
+	rfd_buf_put_u16(&bytes, (uint16_t)(RFD_FRAME_KEEPALIVE << 10 | RESPOND | extra));
+	rfd_buf_put_u64(&bytes, position);
+	rfd_buf_append(&bytes, data, sizeof(data));
+	r = wire_send(w, bytes.data, bytes.len, NULL, 0);
+	rfd_buf_free(&bytes);
+	if (r < 0)
+		return conf_fail(ctx, "cannot send %s: %s", what, strerror(-r));
+	r = wire_read_frame(w, &frame, conf_wait_ms(ctx));
+	if (r <= 0)
+		return conf_fail(ctx, "%s got no answer (%s)", what, r == 0 ? "EOF" : strerror(-r));
+	if (frame.type != RFD_FRAME_KEEPALIVE || frame.stream_id != 0 || (frame.flags & RESPOND))
+		return conf_fail(ctx,
+		                 "%s was answered with %s on stream %u, not a KEEPALIVE without "
+		                 "RESPOND on stream 0",
+		                 what, rfd_frame_type_name(frame.type), frame.stream_id);
+	if (frame.data.len != sizeof(data) || memcmp(frame.data.ptr, data, sizeof(data)) != 0)
+		return conf_fail(ctx, "the answer to %s does not carry its data", what);
+	return CONF_PASS;
+}
+
+static enum conf_result
+frame_undefined_flags(struct conf_ctx *ctx)
+{
+	static const struct ignored_frame frames[] = {
+	    IGNORED("a REQUEST_N on stream 1 with the undefined bits 0x200 and 0x080",
+	            "\x00\x00\x0a\x00\x00\x00\x01\x22\x80\x00\x00\x00\x05"),
+	    IGNORED("a CANCEL on stream 5, not in flight, with the undefined bits 0x040 and 0x020",
+	            "\x00\x00\x06\x00\x00\x00\x05\x24\x60"),
+	    IGNORED("an ERROR on stream 1 with the undefined bits 0x200 and 0x080",
+	            "\x00\x00\x0d\x00\x00\x00\x01\x2e\x80\x00\x00\x02\x03\x62\x61\x64"),
+	    IGNORED("a METADATA_PUSH without METADATA, with the undefined bit 0x080",
+	            "\x00\x00\x09\x00\x00\x00\x00\x30\x80\xff\xff\xff"),
+	};
+	enum conf_result result = frames_ignored(ctx, frames, 4);
+	struct wire w;
+
+	if (result != CONF_PASS)
+		return result;
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		result = call_with_flags(ctx, &w, wire_stream_id(&w),
+		                         RFD_FLAG_IGNORE | RFD_FLAG_COMPLETE | RFD_FLAG_NEXT,
+		                         "undefined-flags",
+		                         "echo as REQUEST_RESPONSE with the undefined bits IGNORE, "
+		                         "COMPLETE and NEXT");
+	if (result == CONF_PASS)
+		result = keepalive_answered(
+		    ctx, &w, RFD_FLAG_IGNORE | RFD_FLAG_COMPLETE | RFD_FLAG_NEXT, 0,
+		    "a KEEPALIVE with RESPOND and the undefined bits IGNORE, "
+		    "COMPLETE and NEXT");
+	if (result == CONF_PASS)
+		result = probe(ctx, &w);
+	wire_close(&w);
+	return result;
+}
+
+static enum conf_result
+frame_unused_values(struct conf_ctx *ctx)
+{
+	static const struct ignored_frame frames[] = {
+	    IGNORED("a KEEPALIVE with last received position 2^64 - 1",
+	            "\x00\x00\x0e\x00\x00\x00\x00\x0c\x00\xff\xff\xff\xff\xff\xff\xff\xff"),
+	    IGNORED("a REQUEST_N of 0 on stream 1",
+	            "\x00\x00\x0a\x00\x00\x00\x01\x20\x00\x00\x00\x00\x00"),
+	    IGNORED("a REQUEST_N of 2^32 - 1 on stream 3",
+	            "\x00\x00\x0a\x00\x00\x00\x03\x20\x00\xff\xff\xff\xff"),
+	    IGNORED("an EXT with IGNORE and extended type 2^32 - 1 on stream 0",
+	            "\x00\x00\x0a\x00\x00\x00\x00\xfe\x00\xff\xff\xff\xff"),
+	};
+	static const struct ignored_frame errors[] = {
+	    IGNORED("an ERROR of code 0 on stream 3", "\x00\x00\x0a\x00\x00\x00\x03\x2c\x00\x00\x00"
+	                                              "\x00\x00"),
+	    IGNORED("an ERROR of code 0xFFFFFFFF on stream 5",
+	            "\x00\x00\x0a\x00\x00\x00\x05\x2c\x00\xff\xff\xff\xff"),
+	};
+	struct setup_spec zero = setup_spec("SETUP with keepalive interval 0 and max lifetime 0");
+	struct setup_spec top =
+	    setup_spec("SETUP with keepalive interval and max lifetime 2^32 - 1");
+	enum conf_result result;
+	struct wire w;
+
+	zero.own_timers = true;
+	top.own_timers = true;
+	top.keepalive_ms = 0xFFFFFFFF;
+	top.lifetime_ms = 0xFFFFFFFF;
+	result = setup_accepted_as(ctx, &zero, NULL);
+	if (result == CONF_PASS)
+		result = setup_accepted_as(ctx, &top, NULL);
+	if (result == CONF_PASS)
+		result = frames_ignored(ctx, frames, 4);
+	if (result == CONF_PASS)
+		result = frames_ignored(ctx, errors, 2);
+	if (result != CONF_PASS)
+		return result;
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		result = keepalive_answered(ctx, &w, 0, UINT64_MAX,
+		                            "a KEEPALIVE with RESPOND and last received position "
+		                            "2^64 - 1");
+	if (result == CONF_PASS)
+		result = probe(ctx, &w);
+	wire_close(&w);
+	return result;
+}
+
+static void
+bad_even_high_stream(struct rfd_buf *out)
+{
+	put_call(out, RFD_FRAME_REQUEST_RESPONSE, 0x80000002u, FDT_METHOD_ECHO, "even", NULL);
+}
+
+static enum conf_result
+frame_high_stream_ids(struct conf_ctx *ctx)
+{
+	static const struct ignored_frame frames[] = {
+	    IGNORED("a REQUEST_N on stream 2^31 + 3",
+	            "\x00\x00\x0a\x80\x00\x00\x03\x20\x00\x00\x00\x00\x05"),
+	    IGNORED("a CANCEL on stream 2^32 - 1, not in flight",
+	            "\x00\x00\x06\xff\xff\xff\xff\x24\x00"),
+	};
+	static const struct bad_frame even =
+	    BUILT("an echo REQUEST_RESPONSE on the even stream 2^31 + 2", bad_even_high_stream);
+	enum conf_result result;
+	struct wire w;
+
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		result = call_with_flags(ctx, &w, 0x80000001u, 0, "high-stream",
+		                         "echo on stream 2^31 + 1");
+	if (result == CONF_PASS)
+		result = call_with_flags(ctx, &w, 0xFFFFFFFFu, 0, "highest-stream",
+		                         "echo on stream 2^32 - 1");
+	wire_close(&w);
+	if (result == CONF_PASS)
+		result = frames_ignored(ctx, frames, 2);
+	if (result == CONF_PASS)
+		result = bad_frame_fails(ctx, &even, false);
+	return result;
+}
+
+/* A PAYLOAD on @stream with @flags and one byte of data, appended to @out. */
+static void
+put_stray_payload(struct rfd_buf *out, uint32_t stream, uint16_t flags)
+{
+	put_payload_frame(out, RFD_FRAME_PAYLOAD, stream, flags, NULL, "x", 1);
+}
+
+static enum conf_result
+frame_ignored_payload(struct conf_ctx *ctx)
+{
+	enum conf_result result;
+	struct case_answer a;
+	struct rfd_buf bytes;
+	uint32_t stream;
+	struct wire w;
+
+	result = case_connect(ctx, &w);
+	if (result != CONF_PASS)
+		return result;
+	rfd_buf_init(&bytes);
+	stream = wire_stream_id(&w);
+	put_stray_payload(&bytes, stream, RFD_FLAG_FOLLOWS | RFD_FLAG_NEXT);
+	put_call(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, FDT_METHOD_ECHO, "after-payload",
+	         NULL);
+	result = send_bytes(ctx, &w, &bytes, NULL, 0,
+	                    "a PAYLOAD with FOLLOWS on a stream with no request, then echo on "
+	                    "that stream");
+	if (result == CONF_PASS)
+		result = case_read_answer(ctx, &w, stream, true, conf_wait_ms(ctx), &a);
+	if (result != CONF_PASS) {
+		reason_prefix(ctx,
+		              "echo on stream %u after an ignored PAYLOAD with FOLLOWS there, "
+		              "which starts no reassembly",
+		              stream);
+	} else {
+		result = expect_string(ctx, &a, "after-payload", "echo after an ignored PAYLOAD");
+		case_answer_free(&a);
+	}
+	bytes.len = 0;
+	stream = wire_stream_id(&w);
+	put_stray_payload(&bytes, stream, RFD_FLAG_FOLLOWS);
+	put_stray_payload(&bytes, stream, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE);
+	if (result == CONF_PASS)
+		result = send_bytes(ctx, &w, &bytes, NULL, 0,
+		                    "a PAYLOAD with FOLLOWS only, then one with NEXT and COMPLETE, "
+		                    "on a stream with no request");
+	rfd_buf_free(&bytes);
+	if (result == CONF_PASS)
+		result = probe(ctx, &w);
+	wire_close(&w);
+	return result;
+}
+
+/* ==== Version 0.2: SETUP ==== */
+
+static enum conf_result
+setup_resume_lease(struct conf_ctx *ctx)
+{
+	static const char token[] = "rfd-conform-resume-token";
+	struct setup_spec resume =
+	    setup_spec("SETUP with RESUME_ENABLE and a 24-byte resume token");
+	struct setup_spec lease = setup_spec("SETUP with LEASE");
+	struct setup_spec both = setup_spec("SETUP with RESUME_ENABLE, a resume token and LEASE");
+	enum conf_result result;
+	int32_t version = 0;
+
+	resume.extra_flags = RFD_FLAG_FOLLOWS;
+	resume.resume_token = token;
+	resume.token_len = sizeof(token) - 1;
+	lease.extra_flags = RFD_FLAG_COMPLETE;
+	both.extra_flags = RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE;
+	both.resume_token = token;
+	both.token_len = sizeof(token) - 1;
+	result = setup_accepted_as(ctx, &resume, &version);
+	if (result == CONF_PASS && version != 10)
+		result =
+		    conf_fail(ctx, "%s: setupResponse.version is %d, not 10", resume.what, version);
+	if (result == CONF_PASS)
+		result = setup_accepted_as(ctx, &lease, NULL);
+	if (result == CONF_PASS)
+		result = setup_accepted_as(ctx, &both, NULL);
+	return result;
+}
+
+static enum conf_result
+setup_data_ignored(struct conf_ctx *ctx)
+{
+	static const char data[] = "setup data \x00\xff\x18\x04 not Compact";
+	struct setup_spec s = setup_spec("SETUP with 27 bytes of data");
+
+	s.data = data;
+	s.data_len = sizeof(data) - 1;
+	return setup_accepted_as(ctx, &s, NULL);
+}
+
+/* ==== Version 0.2: metadata ==== */
+
+static enum conf_result
+meta_check_order(struct conf_ctx *ctx)
+{
+	static const struct refused list[] = {
+	    REFUSED("echo as REQUEST_STREAM with kind 4 (step 8)", RFD_FRAME_REQUEST_STREAM,
+	            FDT_METHOD_ECHO, COMPACT, KIND_STREAM, 0, WRONG_KIND),
+	    REFUSED("noSuchMethod as REQUEST_STREAM with kind 4 (step 7)", RFD_FRAME_REQUEST_STREAM,
+	            "noSuchMethod", COMPACT, KIND_STREAM, 0, RFD_ERROR_CODE_UNKNOWN_METHOD),
+	    REFUSED("noSuchMethod as REQUEST_CHANNEL (step 4)", RFD_FRAME_REQUEST_CHANNEL,
+	            "noSuchMethod", COMPACT, KIND_BIDI, 0, PARSING),
+	    REFUSED("echo with a checksum of algorithm 1 and kind 1 (step 4)", RR, FDT_METHOD_ECHO,
+	            COMPACT, KIND_FNF, MD_CHECKSUM, PARSING),
+	    REFUSED("echo with compression and no kind (step 4)", RR, FDT_METHOD_ECHO, COMPACT, 0,
+	            MD_COMPRESSION | MD_NO_KIND, PARSING),
+	    REFUSED("echo with protocol 0 and kind 1 (step 3)", RR, FDT_METHOD_ECHO,
+	            RFD_PROTOCOL_BINARY, KIND_FNF, 0, PARSING),
+	    REFUSED("noSuchMethod with protocol 0 (step 3)", RR, "noSuchMethod",
+	            RFD_PROTOCOL_BINARY, KIND_RR, 0, PARSING),
+	    REFUSED("noSuchMethod as REQUEST_RESPONSE with kind 1 (step 5)", RR, "noSuchMethod",
+	            COMPACT, KIND_FNF, 0, WRONG_KIND),
+	};
+
+	return requests_refused(ctx, list, sizeof(list) / sizeof(list[0]));
+}
+
+/* META-14: compression NONE (0) and a checksum of algorithm NONE (0) decline nothing. */
+static enum conf_result
+meta_not_declined(struct conf_ctx *ctx)
+{
+	static const struct {
+		const char *what;
+		unsigned extras;
+	} requests[] = {
+	    {"echo with compression (field 14) 0, NONE", MD_COMPRESSION_NONE},
+	    {"echo with a checksum (field 25) of algorithm 0, NONE", MD_CHECKSUM_NONE},
+	};
+	enum conf_result result;
+	struct wire w;
+
+	result = case_connect(ctx, &w);
+	for (size_t i = 0; result == CONF_PASS && i < 2; i++) {
+		struct request_md md = call_md(FDT_METHOD_ECHO, KIND_RR, NULL);
+		uint32_t stream = wire_stream_id(&w);
+		struct case_answer a;
+		struct rfd_buf bytes;
+
+		md.extras = requests[i].extras;
+		rfd_buf_init(&bytes);
+		put_call(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, FDT_METHOD_ECHO,
+		         "not-declined", &md);
+		result = send_bytes(ctx, &w, &bytes, NULL, 0, requests[i].what);
+		rfd_buf_free(&bytes);
+		if (result == CONF_PASS)
+			result = case_read_answer(ctx, &w, stream, true, conf_wait_ms(ctx), &a);
+		if (result != CONF_PASS) {
+			reason_prefix(ctx, "%s", requests[i].what);
+			break;
+		}
+		result = expect_string(ctx, &a, "not-declined", requests[i].what);
+		case_answer_free(&a);
+	}
+	wire_close(&w);
+	return result;
+}
+
+/*
+ * RequestRpcMetadata for echo(@tag) with field 23 holding structs nested
+ * @levels deep inside it: the innermost is at depth @levels + 1.
+ */
+static void
+put_nested_md(struct rfd_buf *md, size_t levels)
+{
+	static const uint8_t head[] = {0x15, 0x04, 0x18, 0x04, 'e', 'c', 'h', 'o', 0x15, 0x00};
+
+	rfd_buf_append(md, head, sizeof(head));
+	rfd_buf_put_u8(md, 0x0c); /* field 23, struct, long header */
+	rfd_buf_put_u8(md, 0x2e);
+	for (size_t i = 1; i < levels; i++)
+		rfd_buf_put_u8(md, 0x1c); /* field 1, struct */
+	for (size_t i = 0; i < levels; i++)
+		rfd_buf_put_u8(md, 0x00);
+	rfd_buf_put_u8(md, 0x00);
+}
+
+/* echo whose metadata nests @levels deep: served, or with @may_refuse ERROR 0x204 (1, 6). */
+static enum conf_result
+nested_echo(struct conf_ctx *ctx, struct wire *w, size_t levels, bool may_refuse, const char *what)
+{
+	enum conf_result result;
+	struct rfd_buf bytes, args, md;
+	struct case_answer a;
+	uint32_t stream = wire_stream_id(w);
+
+	rfd_buf_init(&bytes);
+	rfd_buf_init(&args);
+	rfd_buf_init(&md);
+	put_text_args(&args, "nested", 6);
+	put_nested_md(&md, levels);
+	put_payload_frame(&bytes, RFD_FRAME_REQUEST_RESPONSE, stream, 0, &md, args.data, args.len);
+	result = send_bytes(ctx, w, &bytes, NULL, 0, what);
+	rfd_buf_free(&bytes);
+	rfd_buf_free(&args);
+	rfd_buf_free(&md);
+	if (result == CONF_PASS)
+		result = case_read_answer(ctx, w, stream, true, conf_wait_ms(ctx), &a);
+	if (result != CONF_PASS)
+		return reason_prefix(ctx, "%s", what);
+	if (may_refuse && a.reply.type == RFD_FRAME_ERROR)
+		result = case_expect_rpc_error(ctx, &a, what, RFD_ERROR_INVALID,
+		                               RFD_ERROR_CATEGORY_INVALID_REQUEST,
+		                               RFD_ERROR_CODE_REQUEST_PARSING_FAILURE);
+	else
+		result = expect_string(ctx, &a, "nested", what);
+	case_answer_free(&a);
+	return result;
+}
+
+static enum conf_result
+meta_deep_nesting(struct conf_ctx *ctx)
+{
+	enum { DEEP = 200000 };
+	enum conf_result result;
+	struct wire w;
+
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		result =
+		    nested_echo(ctx, &w, 31, false,
+		                "echo whose metadata holds an unknown field nested to depth 32");
+	if (result == CONF_PASS)
+		result =
+		    nested_echo(ctx, &w, 33, true,
+		                "echo whose metadata holds an unknown field nested to depth 34");
+	if (result == CONF_PASS)
+		result =
+		    nested_echo(ctx, &w, DEEP, true,
+		                "echo whose metadata holds an unknown field nested 200001 deep");
+	if (result == CONF_PASS)
+		result = probe(ctx, &w);
+	wire_close(&w);
+	if (result != CONF_PASS)
+		return result;
+	result = case_connect(ctx, &w);
+	if (result == CONF_PASS)
+		result = probe(ctx, &w);
+	wire_close(&w);
+	return result == CONF_PASS ? result : reason_prefix(ctx, "a new connection");
+}
+
+/* ERR-10: a REQUEST_CHANNEL whose claim fails is answered as any other, its FDs closed. */
+static enum conf_result
+claim_channel_mismatch(struct conf_ctx *ctx)
+{
+	static const char what[] = "echo as REQUEST_CHANNEL with 2 FDs claiming numFds 1";
+	int readers[2], writers[2], open_reader;
+	struct rfd_fd_metadata claim;
+	struct request_md md;
+	enum conf_result result;
+	struct rfd_buf bytes, args;
+	struct case_answer a;
+	uint32_t stream;
+	struct wire w;
+
+	if (case_pipes(readers, writers, 2) < 0)
+		return conf_skip(ctx, "the harness cannot make pipes");
+	result = case_connect(ctx, &w);
+	claim = fd_claim(w.send_seq, 1);
+	md = call_md(FDT_METHOD_ECHO, KIND_BIDI, &claim);
+	stream = wire_stream_id(&w);
+	rfd_buf_init(&bytes);
+	rfd_buf_init(&args);
+	put_text_args(&args, "channel", 7);
+	put_request(&bytes, RFD_FRAME_REQUEST_CHANNEL, stream, 0, &md, args.data, args.len);
+	if (result == CONF_PASS)
+		result = send_bytes(ctx, &w, &bytes, writers, 2, what);
+	rfd_buf_free(&bytes);
+	rfd_buf_free(&args);
+	case_close_all(writers, 2);
+	if (result == CONF_PASS)
+		result = case_read_answer(ctx, &w, stream, true, conf_wait_ms(ctx), &a);
+	if (result == CONF_PASS) {
+		result = case_expect_rpc_error(ctx, &a, what, RFD_ERROR_INVALID,
+		                               RFD_ERROR_CATEGORY_INVALID_REQUEST,
+		                               RFD_ERROR_CODE_REQUEST_PARSING_FAILURE);
+		case_answer_free(&a);
+	}
+	open_reader = first_open(readers, 2);
+	if (result == CONF_PASS && open_reader >= 0)
+		result = conf_fail(ctx,
+		                   "%s: FD %d of that request was still open when the ERROR "
+		                   "arrived",
+		                   what, open_reader);
+	if (result == CONF_PASS)
+		result = usable(ctx, &w, "after");
+	wire_close(&w);
+	case_close_all(readers, 2);
+	return result;
+}
+
 /* ==== The table, in the order of the specification ==== */
 
 #define SERVER(id, section, requirements, level, sends, needs, run)                                \
@@ -5227,9 +5877,10 @@ const struct conf_case conf_server_cases[] = {
            0, transport_peer_gone),
 
     /* 4.4 Frame layouts */
-    SERVER("frame/server-flags", "4.4", "FRAME-2", CONF_MUST,
+    SERVER("frame/server-flags", "4.4", "FRAME-2,FRAME-22", CONF_MUST,
            "SETUP, KEEPALIVE with RESPOND, echo with 2 FDs, an unknown method, open of a missing "
-           "file, inspect, an EXT without IGNORE; expects no reserved flag bit in any frame back",
+           "file, inspect, an EXT without IGNORE; expects no reserved flag bit and no flag bit "
+           "its type does not define in any frame back",
            0, frame_server_flags),
     SERVER("frame/bad-length", "4.4", "FRAME-1,ERR-1,ERR-4,ERR-5", CONF_MUST,
            "frames of length 5, too short for their fixed fields, or whose metadata length "
@@ -5244,6 +5895,16 @@ const struct conf_case conf_server_cases[] = {
            "frames of types 0x00, LEASE, RESUME, RESUME_OK, 0x10, 0x3E, each with an FD; "
            "expects each connection closed, its FDs closed, another connection unaffected",
            0, frame_unknown_type),
+    SERVER("frame/undefined-flags", "4.4", "FRAME-21,FD-CARRY-4", CONF_MUST,
+           "REQUEST_N, CANCEL, ERROR and METADATA_PUSH with flag bits their type does not "
+           "define, each with a pipe write end; echo and KEEPALIVE with RESPOND likewise; "
+           "expects them handled as without those bits",
+           0, frame_undefined_flags),
+    SERVER("frame/unused-values", "4.4", "FRAME-23", CONF_MUST,
+           "SETUP with keepalive fields 0 and 2^32 - 1, KEEPALIVE position 2^64 - 1, REQUEST_N "
+           "0 and 2^32 - 1, EXT type 2^32 - 1, ERROR codes 0 and 2^32 - 1; expects none to fail "
+           "the connection",
+           0, frame_unused_values),
     SERVER("frame/metadata-on-control", "4.4", "FRAME-5,ERR-1,ERR-4,ERR-5", CONF_MUST,
            "KEEPALIVE, REQUEST_N, CANCEL and ERROR with the METADATA flag, each with an FD; "
            "expects each connection closed, its FDs closed, another connection unaffected",
@@ -5253,30 +5914,42 @@ const struct conf_case conf_server_cases[] = {
            "PAYLOAD on stream 0; each with an FD; expects each connection closed, its FDs closed",
            0, frame_wrong_stream),
     SERVER("frame/payload-without-next", "4.4", "FRAME-7,ERR-1,ERR-4,ERR-5", CONF_MUST,
-           "PAYLOAD frames continuing nothing with neither NEXT nor COMPLETE, each with an FD; "
-           "expects each connection closed, its FDs closed",
+           "PAYLOAD frames with none of NEXT, COMPLETE and FOLLOWS, continuing nothing or a "
+           "fragmented echo, each with an FD; expects each connection closed, its FDs closed",
            0, frame_payload_without_next),
 
     /* 4.5 Fragmentation */
-    SERVER("frame/interrupted-fragments", "4.5", "FRAME-11,FRAME-13,ERR-1,ERR-4,ERR-5", CONF_MUST,
-           "the first fragment of echo on stream 1, then REQUEST_RESPONSE or REQUEST_FNF on "
-           "stream 1, with an FD; expects each connection closed, its FDs closed",
+    SERVER("frame/interrupted-fragments", "4.5",
+           "FRAME-11,FRAME-13,FRAME-16,FRAME-18,ERR-1,ERR-4,ERR-5", CONF_MUST,
+           "the first fragment of echo on stream 1, then REQUEST_RESPONSE, REQUEST_FNF, "
+           "REQUEST_N, CANCEL, ERROR or EXT with IGNORE on stream 1, with an FD; expects each "
+           "connection closed, its FDs closed",
            0, frame_interrupted_fragments),
+    SERVER("frame/ignored-payload", "4.5", "FRAME-25,FRAME-18", CONF_MUST,
+           "a PAYLOAD with FOLLOWS on a stream with no request, then echo on that stream; a "
+           "PAYLOAD with FOLLOWS, then one with COMPLETE, on another; expects echo and the probe "
+           "served",
+           0, frame_ignored_payload),
 
     /* 4.6 Stream ids */
     SERVER("frame/even-stream", "4.6", "FRAME-13,ERR-1,ERR-4,ERR-5", CONF_MUST,
            "echo on stream 2 and record on stream 4, each with an FD; expects each connection "
            "closed, its FDs closed, another connection unaffected",
            0, frame_even_stream),
+    SERVER("frame/high-stream-ids", "4.6", "FRAME-24", CONF_MUST,
+           "echo on streams 2^31 + 1 and 2^32 - 1, REQUEST_N and CANCEL on ids above 2^31, echo "
+           "on stream 2^31 + 2; expects the echo calls answered, the others ignored, the even "
+           "id failing the connection",
+           0, frame_high_stream_ids),
     SERVER("frame/answer-streams", "4.6", "FRAME-14", CONF_MUST,
            "inspect, echo with an FD, an unknown method and open of a missing file on streams "
            "2147483647, 5, 101 and 3; expects each answered once on its own stream",
            0, frame_answer_streams),
 
     /* 4.8 Control frames */
-    SERVER("frame/keepalive-respond", "4.8", "FRAME-15", CONF_MUST,
+    SERVER("frame/keepalive-respond", "4.8", "FRAME-15,FRAME-27", CONF_MUST,
            "KEEPALIVE with RESPOND and 29 bytes of data, then with none; expects KEEPALIVE "
-           "without RESPOND on stream 0 with the same data",
+           "without RESPOND on stream 0 with the same data and last received position 0",
            0, frame_keepalive_respond),
     SERVER("frame/ext-ignored", "4.8", "FRAME-16,FD-CARRY-4,ORPHAN-4,ORPHAN-1", CONF_MUST,
            "EXT with IGNORE on streams 0 and 7, each with a pipe write end, then echo, then "
@@ -5339,6 +6012,15 @@ const struct conf_case conf_server_cases[] = {
            "response, then every call answered",
            0, setup_requests_in_same_write),
 
+    SERVER("setup/resume-lease", "5.4", "SETUP-21", CONF_MUST,
+           "SETUP with RESUME_ENABLE and a resume token, with LEASE, and with both; expects each "
+           "accepted with a setup response and the connection serving",
+           0, setup_resume_lease),
+    SERVER("setup/data-ignored", "5.4", "SETUP-22", CONF_MUST,
+           "SETUP carrying 27 bytes of data that are not Compact; expects it accepted and the "
+           "connection serving",
+           0, setup_data_ignored),
+
     /* 5.5 Setup response */
     SERVER("setup/response-first", "5.5", "SETUP-18", CONF_MUST,
            "SETUP, KEEPALIVE with RESPOND, echo and an unknown method in one write; expects the "
@@ -5358,10 +6040,14 @@ const struct conf_case conf_server_cases[] = {
            "included, hold unknown fields of every type, nested; expects both served",
            0, meta_unknown_fields),
     SERVER("meta/malformed", "6.1", "META-3,META-11,ORPHAN-4,ORPHAN-1", CONF_MUST,
-           "requests with an FD whose metadata is truncated, lacks its stop byte, has a field of "
-           "the wrong type or a byte after its end; expects ERROR 0x204 (1, 6), the FDs queued "
-           "until a later claim",
+           "requests with an FD whose metadata is missing, truncated, lacks its stop byte, has "
+           "a known field of another type, type code 14 or a byte after its end; expects ERROR "
+           "0x204 (1, 6), the FDs queued until a later claim",
            0, meta_malformed),
+    SERVER("meta/deep-nesting", "6.1", "META-2,META-23", CONF_MUST,
+           "echo whose metadata holds an unknown field nested to depth 32, 34 and 200001; "
+           "expects the first served, the others served or ERROR 0x204 (1, 6), the server alive",
+           0, meta_deep_nesting),
 
     /* 6.3 ResponseRpcMetadata */
     SERVER("meta/success-answers", "6.3", "META-6,META-1,META-8,META-10", CONF_MUST,
@@ -5391,6 +6077,15 @@ const struct conf_case conf_server_cases[] = {
            "valid echo with an FD and compression, interactionId, interactionCreate, checksum "
            "1, or as REQUEST_CHANNEL; expects ERROR 0x204 (1, 6) each, its FD closed",
            0, meta_declined_features),
+    SERVER("meta/not-declined", "6.8", "META-14", CONF_MUST,
+           "echo with compression 0 (NONE), and with a checksum of algorithm 0 (NONE); expects "
+           "both served",
+           0, meta_not_declined),
+    SERVER("meta/check-order", "6.8", "META-20", CONF_MUST,
+           "requests with an FD failing several checks of 6.8 (kind and method, channel and "
+           "method, checksum and kind, protocol and kind, ...); expects the first failed check's "
+           "code",
+           0, meta_check_order),
     SERVER("meta/refused-not-executed", "6.8", "META-17,META-16", CONF_MUST,
            "record as REQUEST_RESPONSE, and as REQUEST_FNF with protocol 0, no kind, "
            "compression, checksum or interactionCreate; expects lastRecorded empty after each",
@@ -5495,6 +6190,10 @@ const struct conf_case conf_server_cases[] = {
            "{0: 3} queued by a KEEPALIVE, inspect claiming 1 at 1; expects ERROR 0x204, the 3 "
            "FDs closed by then",
            0, claim_group_starts_before),
+    SERVER("claim/channel-mismatch", "7.5", "ERR-10,OWN-3", CONF_MUST,
+           "echo as REQUEST_CHANNEL with 2 FDs claiming 1; expects ERROR 0x204 (1, 6), both "
+           "FDs closed by then, the connection kept",
+           0, claim_channel_mismatch),
     SERVER("claim/record-failed", "7.5", "FD-ASSOC-7,SVC-8,ERR-11", CONF_MUST,
            "record(\"good\") with 1 FD, then record with 2 FDs claiming 1 and record claiming "
            "fdSeqNum 7; expects lastRecorded \"good\" with 1 FD",
@@ -5595,8 +6294,9 @@ const struct conf_case conf_server_cases[] = {
            "in order, fdSeqNum 0, 2, 3",
            0, svc_echo_fds),
     SERVER("svc/echo-no-fds", "17.3", "SVC-5,SVC-4,FD-SEND-10", CONF_MUST,
-           "echo(\"plain\") with no FD; expects \"plain\", no FD and no numFds other than 0", 0,
-           svc_echo_no_fds),
+           "echo(\"plain\") with no FD, then echo of a tag holding NUL bytes; expects each tag "
+           "unchanged, no FD and no numFds other than 0",
+           0, svc_echo_no_fds),
     SERVER("svc/answers-without-fds", "17.3", "SVC-3", CONF_MUST,
            "inspect, lastRecorded and three failing open calls, each with an FD; expects no FD "
            "with any answer",

@@ -400,6 +400,13 @@ read_frame(struct serve_conn *c, struct rfd_frame *f)
 		                  "FRAME-2: the client set reserved flag bits 0x%x on a frame "
 		                  "of type 0x%x",
 		                  type_and_flags & RFD_FLAG_RESERVED_MASK, type_and_flags >> 10);
+	if (wire_undefined_flags((uint8_t)(type_and_flags >> 10), type_and_flags & 0x3FF))
+		return fail_proto(
+		    c,
+		    "FRAME-22: the client set flag bits 0x%03x, which a %s frame "
+		    "does not define",
+		    wire_undefined_flags((uint8_t)(type_and_flags >> 10), type_and_flags & 0x3FF),
+		    rfd_frame_type_name((uint8_t)(type_and_flags >> 10)));
 	if (rfd_frame_decode(w->in.data + HEADER_BYTES, length, f, &why) < 0)
 		return fail_proto(c, "the client sent a malformed frame (section 4): %s", why);
 	return 1;
@@ -491,15 +498,15 @@ check_setup_metadata(struct serve_conn *c, const struct rfd_frame *f, int32_t *v
 		                  max);
 	if (md.encode_metadata_using_binary)
 		return fail_proto(c, "SETUP-7: SETUP sets encodeMetadataUsingBinary to true");
-	if (min != 8 || max != 10) {
-		if (c->ctx->strict)
-			return fail_proto(c,
-			                  "SETUP-6 (SHOULD): the version range is %d..%d, not "
-			                  "8..10",
-			                  min, max);
+	if (min > max)
+		return fail_proto(c, "SETUP-23: SETUP has minVersion %d above maxVersion %d", min,
+		                  max);
+	/* SETUP-6 is a SHOULD: the case client/setup-versions judges it from these. */
+	c->setup_min = min;
+	c->setup_max = max;
+	if (min != 8 || max != 10)
 		conf_note(c->ctx, "SETUP-6 (SHOULD): the version range is %d..%d, not 8..10", min,
 		          max);
-	}
 	*version = max < 10 ? max : 10;
 	return 0;
 }
@@ -530,24 +537,36 @@ serve_read_setup(struct serve_conn *c, int32_t *version)
 	return CONF_PASS;
 }
 
-enum conf_result
-serve_setup(struct serve_conn *c)
+int
+serve_send_setup_response(struct serve_conn *c, int32_t version)
 {
-	struct rfd_server_push push = {.kind = RFD_PUSH_SETUP_RESPONSE, .has_version = true};
+	struct rfd_server_push push = {
+	    .kind = RFD_PUSH_SETUP_RESPONSE, .has_version = true, .version = version};
 	struct rfd_frame frame = {.type = RFD_FRAME_METADATA_PUSH, .has_metadata = true};
 	struct rfd_buf metadata;
-	enum conf_result result;
 	int r;
 
-	result = serve_read_setup(c, &push.version);
-	if (result != CONF_PASS)
-		return result;
+	assert(c);
 	rfd_buf_init(&metadata);
 	r = rfd_server_push_encode(&push, &metadata);
 	frame.metadata = (struct rfd_slice){metadata.data, metadata.len};
 	if (r == 0)
 		r = wire_send_frame(&c->w, &frame, NULL, 0);
 	rfd_buf_free(&metadata);
+	return r;
+}
+
+enum conf_result
+serve_setup(struct serve_conn *c)
+{
+	enum conf_result result;
+	int32_t version;
+	int r;
+
+	result = serve_read_setup(c, &version);
+	if (result != CONF_PASS)
+		return result;
+	r = serve_send_setup_response(c, version);
 	if (r < 0)
 		return conf_fail(c->ctx, "cannot send the setup response: %s", strerror(-r));
 	return CONF_PASS;
@@ -906,14 +925,27 @@ continue_message(struct serve_conn *c, const struct rfd_frame *f, struct serve_r
 	return add_fragment(c, f, req);
 }
 
+/* Every KEEPALIVE of the client: position 0 (FRAME-27); answered when it asks (FRAME-15). */
 static int
 answer_keepalive(struct serve_conn *c, const struct rfd_frame *f)
 {
 	struct rfd_frame reply = {.type = RFD_FRAME_KEEPALIVE, .data = f->data};
+	size_t kept =
+	    f->data.len < sizeof(c->keepalive_data) ? f->data.len : sizeof(c->keepalive_data);
 	int r;
 
-	if (!(f->flags & RFD_FLAG_FOLLOWS))
+	if (f->last_position != 0)
+		return fail_proto(c,
+		                  "FRAME-27: the client sent a KEEPALIVE whose last received "
+		                  "position is %llu, not 0",
+		                  (unsigned long long)f->last_position);
+	if (!(f->flags & RFD_FLAG_FOLLOWS)) {
+		c->n_keepalive_answers++;
+		c->keepalive_len = f->data.len;
+		if (kept)
+			memcpy(c->keepalive_data, f->data.ptr, kept);
 		return 0;
+	}
 	r = wire_send_frame(&c->w, &reply, NULL, 0);
 	if (r < 0)
 		return fail_proto(c, "cannot answer the client's KEEPALIVE: %s", strerror(-r));
@@ -951,6 +983,10 @@ on_frame(struct serve_conn *c, const struct rfd_frame *f, struct serve_request *
 		note_peer_error(c, f);
 		return 0;
 	case RFD_FRAME_CANCEL:
+		if (c->n_cancels++ == 0)
+			c->cancel_stream = f->stream_id;
+		conf_note(c->ctx, "the client sent CANCEL on stream %u", f->stream_id);
+		return 0;
 	case RFD_FRAME_REQUEST_N:
 	case RFD_FRAME_METADATA_PUSH:
 		conf_note(c->ctx, "the client sent %s on stream %u (ignored)",
@@ -1291,6 +1327,100 @@ serve_send_keepalive(struct serve_conn *c, const int *fds, size_t n_fds)
 	             : conf_fail(c->ctx, "cannot encode KEEPALIVE");
 	rfd_buf_free(&bytes);
 	return result;
+}
+
+enum conf_result
+serve_send_frame(struct serve_conn *c, const struct rfd_frame *frame, const int *fds, size_t n_fds,
+                 const char *what)
+{
+	struct rfd_buf bytes;
+	enum conf_result result;
+
+	assert(c);
+	assert(frame);
+	rfd_buf_init(&bytes);
+	result = rfd_frame_encode(frame, &bytes) == 0 ? send_bytes(c, &bytes, fds, n_fds, what)
+	                                              : conf_fail(c->ctx, "cannot encode %s", what);
+	rfd_buf_free(&bytes);
+	return result;
+}
+
+enum conf_result
+serve_reply_raw_metadata(struct serve_conn *c, uint32_t stream, const uint8_t *metadata,
+                         size_t metadata_len, const char *text, const int *fds, size_t n_fds)
+{
+	struct rfd_frame frame = {
+	    .stream_id = stream,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	    .has_metadata = true,
+	    .metadata = {metadata, metadata_len},
+	};
+	struct rfd_buf result;
+	struct rfd_cw w;
+	enum conf_result verdict;
+	char what[64];
+
+	assert(c);
+	assert(text);
+	rfd_buf_init(&result);
+	rfd_cw_init(&w, &result);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_BINARY, 0);
+	rfd_cw_binary(&w, text, strlen(text));
+	rfd_cw_struct_end(&w);
+	snprintf(what, sizeof(what), "the answer on stream %u", stream);
+	if (rfd_cw_finish(&w) < 0) {
+		verdict = conf_fail(c->ctx, "cannot encode the result \"%s\"", text);
+	} else {
+		frame.data = (struct rfd_slice){result.data, result.len};
+		verdict = serve_send_frame(c, &frame, fds, n_fds, what);
+	}
+	rfd_buf_free(&result);
+	return verdict;
+}
+
+enum conf_result
+serve_expect_keepalive_answer(struct serve_conn *c, const uint8_t *data, size_t len)
+{
+	struct serve_request req;
+	size_t before;
+	struct rfd_frame f;
+	int r;
+
+	assert(c);
+	before = c->n_keepalive_answers;
+	memset(&req, 0, sizeof(req));
+	for (;;) {
+		r = read_frame(c, &f);
+		if (r <= 0)
+			break;
+		r = check_frame_fds(c, &f);
+		if (r == 0)
+			r = on_frame(c, &f, &req);
+		if (r != 0 || c->n_keepalive_answers > before)
+			break;
+	}
+	if (r == 1) {
+		serve_request_free(&req);
+		return conf_fail(c->ctx,
+		                 "FRAME-26: a request arrived on stream %u before the client "
+		                 "answered the KEEPALIVE with RESPOND",
+		                 req.stream_id);
+	}
+	if (r == -EPROTO)
+		return CONF_FAIL;
+	if (r < 0 || c->n_keepalive_answers == before)
+		return conf_fail(c->ctx,
+		                 "FRAME-26: the client did not answer a KEEPALIVE with RESPOND "
+		                 "(%s)",
+		                 r == 0 ? "it closed the connection" : "within the case timeout");
+	if (c->keepalive_len != len || memcmp(c->keepalive_data, data, len) != 0)
+		return conf_fail(c->ctx,
+		                 "FRAME-26: the client's KEEPALIVE answer carries %zu bytes of "
+		                 "data, not the %zu bytes received",
+		                 c->keepalive_len, len);
+	return CONF_PASS;
 }
 
 enum conf_result

@@ -58,6 +58,12 @@ struct serve_conn {
 	const char *forbid_requests; /* non-NULL: a request frame fails the case with this reason */
 	uint32_t peer_error;         /* code of an ERROR frame the client sent on stream 0 */
 	char peer_error_text[96];
+	int32_t setup_min, setup_max; /* the version range of the client's SETUP (0 when absent) */
+	size_t n_cancels;             /* CANCEL frames the client sent */
+	uint32_t cancel_stream;       /* the stream of the first of them */
+	size_t n_keepalive_answers;   /* KEEPALIVE frames without RESPOND the client sent */
+	uint8_t keepalive_data[64];   /* the data of the last of them (at most 64 bytes kept) */
+	size_t keepalive_len;         /* its whole length */
 };
 
 /* A complete request, its FDs claimed as 7.5 says. */
@@ -83,6 +89,9 @@ enum conf_result serve_accept(struct conf_ctx *ctx, long long deadline, struct s
  * *version is what the setup response must announce (SETUP-19).
  */
 enum conf_result serve_read_setup(struct serve_conn *c, int32_t *version);
+
+/* The setup response of 5.5 announcing @version: 0 or a negative errno, nothing recorded. */
+int serve_send_setup_response(struct serve_conn *c, int32_t version);
 
 /* serve_read_setup(), then the setup response of 5.5. */
 enum conf_result serve_setup(struct serve_conn *c);
@@ -165,6 +174,26 @@ enum conf_result serve_send_connection_error(struct serve_conn *c, uint32_t code
 
 /* A KEEPALIVE (no RESPOND, position 0, no data) with @n_fds FDs in one sendmsg. */
 enum conf_result serve_send_keepalive(struct serve_conn *c, const int *fds, size_t n_fds);
+
+/* @frame, encoded whole, with @n_fds FDs in one sendmsg; @what names it in a failure. */
+enum conf_result serve_send_frame(struct serve_conn *c, const struct rfd_frame *frame,
+                                  const int *fds, size_t n_fds, const char *what);
+
+/*
+ * A success PAYLOAD (NEXT, COMPLETE) on @stream whose ResponseRpcMetadata is
+ * the raw @metadata, however wrong, with echo's result {0: @text} and @n_fds
+ * FDs in one sendmsg.
+ */
+enum conf_result serve_reply_raw_metadata(struct serve_conn *c, uint32_t stream,
+                                          const uint8_t *metadata, size_t metadata_len,
+                                          const char *text, const int *fds, size_t n_fds);
+
+/*
+ * Read the client's frames until it sends a KEEPALIVE without RESPOND
+ * (FRAME-26), which must carry @data; a request before it fails the case.
+ */
+enum conf_result serve_expect_keepalive_answer(struct serve_conn *c, const uint8_t *data,
+                                               size_t len);
 
 /* @len raw bytes with @n_fds FDs in one sendmsg (then continued without FDs). */
 enum conf_result serve_send_bytes(struct serve_conn *c, const void *bytes, size_t len,

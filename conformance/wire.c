@@ -96,7 +96,7 @@ wire_send(struct wire *w, const void *bytes, size_t len, const int *fds, size_t 
 	while (sent < len) {
 		struct pollfd pfd = {.fd = w->sock, .events = POLLOUT};
 		ssize_t n = rfd_sock_send(w->sock, p + sent, len - sent, sent ? NULL : fds,
-					  sent ? 0 : n_fds);
+		                          sent ? 0 : n_fds);
 
 		if (n == -EAGAIN) {
 			if (poll(&pfd, 1, conf_wait_ms(w->ctx)) <= 0)
@@ -140,7 +140,7 @@ read_some(struct wire *w, int timeout_ms)
 		return -ENOMEM;
 	for (;;) {
 		n = rfd_sock_recv(w->sock, w->in.data + w->in.len, w->in.cap - w->in.len, 0,
-				  &control, &why);
+		                  &control, &why);
 		if (n != -EAGAIN)
 			break;
 		if (poll(&pfd, 1, timeout_ms) <= 0)
@@ -160,7 +160,7 @@ read_some(struct wire *w, int timeout_ms)
 			for (size_t i = 0; i < w->groups[0].n; i++)
 				close(w->groups[0].fds[i]);
 			memmove(&w->groups[0], &w->groups[1],
-				sizeof(w->groups[0]) * (w->n_groups - 1));
+			        sizeof(w->groups[0]) * (w->n_groups - 1));
 			w->n_groups--;
 		}
 		g = &w->groups[w->n_groups++];
@@ -260,21 +260,21 @@ wire_encode_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_
 {
 	static const char agent[] = "rfd-conform";
 	struct rfd_setup_metadata md = {
-		.has_min_version = true,
-		.min_version = min_version,
-		.has_max_version = true,
-		.max_version = max_version,
-		.has_agent = true,
-		.agent = {(const uint8_t *)agent, sizeof(agent) - 1},
+	    .has_min_version = true,
+	    .min_version = min_version,
+	    .has_max_version = true,
+	    .max_version = max_version,
+	    .has_agent = true,
+	    .agent = {(const uint8_t *)agent, sizeof(agent) - 1},
 	};
 	struct rfd_frame frame = {
-		.type = RFD_FRAME_SETUP,
-		.version_major = 1,
-		.keepalive_ms = 0x7FFFFFFF,
-		.max_lifetime_ms = 0x7FFFFFFF,
-		.metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
-		.data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
-		.has_metadata = true,
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
 	};
 	struct rfd_buf meta;
 
@@ -311,7 +311,7 @@ wire_handshake(struct wire *w)
 	    rfd_server_push_decode(frame.metadata.ptr, frame.metadata.len, &push, &why) < 0 ||
 	    push.kind != RFD_PUSH_SETUP_RESPONSE) {
 		conf_note(w->ctx, "first frame from the server is %s, not a setup response",
-			  rfd_frame_type_name(frame.type));
+		          rfd_frame_type_name(frame.type));
 		return -EPROTO;
 	}
 	return 0;
@@ -319,22 +319,22 @@ wire_handshake(struct wire *w)
 
 void
 wire_encode_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method,
-		    const void *args, size_t args_len, const struct rfd_fd_metadata *claim)
+                    const void *args, size_t args_len, const struct rfd_fd_metadata *claim)
 {
 	struct rfd_request_metadata md = {
-		.has_protocol = true,
-		.protocol = RFD_PROTOCOL_COMPACT,
-		.has_name = true,
-		.name = {(const uint8_t *)method, strlen(method)},
-		.has_kind = true,
-		.kind = type == RFD_FRAME_REQUEST_FNF ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
-						      : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
+	    .has_protocol = true,
+	    .protocol = RFD_PROTOCOL_COMPACT,
+	    .has_name = true,
+	    .name = {(const uint8_t *)method, strlen(method)},
+	    .has_kind = true,
+	    .kind = type == RFD_FRAME_REQUEST_FNF ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
+	                                          : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
 	};
 	struct rfd_frame frame = {
-		.stream_id = stream_id,
-		.type = type,
-		.has_metadata = true,
-		.data = {args, args_len},
+	    .stream_id = stream_id,
+	    .type = type,
+	    .has_metadata = true,
+	    .data = {args, args_len},
 	};
 	struct rfd_buf meta;
 
@@ -346,6 +346,46 @@ wire_encode_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const
 	frame.metadata.len = meta.len;
 	rfd_frame_encode_fragmented(&frame, RFD_FRAGMENT_DEFAULT, out);
 	rfd_buf_free(&meta);
+}
+
+uint16_t
+wire_undefined_flags(uint8_t type, uint16_t flags)
+{
+	uint16_t defined;
+
+	switch (type) {
+	case RFD_FRAME_SETUP:
+		defined = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE;
+		break;
+	case RFD_FRAME_KEEPALIVE:
+		defined = RFD_FLAG_FOLLOWS;
+		break;
+	case RFD_FRAME_REQUEST_RESPONSE:
+	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_REQUEST_STREAM:
+		defined = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS;
+		break;
+	case RFD_FRAME_REQUEST_CHANNEL:
+		defined = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE;
+		break;
+	case RFD_FRAME_REQUEST_N:
+	case RFD_FRAME_CANCEL:
+	case RFD_FRAME_ERROR:
+		defined = 0;
+		break;
+	case RFD_FRAME_PAYLOAD:
+		defined = RFD_FLAG_METADATA | RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE | RFD_FLAG_NEXT;
+		break;
+	case RFD_FRAME_METADATA_PUSH:
+		defined = RFD_FLAG_METADATA;
+		break;
+	case RFD_FRAME_EXT:
+		defined = RFD_FLAG_IGNORE | RFD_FLAG_METADATA;
+		break;
+	default:
+		return 0;
+	}
+	return flags & (uint16_t) ~(defined | RFD_FLAG_RESERVED_MASK);
 }
 
 uint32_t
@@ -387,7 +427,7 @@ claim_reply_fds(struct wire *w, struct wire_reply *reply)
 
 		wire_take_group(w, &orphan);
 		conf_note(w->ctx, "closing %zu FDs (seq %lld) that no reply claimed", orphan.n,
-			  (long long)orphan.seq);
+		          (long long)orphan.seq);
 		for (size_t i = 0; i < orphan.n; i++)
 			close(orphan.fds[i]);
 	}
@@ -414,25 +454,25 @@ wire_read_reply(struct wire *w, uint32_t stream_id, struct wire_reply *reply, in
 			return r;
 		if (frame.stream_id != stream_id ||
 		    (frame.type != RFD_FRAME_PAYLOAD && frame.type != RFD_FRAME_ERROR)) {
-			conf_note(w->ctx, "skipping %s on stream %u", rfd_frame_type_name(frame.type),
-				  frame.stream_id);
+			conf_note(w->ctx, "skipping %s on stream %u",
+			          rfd_frame_type_name(frame.type), frame.stream_id);
 			continue;
 		}
 		reply->type = frame.type;
 		if (frame.type == RFD_FRAME_ERROR) {
 			reply->error_code = frame.u32;
-			reply->error_decoded = rfd_response_error_decode(frame.data.ptr,
-									 frame.data.len,
-									 &reply->error, &why) == 0;
+			reply->error_decoded =
+			    rfd_response_error_decode(frame.data.ptr, frame.data.len, &reply->error,
+			                              &why) == 0;
 			/* The slices point into the frame: keep a copy of the text. */
 			rfd_buf_append(&reply->data, frame.data.ptr, frame.data.len);
 			if (reply->error_decoded)
 				rfd_response_error_decode(reply->data.data, reply->data.len,
-							  &reply->error, &why);
+				                          &reply->error, &why);
 			return 1;
 		}
 		if (rfd_response_metadata_decode(frame.metadata.ptr, frame.metadata.len, &reply->md,
-						 &why) < 0) {
+		                                 &why) < 0) {
 			conf_note(w->ctx, "unreadable response metadata: %s", why);
 			return -EBADMSG;
 		}

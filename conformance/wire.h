@@ -29,11 +29,11 @@ struct wire {
 	int sock;
 	struct conf_ctx *ctx;
 	struct rfd_buf in;
-	struct rfd_buf frame_bytes; /* the bytes of the last frame read */
+	struct rfd_buf frame_bytes;   /* the bytes of the last frame read */
 	struct wire_group groups[16]; /* received and not yet taken, oldest first */
 	size_t n_groups;
-	int64_t recv_seq;   /* FDs received so far */
-	int64_t send_seq;   /* FDs sent so far: the next fdSeqNum to claim */
+	int64_t recv_seq; /* FDs received so far */
+	int64_t send_seq; /* FDs sent so far: the next fdSeqNum to claim */
 	uint32_t next_stream;
 	bool eof;
 };
@@ -77,17 +77,22 @@ void wire_drop_groups(struct wire *w);
 int wire_handshake(struct wire *w);
 
 /* A SETUP frame as fbthrift's client writes it, appended to @out. */
-void wire_encode_setup(struct rfd_buf *out, uint32_t key, int32_t min_version,
-		       int32_t max_version);
+void wire_encode_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_t max_version);
 
 /*
  * A request frame appended to @out: @type REQUEST_RESPONSE or REQUEST_FNF,
  * Compact RequestRpcMetadata with @method, and, when @claim is not NULL,
  * that fdMetadata (written as given, however wrong).
  */
-void wire_encode_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id,
-			 const char *method, const void *args, size_t args_len,
-			 const struct rfd_fd_metadata *claim);
+void wire_encode_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method,
+                         const void *args, size_t args_len, const struct rfd_fd_metadata *claim);
+
+/*
+ * The flag bits of @flags that a frame of @type does not define (the table
+ * of 4.4; the reserved bits 0x01F are not counted here): 0 when none, or
+ * for a type the table does not list.
+ */
+uint16_t wire_undefined_flags(uint8_t type, uint16_t flags);
 
 /* The next odd stream id. */
 uint32_t wire_stream_id(struct wire *w);
@@ -100,8 +105,8 @@ struct rfd_fd_metadata wire_claim(const struct wire *w, int32_t n);
  * the decoded ResponseRpcMetadata, its data, and the FDs claimed.
  */
 struct wire_reply {
-	uint8_t type;           /* RFD_FRAME_PAYLOAD or RFD_FRAME_ERROR */
-	uint32_t error_code;    /* ERROR frames */
+	uint8_t type;                    /* RFD_FRAME_PAYLOAD or RFD_FRAME_ERROR */
+	uint32_t error_code;             /* ERROR frames */
 	struct rfd_response_error error; /* ERROR frames whose data decodes */
 	bool error_decoded;
 	struct rfd_response_metadata md; /* PAYLOAD frames */
@@ -115,8 +120,7 @@ struct wire_reply {
  * skipped).  Claims the reply's FDs from the received groups by its
  * fdMetadata (older groups are closed).  Returns 1, 0 at EOF, or -ETIMEDOUT.
  */
-int wire_read_reply(struct wire *w, uint32_t stream_id, struct wire_reply *reply,
-		    int timeout_ms);
+int wire_read_reply(struct wire *w, uint32_t stream_id, struct wire_reply *reply, int timeout_ms);
 void wire_reply_free(struct wire_reply *reply);
 
 /* ---- Pipes for leak checks ---- */

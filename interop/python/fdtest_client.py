@@ -187,10 +187,11 @@ def scenario_inspect_1(s):
 
 
 def _devnull_fds(s, count):
+    """/dev/null once and count - 1 duplicates, all close-on-exec (EXEC-2)."""
     first = s.devnull()
     fds = [first]
     try:
-        fds += [os.dup(first) for _ in range(count - 1)]
+        fds += [fcntl.fcntl(first, fcntl.F_DUPFD_CLOEXEC, 0) for _ in range(count - 1)]
     except OSError:
         close_fds(fds)
         raise
@@ -443,6 +444,34 @@ def scenario_passrights_off(s):
     _fail_then_probe(s, b"passrights", [s.devnull()], failure=cl.CONNECTION, text="peer does not accept FDs")
 
 
+def scenario_keepalive(s):
+    conn = s.connect()
+    call = s.echo(conn, b"keepalive")
+    s.check_success(call, b"keepalive", 0)
+    call.release()
+
+
+def scenario_server_request(s):
+    _fail_then_probe(s, b"server-request", failure=cl.CONNECTION)
+
+
+def scenario_payload_metadata(s):
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    absent = _echo_devnull(s, conn, b"pm-absent")
+    _check_devnull_result(s, absent, b"pm-absent")
+    empty = s.echo(conn, b"pm-empty")
+    s.check_fails(empty, cl.NO_RESULT)
+    s.check("pm-empty brings no FD", not empty.fds, "got %d" % len(empty.fds))
+    two = s.echo(conn, b"pm-two")
+    s.check_fails(two, cl.MALFORMED)
+    after = _echo_devnull(s, conn, b"after")
+    _check_devnull_result(s, after, b"after")
+    for call in (absent, empty, two, after):
+        call.release()
+    s.probe(conn)
+
+
 SCENARIOS = {
     "echo-0": scenario_echo_0,
     "inspect-1": scenario_inspect_1,
@@ -464,6 +493,9 @@ SCENARIOS = {
     "echo-large": scenario_echo_large,
     "ctrunc": scenario_ctrunc,
     "passrights-off": scenario_passrights_off,
+    "keepalive": scenario_keepalive,
+    "server-request": scenario_server_request,
+    "payload-metadata": scenario_payload_metadata,
 }
 
 

@@ -64,6 +64,7 @@ struct rfd_conn {
 	int64_t send_seq; /* fdSeqNum of the next FDs to send */
 
 	struct rfd_streams streams;
+	struct rfd_streams streaming; /* server: open requests that came as REQUEST_STREAM */
 	uint32_t next_stream_id;
 	struct rfd_buf scratch; /* metadata being encoded */
 };
@@ -167,6 +168,7 @@ fail(struct rfd_conn *conn, int err, uint32_t code, const char *fmt, ...)
 	release_input(conn);
 	close_marks(conn);
 	rfd_streams_free(&conn->streams);
+	rfd_streams_free(&conn->streaming);
 	if (!conn->out_mid) {
 		conn->out.len = 0;
 		conn->out_head = 0;
@@ -534,10 +536,12 @@ expected_kind(uint8_t type)
 }
 
 /*
- * Why the request cannot be served (and *failure how to say so), or NULL when it can.
- * Limitation: compression, checksums, interactions, REQUEST_CHANNEL and
- * streaming responses are not implemented; such requests are refused with
- * ERROR INVALID after their FDs were claimed and closed.
+ * Why the request cannot be served (and *failure how to say so), or NULL when
+ * it can: steps 3 to 5 of the table of 6.8.  Steps 7 and 8 (unknown method,
+ * a method of another kind) are the application's.
+ * Limitation: compression, checksums, interactions and REQUEST_CHANNEL are
+ * not implemented; such requests are refused with ERROR INVALID after their
+ * FDs were claimed and closed.
  */
 static const char *
 declined_request(const struct rfd_frame *frame, const struct rfd_request_metadata *md,
@@ -560,9 +564,24 @@ declined_request(const struct rfd_frame *frame, const struct rfd_request_metadat
 	*failure = RFD_FAIL_WRONG_KIND;
 	if (!md->has_kind || md->kind != expected_kind(frame->type))
 		return "the request's kind does not match its frame type";
-	if (frame->type == RFD_FRAME_REQUEST_STREAM)
-		return "no method of this server streams its response";
 	return NULL;
+}
+
+/* Track the request on @frame's stream until it is answered.  0 or -ENOMEM. */
+static int
+open_request(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	int r;
+
+	if (frame->type == RFD_FRAME_REQUEST_FNF)
+		return 0;
+	r = rfd_streams_insert(&conn->streams, frame->stream_id, RFD_STREAM_OPEN);
+	if (r < 0 || frame->type != RFD_FRAME_REQUEST_STREAM)
+		return r;
+	r = rfd_streams_insert(&conn->streaming, frame->stream_id, RFD_STREAM_OPEN);
+	if (r < 0)
+		rfd_streams_remove(&conn->streams, frame->stream_id);
+	return r;
 }
 
 static void
@@ -608,8 +627,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	}
 
 	msg = rfd_msg_alloc(frame->data.len, md.name.len + 1);
-	if (!msg || (!oneway &&
-	             rfd_streams_insert(&conn->streams, frame->stream_id, RFD_STREAM_OPEN) < 0)) {
+	if (!msg || open_request(conn, frame) < 0) {
 		rfd_free(msg);
 		rfd_fdgroup_free(fds);
 		fail(conn, -ENOMEM, RFD_ERROR_CONNECTION_ERROR,
@@ -617,6 +635,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 		return;
 	}
 	msg->kind = oneway ? RFD_MSG_ONEWAY : RFD_MSG_REQUEST;
+	msg->streaming = frame->type == RFD_FRAME_REQUEST_STREAM;
 	msg->stream_id = frame->stream_id;
 	msg->fds = fds;
 	if (frame->data.len)
@@ -656,6 +675,18 @@ reply_kind(enum rfd_payload_kind kind)
 	}
 }
 
+/* Why a response whose FDs were claimed fails its call, or NULL when it does not. */
+static const char *
+declined_reply(const struct rfd_response_metadata *md)
+{
+	if (md->uses_compression || md->uses_checksum)
+		return "compressed or checksummed responses are not supported";
+	if (md->payload_kind == RFD_PAYLOAD_EMPTY)
+		return "the response's payloadMetadata has no member this client knows: "
+		       "neither a result nor an exception";
+	return NULL;
+}
+
 static void
 handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
@@ -688,10 +719,10 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 		deliver_reply(conn, frame->stream_id, r, NULL);
 		return;
 	}
-	if (md.uses_compression || md.uses_checksum) {
+	why = declined_reply(&md);
+	if (why) {
 		rfd_fdgroup_free(fds);
-		snprintf(conn->reason, sizeof(conn->reason),
-		         "compressed or checksummed responses are not supported");
+		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
 		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
 		return;
 	}
@@ -742,18 +773,10 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 static void
 handle_message(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
-	if (conn->role == RFD_ROLE_SERVER) {
-		/* A PAYLOAD that continues no message: ignored, its FDs left queued. */
-		if (frame->type != RFD_FRAME_PAYLOAD)
-			handle_request(conn, frame);
-		return;
-	}
-	if (frame->type != RFD_FRAME_PAYLOAD) {
-		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent a %s frame",
-		     rfd_frame_type_name(frame->type));
-		return;
-	}
-	handle_reply(conn, frame);
+	if (conn->role == RFD_ROLE_SERVER)
+		handle_request(conn, frame);
+	else
+		handle_reply(conn, frame);
 }
 
 static struct rfd_reassembly *
@@ -772,15 +795,34 @@ find_reassembly(struct rfd_conn *conn, uint32_t stream_id, bool start)
 	return start ? idle : NULL;
 }
 
+/*
+ * A PAYLOAD that continues no message and answers nothing: at a server one on
+ * a stream with no request being reassembled, at a client one on a stream
+ * neither in flight nor abandoned (FRAME-18).  It is ignored on its own,
+ * starts no reassembly (FRAME-25), and its FDs, if any, stay queued.
+ */
+static bool
+ignored_payload(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	if (frame->type != RFD_FRAME_PAYLOAD || find_reassembly(conn, frame->stream_id, false))
+		return false;
+	if (conn->role == RFD_ROLE_SERVER)
+		return true;
+	return !rfd_streams_find(&conn->streams, frame->stream_id);
+}
+
 static void
 handle_payload_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	bool follows = frame->flags & RFD_FLAG_FOLLOWS;
-	struct rfd_reassembly *reassembly = find_reassembly(conn, frame->stream_id, follows);
+	struct rfd_reassembly *reassembly;
 	struct rfd_frame whole;
 	const char *why;
 	int r;
 
+	if (ignored_payload(conn, frame))
+		return;
+	reassembly = find_reassembly(conn, frame->stream_id, follows);
 	if (!reassembly) {
 		if (follows) {
 			fail(conn, -EMSGSIZE, RFD_ERROR_CONNECTION_ERROR,
@@ -827,11 +869,6 @@ handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
 	    memcmp(frame->data_mime.ptr, DATA_MIME, frame->data_mime.len) != 0) {
 		fail(conn, -EPROTO, RFD_ERROR_UNSUPPORTED_SETUP,
 		     "SETUP mime types are not the Rocket compact ones");
-		return;
-	}
-	if (frame->flags & (RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE)) {
-		fail(conn, -EPROTO, RFD_ERROR_UNSUPPORTED_SETUP,
-		     "SETUP asks for resumption or leases, which are not supported");
 		return;
 	}
 	if (frame->metadata.len < 4 || rfd_get_u32(frame->metadata.ptr) != PROTOCOL_KEY) {
@@ -974,6 +1011,14 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 	case RFD_FRAME_REQUEST_FNF:
 	case RFD_FRAME_REQUEST_STREAM:
 	case RFD_FRAME_REQUEST_CHANNEL:
+		/* FRAME-28: at once, so the FDs that came with it are closed now. */
+		if (conn->role == RFD_ROLE_CLIENT) {
+			fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent a %s frame",
+			     rfd_frame_type_name(frame.type));
+			break;
+		}
+		handle_payload_frame(conn, &frame);
+		break;
 	case RFD_FRAME_PAYLOAD:
 		handle_payload_frame(conn, &frame);
 		break;
@@ -1111,11 +1156,30 @@ rfd_conn_recv_bytes(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 	return rfd_conn_in_commit(conn, len);
 }
 
+static size_t
+count_reassemblies(const struct rfd_conn *conn)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < MAX_REASSEMBLIES; i++)
+		if (conn->reassembly[i].active)
+			n++;
+	return n;
+}
+
 void
 rfd_conn_recv_eof(struct rfd_conn *conn)
 {
+	size_t unfinished = count_reassemblies(conn);
+
 	if (conn->in.len)
-		fail(conn, -ECONNRESET, 0, "peer closed the connection in the middle of a frame");
+		fail(conn, -ECONNRESET, 0,
+		     "connection truncated: peer closed it in the middle of a frame");
+	else if (unfinished)
+		fail(conn, -ECONNRESET, 0,
+		     "connection truncated: peer closed it with %zu fragmented message(s) "
+		     "unfinished",
+		     unfinished);
 	else
 		fail(conn, -ECONNRESET, 0, "peer closed the connection");
 }
@@ -1226,6 +1290,26 @@ finish_request(struct rfd_conn *conn, uint32_t stream_id)
 	return cancelled ? 0 : 1;
 }
 
+/*
+ * Whether the request on @stream_id came as REQUEST_STREAM; it is forgotten.
+ * No method streams its response here, so every answer of the application to
+ * such a request but an unknown method (6.8 step 7) is sent as a method of
+ * another kind (step 8), which the table puts before the later steps.
+ * Limitation: the application learns that a request came as REQUEST_STREAM
+ * only from struct rfd_msg; the public API does not say it yet, so a handler
+ * runs such a request before its answer is replaced.
+ */
+static bool
+forget_streaming(struct rfd_conn *conn, uint32_t stream_id)
+{
+	if (!rfd_streams_find(&conn->streaming, stream_id))
+		return false;
+	rfd_streams_remove(&conn->streaming, stream_id);
+	return true;
+}
+
+static const char NO_STREAMING_METHOD[] = "no method of this server streams its response";
+
 static int
 send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_response_metadata *md,
              const void *data, size_t len, struct rfd_fdgroup *fds)
@@ -1255,6 +1339,7 @@ rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data,
                     struct rfd_fdgroup *fds)
 {
 	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
+	bool streaming;
 	int r;
 
 	if (conn->error) {
@@ -1265,10 +1350,13 @@ rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data,
 		rfd_fdgroup_free(fds);
 		return -E2BIG;
 	}
+	streaming = forget_streaming(conn, stream_id);
 	r = finish_request(conn, stream_id);
-	if (r <= 0) {
+	if (r <= 0 || streaming) {
 		rfd_fdgroup_free(fds);
-		return r;
+		return r <= 0 ? r
+		              : queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
+		                              NO_STREAMING_METHOD);
 	}
 	stamp_fds(conn, fds, &md.fd);
 	return send_payload(conn, stream_id, &md, data, len, fds);
@@ -1285,13 +1373,17 @@ rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *n
 	    .has_ex_what = true,
 	    .ex_what = {(const uint8_t *)what, strlen(what)},
 	};
+	bool streaming;
 	int r;
 
 	if (conn->error)
 		return conn->error;
+	streaming = forget_streaming(conn, stream_id);
 	r = finish_request(conn, stream_id);
 	if (r <= 0)
 		return r;
+	if (streaming)
+		return queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NO_STREAMING_METHOD);
 	return send_payload(conn, stream_id, &md, data, len, NULL);
 }
 
@@ -1299,15 +1391,19 @@ int
 rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
                     const char *what)
 {
+	bool streaming;
 	int r;
 
 	if ((unsigned)failure >= sizeof(failures) / sizeof(failures[0]))
 		return -EINVAL;
 	if (conn->error)
 		return conn->error;
+	streaming = forget_streaming(conn, stream_id);
 	r = finish_request(conn, stream_id);
 	if (r <= 0)
 		return r;
+	if (streaming && failure != RFD_FAIL_UNKNOWN_METHOD)
+		return queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NO_STREAMING_METHOD);
 	return queue_failure(conn, stream_id, failure, what);
 }
 
@@ -1352,6 +1448,7 @@ rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
 	rfd_buf_init(&conn->scratch);
 	rfd_fdqueue_init(&conn->received);
 	rfd_streams_init(&conn->streams);
+	rfd_streams_init(&conn->streaming);
 	for (int i = 0; i < MAX_REASSEMBLIES; i++)
 		rfd_reassembly_init(&conn->reassembly[i], conn->limits.max_message);
 
@@ -1372,6 +1469,7 @@ rfd_conn_free(struct rfd_conn *conn)
 		rfd_reassembly_free(&conn->reassembly[i]);
 	close_marks(conn);
 	rfd_streams_free(&conn->streams);
+	rfd_streams_free(&conn->streaming);
 	rfd_buf_free(&conn->in);
 	rfd_buf_free(&conn->out);
 	rfd_buf_free(&conn->scratch);

@@ -38,6 +38,7 @@ struct rfd_msg {
 	enum rfd_msg_kind kind;
 	uint32_t stream_id;
 	struct rfd_fdgroup *fds; /* NULL when none came */
+	bool streaming;          /* a request that came as REQUEST_STREAM (kind 4) */
 	const char *method;      /* in block[], NUL-terminated */
 	const char *error_text;  /* in block[], NUL-terminated */
 	uint32_t error_code;

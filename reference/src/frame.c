@@ -52,10 +52,6 @@ struct frame_rule {
 };
 
 /*
- * Flags beyond the ones each type defines are rejected rather than ignored
- * as RSocket suggests: fbthrift never sets them, so one that is set means a
- * peer we do not understand or a stream that lost its frame boundaries.
- *
  * ERROR and EXT take any stream id: 0 is a connection error, and fbthrift
  * itself sends stream-level codes such as INVALID on stream 0 when it closes
  * a connection, so the code says nothing reliable about the stream id.
@@ -212,8 +208,9 @@ cursor_take_counted(struct cursor *c, size_t length_size, struct rfd_slice *out)
 }
 
 /*
- * The checks that depend only on the first six bytes.  Shared by the decoder
- * and the encoder, which must not produce what the decoder would refuse.
+ * The checks on the first six bytes that fail a connection (FRAME-3 to
+ * FRAME-6).  Flags a type does not define, other than these, are cleared by
+ * the decoder (FRAME-21); stream ids are whole u32 values (FRAME-24).
  */
 static int
 check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct frame_rule **rule_out,
@@ -239,23 +236,6 @@ check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct fram
 		set_why(why, "METADATA flag on a frame type that carries no metadata");
 		return -EBADMSG;
 	}
-	if (flags & ~rule->allowed_flags) {
-		set_why(why, "flag not defined for this frame type");
-		return -EBADMSG;
-	}
-	if (type == RFD_FRAME_METADATA_PUSH && !(flags & RFD_FLAG_METADATA)) {
-		set_why(why, "METADATA_PUSH without the METADATA flag");
-		return -EBADMSG;
-	}
-	/*
-	 * Stream ids are 31 bits.  A peer that sets the top bit breaks the
-	 * framing rules (fbthrift's clients wrap below it), and accepting it
-	 * would let two wire values name streams nobody could have opened.
-	 */
-	if (stream_id & TOP_BIT_32) {
-		set_why(why, "stream id has the reserved top bit set");
-		return -EBADMSG;
-	}
 	if (rule->stream == STREAM_ZERO && stream_id != 0) {
 		set_why(why, "non-zero stream id on a connection-level frame");
 		return -EBADMSG;
@@ -266,6 +246,19 @@ check_header(uint8_t type, uint16_t flags, uint32_t stream_id, const struct fram
 	}
 	*rule_out = rule;
 	return 0;
+}
+
+/*
+ * What a sender may not write beyond what a receiver refuses: flags the type
+ * does not define (FRAME-22).  Stream ids of 2^31 and above stay writable: a
+ * server answers on the id of the request (FRAME-14), and a client's ids
+ * wrap below 2^31 before they reach the encoder (FRAME-12).
+ */
+static int
+check_sendable_flags(const struct frame_rule *rule, uint16_t flags)
+{
+	assert(rule);
+	return flags & ~rule->allowed_flags ? -EINVAL : 0;
 }
 
 /* A 31-bit count that RSocket requires to be positive. */
@@ -285,6 +278,23 @@ check_positive_u31(uint32_t value, const char *zero_reason, const char *top_bit_
 }
 
 /* The checks on field values, shared by the decoder and the encoder. */
+/* FRAME-7, decided from the frame alone: every PAYLOAD has NEXT, COMPLETE or FOLLOWS. */
+static int
+check_payload_flags(const struct rfd_frame *f, const char **why)
+{
+	assert(f);
+	if (f->type == RFD_FRAME_PAYLOAD &&
+	    !(f->flags & (RFD_FLAG_NEXT | RFD_FLAG_COMPLETE | RFD_FLAG_FOLLOWS))) {
+		set_why(why, "PAYLOAD with neither NEXT nor COMPLETE nor FOLLOWS");
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * The values RSocket reserves in fixed fields.  Only the encoder checks them:
+ * a receiver never fails a connection over them (FRAME-23).
+ */
 static int
 check_values(const struct rfd_frame *f, const char **why)
 {
@@ -314,17 +324,7 @@ check_values(const struct rfd_frame *f, const char **why)
 		return check_positive_u31(f->u32, "REQUEST_N of 0",
 		                          "REQUEST_N has the reserved top bit set", why);
 	case RFD_FRAME_PAYLOAD:
-		/*
-		 * RSocket forbids a PAYLOAD with neither NEXT nor COMPLETE.
-		 * fbthrift produces one as a non-final fragment of a
-		 * COMPLETE-only payload and reads the flags of the last
-		 * fragment only, so FOLLOWS makes it acceptable.
-		 */
-		if (!(f->flags & (RFD_FLAG_NEXT | RFD_FLAG_COMPLETE | RFD_FLAG_FOLLOWS))) {
-			set_why(why, "PAYLOAD with neither NEXT nor COMPLETE nor FOLLOWS");
-			return -EBADMSG;
-		}
-		return 0;
+		return check_payload_flags(f, why);
 	case RFD_FRAME_ERROR:
 		if (f->u32 == 0) {
 			set_why(why, "ERROR code 0 is reserved");
@@ -446,8 +446,11 @@ decode_body(struct cursor *c, struct rfd_frame *f, const char **why)
 		f->data = cursor_rest(c);
 		return 0;
 	case RFD_FRAME_METADATA_PUSH:
-		f->has_metadata = true;
-		f->metadata = cursor_rest(c);
+		/* Without the METADATA flag the bytes after the header mean nothing. */
+		if (f->flags & RFD_FLAG_METADATA) {
+			f->has_metadata = true;
+			f->metadata = cursor_rest(c);
+		}
 		return 0;
 	default:
 		set_why(why, "unknown frame type");
@@ -506,6 +509,7 @@ rfd_frame_decode(const uint8_t *bytes, size_t len, struct rfd_frame *f, const ch
 	r = check_header(f->type, f->flags, f->stream_id, &rule, why);
 	if (r < 0)
 		return r;
+	f->flags &= rule->allowed_flags;
 	if (len < rule->fixed_size) {
 		set_why(why, "frame shorter than its fixed part");
 		return -EBADMSG;
@@ -516,7 +520,7 @@ rfd_frame_decode(const uint8_t *bytes, size_t len, struct rfd_frame *f, const ch
 	r = decode_body(&c, f, why);
 	if (r < 0)
 		return r;
-	return check_values(f, why);
+	return check_payload_flags(f, why);
 }
 
 /* The flags as written: the METADATA flag follows the frame's content, not f->flags. */
@@ -596,6 +600,9 @@ check_encodable(const struct rfd_frame *f)
 	r = check_header(f->type, wire_flags(f), f->stream_id, &rule, NULL);
 	if (r < 0)
 		return -EINVAL;
+	r = check_sendable_flags(rule, wire_flags(f));
+	if (r < 0)
+		return r;
 	r = check_values(f, NULL);
 	if (r < 0)
 		return -EINVAL;

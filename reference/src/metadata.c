@@ -142,6 +142,11 @@ put_payload_metadata_field(struct rfd_cw *w, int16_t id, const struct rfd_respon
 	switch (m->payload_kind) {
 	case RFD_PAYLOAD_NONE:
 		return 0;
+	case RFD_PAYLOAD_EMPTY:
+		rfd_cw_field(w, RFD_CT_STRUCT, id);
+		rfd_cw_struct_begin(w);
+		rfd_cw_struct_end(w);
+		return 0;
 	case RFD_PAYLOAD_RESPONSE:
 		rfd_cw_field(w, RFD_CT_STRUCT, id);
 		rfd_cw_struct_begin(w);
@@ -338,6 +343,20 @@ read_binary_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *wh
 	return rfd_cr_binary(r, value);
 }
 
+/* An i32 enum whose value other than 0 asks for a declined feature; a repeat replaces it. */
+static int
+read_nonzero_field(struct rfd_cr *r, const struct rfd_cr_field *f, const char *why, bool *nonzero)
+{
+	bool has = false;
+	int32_t value = 0;
+	int ret = read_i32_field(r, f, why, &has, &value);
+
+	if (ret < 0)
+		return ret;
+	*nonzero = value != 0;
+	return ret;
+}
+
 /* A field whose presence is all this library records. */
 static int
 note_field(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const char *why,
@@ -379,27 +398,31 @@ decode_fd_metadata(struct rfd_cr *r, const struct rfd_cr_field *field, struct rf
 	return ret;
 }
 
-/* Checksum { 1: ChecksumAlgorithm algorithm; ... }: asks for one unless the algorithm is NONE (0). */
+/*
+ * Checksum { 1: ChecksumAlgorithm algorithm; ... }: asks for one unless the
+ * algorithm is NONE (0) or absent.  A repeated checksum replaces the earlier one.
+ */
 static int
-decode_checksum_request(struct rfd_cr *r, const struct rfd_cr_field *field, bool *uses)
+decode_checksum(struct rfd_cr *r, const struct rfd_cr_field *field, const char *not_struct,
+                bool *uses)
 {
 	struct rfd_cr_field f;
 	bool has_algorithm = false;
 	int32_t algorithm = 0;
 	int ret;
 
-	ret = expect_type(r, field, RFD_CT_STRUCT, "RequestRpcMetadata.checksum is not a struct");
+	ret = expect_type(r, field, RFD_CT_STRUCT, not_struct);
 	if (ret >= 0)
 		ret = rfd_cr_struct_begin(r);
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		if (f.id == 1)
-			ret = read_i32_field(r, &f, "Checksum.algorithm is not an i32", &has_algorithm,
-			                     &algorithm);
+			ret = read_i32_field(r, &f, "Checksum.algorithm is not an i32",
+			                     &has_algorithm, &algorithm);
 		else
 			ret = rfd_cr_skip_field(r, &f);
 	}
-	if (ret >= 0 && algorithm != 0)
-		*uses = true;
+	if (ret >= 0)
+		*uses = algorithm != 0;
 	return ret;
 }
 
@@ -430,9 +453,9 @@ decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 			                     &m->has_client_timeout, &m->client_timeout_ms);
 			break;
 		case REQUEST_COMPRESSION:
-			ret = note_field(r, &f, RFD_CT_I32,
-			                 "RequestRpcMetadata.compression is not an i32",
-			                 &m->uses_compression);
+			ret = read_nonzero_field(r, &f,
+			                         "RequestRpcMetadata.compression is not an i32",
+			                         &m->uses_compression);
 			break;
 		case REQUEST_INTERACTION_ID:
 			ret = note_field(r, &f, RFD_CT_I64,
@@ -448,7 +471,8 @@ decode_request(struct rfd_cr *r, struct rfd_request_metadata *m)
 			ret = decode_fd_metadata(r, &f, &m->fd);
 			break;
 		case REQUEST_CHECKSUM:
-			ret = decode_checksum_request(r, &f, &m->uses_checksum);
+			ret = decode_checksum(r, &f, "RequestRpcMetadata.checksum is not a struct",
+			                      &m->uses_checksum);
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);
@@ -520,8 +544,9 @@ decode_exception_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 }
 
 /*
- * The union PayloadMetadata.  fbthrift's client fails a response whose
- * payloadMetadata has no arm it knows, so this decoder does too.
+ * The union PayloadMetadata.  One with no arm this library knows is empty,
+ * not malformed: the caller claims the message's FDs and fails the call.
+ * A repeated payloadMetadata replaces the earlier one whole.
  */
 static int
 decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
@@ -530,6 +555,11 @@ decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 	unsigned n_fields = 0;
 	int ret;
 
+	m->payload_kind = RFD_PAYLOAD_EMPTY;
+	m->has_ex_name = false;
+	m->ex_name = (struct rfd_slice){NULL, 0};
+	m->has_ex_what = false;
+	m->ex_what = (struct rfd_slice){NULL, 0};
 	ret = rfd_cr_struct_begin(r);
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
 		if (++n_fields > 1)
@@ -552,8 +582,6 @@ decode_payload_metadata(struct rfd_cr *r, struct rfd_response_metadata *m)
 			ret = rfd_cr_skip_field(r, &f);
 		}
 	}
-	if (ret == 0 && m->payload_kind == RFD_PAYLOAD_NONE)
-		return rfd_cr_fail(r, "PayloadMetadata has no known arm");
 	return ret;
 }
 
@@ -571,11 +599,10 @@ decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
 			if (ret >= 0)
 				ret = decode_payload_metadata(r, m);
 		} else if (f.id == layout->compression) {
-			ret = note_field(r, &f, RFD_CT_I32, "compression is not an i32",
-			                 &m->uses_compression);
+			ret = read_nonzero_field(r, &f, "compression is not an i32",
+			                         &m->uses_compression);
 		} else if (f.id == layout->checksum) {
-			ret = note_field(r, &f, RFD_CT_STRUCT, "checksum is not a struct",
-			                 &m->uses_checksum);
+			ret = decode_checksum(r, &f, "checksum is not a struct", &m->uses_checksum);
 		} else if (f.id == layout->fd_metadata) {
 			ret = decode_fd_metadata(r, &f, &m->fd);
 		} else {
@@ -654,6 +681,8 @@ decode_setup(struct rfd_cr *r, struct rfd_setup_metadata *m)
 		case SETUP_CLIENT_METADATA:
 			ret = expect_type(r, &f, RFD_CT_STRUCT,
 			                  "RequestSetupMetadata.clientMetadata is not a struct");
+			m->has_agent = false;
+			m->agent = (struct rfd_slice){NULL, 0};
 			if (ret >= 0)
 				ret = decode_client_metadata(r, m);
 			break;
@@ -712,15 +741,6 @@ decode_server_push(struct rfd_cr *r, struct rfd_server_push *m)
 			if (ret >= 0)
 				ret = decode_setup_response(r, m);
 			m->kind = RFD_PUSH_SETUP_RESPONSE;
-			break;
-		case PUSH_STREAM_HEADERS:
-		case PUSH_DRAIN_COMPLETE:
-			ret = expect_type(r, &f, RFD_CT_STRUCT,
-			                  "ServerPushMetadata arm is not a struct");
-			if (ret >= 0)
-				ret = rfd_cr_skip_field(r, &f);
-			m->kind = f.id == PUSH_STREAM_HEADERS ? RFD_PUSH_STREAM_HEADERS
-			                                      : RFD_PUSH_DRAIN_COMPLETE;
 			break;
 		default:
 			ret = rfd_cr_skip_field(r, &f);

@@ -53,9 +53,9 @@ struct rfd_request_metadata {
 	int32_t kind;
 	bool has_client_timeout;
 	int32_t client_timeout_ms;
-	bool uses_compression; /* field 14 present (15, compressionConfig, alone asks nothing) */
+	bool uses_compression; /* field 14 other than 0 (15, compressionConfig, asks nothing) */
 	bool uses_interaction; /* field 16 or 17 present */
-	bool uses_checksum;    /* field 25 present */
+	bool uses_checksum;    /* field 25 with an algorithm other than 0 */
 	struct rfd_fd_metadata fd;
 };
 
@@ -66,6 +66,7 @@ enum rfd_payload_kind {
 	RFD_PAYLOAD_DECLARED_EXCEPTION,    /* 2: exceptionMetadata / 1: declaredException */
 	RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION, /* 2: exceptionMetadata / 6: appUnknownException */
 	RFD_PAYLOAD_OTHER_EXCEPTION,       /* 2: exceptionMetadata, any other or no arm */
+	RFD_PAYLOAD_EMPTY,                 /* field 7 present with no arm this library knows */
 };
 
 /*
@@ -73,6 +74,7 @@ enum rfd_payload_kind {
  * 6 compression, 14 checksum, 12 fdMetadata) and StreamPayloadMetadata
  * (3 payloadMetadata, 1 compression, 6 checksum, 5 fdMetadata).
  * ex_name/ex_what are PayloadExceptionMetadataBase 1 name_utf8, 2 what_utf8.
+ * uses_compression and uses_checksum as in rfd_request_metadata.
  */
 struct rfd_response_metadata {
 	enum rfd_payload_kind payload_kind;
@@ -129,6 +131,7 @@ struct rfd_setup_metadata {
 /*
  * ServerPushMetadata is a union: 1 setupResponse (SetupResponse 1 version,
  * 2 zstdSupported, 5 lz4Supported), 2 streamHeadersPush, 3 drainCompletePush.
+ * The decoder knows only setupResponse: any other arm reads as RFD_PUSH_NONE.
  */
 enum rfd_server_push_kind {
 	RFD_PUSH_NONE = 0,

@@ -189,10 +189,10 @@ raw_setup(struct rfd_buf *out, uint32_t key, int32_t min_version, int32_t max_ve
 	rfd_buf_free(&meta);
 }
 
-/* A request frame claiming @num FDs with fdSeqNum @seq (num 0: no fdMetadata). */
+/* A request frame of RpcKind @kind claiming @num FDs with fdSeqNum @seq (num 0: no fdMetadata). */
 static void
-raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method, int32_t num,
-            int64_t seq)
+raw_request_of_kind(struct rfd_buf *out, uint8_t type, int32_t kind, uint32_t stream_id,
+                    const char *method, int32_t num, int64_t seq)
 {
 	struct rfd_request_metadata md = {
 	    .has_protocol = true,
@@ -200,7 +200,7 @@ raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *m
 	    .has_name = true,
 	    .name = {(const uint8_t *)method, strlen(method)},
 	    .has_kind = true,
-	    .kind = type == RFD_FRAME_REQUEST_FNF ? 1 : 0,
+	    .kind = kind,
 	    .fd = {.present = num != 0,
 	           .has_seq = num != 0,
 	           .fd_seq = seq,
@@ -218,6 +218,15 @@ raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *m
 	frame.metadata.len = meta.len;
 	rfd_frame_encode(&frame, out);
 	rfd_buf_free(&meta);
+}
+
+/* As raw_request_of_kind(), with kind 1 for REQUEST_FNF and 0 for every other frame type. */
+static void
+raw_request(struct rfd_buf *out, uint8_t type, uint32_t stream_id, const char *method, int32_t num,
+            int64_t seq)
+{
+	raw_request_of_kind(out, type, type == RFD_FRAME_REQUEST_FNF ? 1 : 0, stream_id, method,
+	                    num, seq);
 }
 
 static void
@@ -512,6 +521,7 @@ test_queued_fds_closed_at_eof(void)
 	CHECK_EQ(ev.failed, 1);
 	CHECK_EQ(ev.failed_err, -ECONNRESET);
 	CHECK(strstr(rfd_conn_error_text(server), "middle of a frame") != NULL);
+	CHECK(strstr(rfd_conn_error_text(server), "truncated") != NULL);
 	CHECK_EQ(read(pipe_fds[0], &c, 1), 0);
 	close(pipe_fds[0]);
 	rfd_conn_free(server);
@@ -1038,6 +1048,340 @@ test_internal_failure_answer(void)
 	rfd_conn_free(server);
 }
 
+/* SETUP-21: RESUME_ENABLE (its token skipped) and LEASE are accepted and ignored. */
+static void
+test_setup_with_resume_enable_and_lease_is_accepted(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
+	struct rfd_setup_metadata md = {.has_max_version = true, .max_version = 10};
+	struct rfd_frame setup = {
+	    .type = RFD_FRAME_SETUP,
+	    .flags = RFD_FLAG_FOLLOWS | RFD_FLAG_COMPLETE,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .resume_token = {(const uint8_t *)"token", 5},
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
+	};
+	struct rfd_buf meta, bytes;
+	struct rfd_frame frame;
+	size_t pos = 0;
+
+	REQUIRE(server);
+	rfd_buf_init(&meta);
+	rfd_buf_init(&bytes);
+	rfd_buf_put_u32(&meta, 0xf09f9a80);
+	rfd_setup_metadata_encode(&md, &meta);
+	setup.metadata.ptr = meta.data;
+	setup.metadata.len = meta.len;
+	REQUIRE(rfd_frame_encode(&setup, &bytes) == 0);
+	give(server, &bytes);
+	CHECK_EQ(rfd_conn_error(server), 0);
+	CHECK_EQ(ev.ready, 1);
+	drain(server, &bytes, NULL);
+	REQUIRE(next_frame(&bytes, &pos, &frame));
+	CHECK_EQ(frame.type, RFD_FRAME_METADATA_PUSH);
+	rfd_buf_free(&meta);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+static void
+put_payload(struct rfd_buf *out, uint32_t stream_id, uint16_t flags)
+{
+	struct rfd_frame frame = {.stream_id = stream_id,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = flags,
+	                          .data = {(const uint8_t *)"zz", 2}};
+
+	rfd_frame_encode(&frame, out);
+}
+
+/* FRAME-25: at a server, a PAYLOAD continuing no request starts no reassembly. */
+static void
+test_server_ignores_payload_with_follows(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_buf bytes;
+
+	rfd_buf_init(&bytes);
+	give_fds(server, 1);
+	put_payload(&bytes, 1, RFD_FLAG_FOLLOWS | RFD_FLAG_NEXT);
+	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "after", 0, 0);
+	give(server, &bytes);
+	CHECK_EQ(rfd_conn_error(server), 0);
+	REQUIRE(ev.n_requests == 1);
+	CHECK(strcmp(rfd_msg_method(ev.requests[0]), "after") == 0);
+	CHECK_EQ(rfd_conn_queued_fds(server), 1);
+	events_free(&ev);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+/* A client past its handshake, with @n request-response calls in flight (streams 1, 3, ...). */
+static struct rfd_conn *
+ready_client(struct events *ev, int n)
+{
+	struct events server_ev = {0};
+	struct rfd_conn *client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, ev);
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &server_ev);
+
+	if (client && server) {
+		for (int i = 0; i < n; i++)
+			rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "m", NULL, 0, 0, NULL,
+			                      NULL);
+		pump(client, server);
+		pump(server, client);
+	}
+	events_free(&server_ev);
+	rfd_conn_free(server);
+	return client;
+}
+
+/* FRAME-25: at a client, only a stream in flight or abandoned reassembles. */
+static void
+test_client_ignores_payload_with_follows_on_untracked_stream(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *client = ready_client(&ev, 1);
+	struct rfd_frame error = {.stream_id = 41, .type = RFD_FRAME_ERROR, .u32 = 0x204};
+	struct rfd_buf bytes;
+
+	REQUIRE(client && ev.ready == 1);
+	rfd_buf_init(&bytes);
+	put_payload(&bytes, 41, RFD_FLAG_FOLLOWS | RFD_FLAG_NEXT);
+	rfd_frame_encode(&error, &bytes);
+	give(client, &bytes);
+	CHECK_EQ(rfd_conn_error(client), 0);
+	CHECK_EQ(ev.n_replies, 0);
+
+	/* On stream 1, in flight, the same frame starts a reassembly. */
+	put_payload(&bytes, 1, RFD_FLAG_FOLLOWS | RFD_FLAG_NEXT);
+	error.stream_id = 1;
+	rfd_frame_encode(&error, &bytes);
+	give(client, &bytes);
+	CHECK_EQ(rfd_conn_error(client), -EPROTO);
+	CHECK(strstr(rfd_conn_error_text(client), "fragmented") != NULL);
+	events_free(&ev);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(client);
+}
+
+/* FRAME-28: a request frame at a client fails the connection at its first fragment. */
+static void
+test_client_fails_on_first_request_fragment(void)
+{
+	static const uint8_t types[] = {RFD_FRAME_REQUEST_RESPONSE, RFD_FRAME_REQUEST_FNF,
+	                                RFD_FRAME_REQUEST_STREAM, RFD_FRAME_REQUEST_CHANNEL};
+
+	for (size_t i = 0; i < sizeof(types); i++) {
+		struct events ev = {0};
+		struct rfd_conn *client = ready_client(&ev, 1);
+		struct rfd_frame frame = {.stream_id = 1,
+		                          .type = types[i],
+		                          .flags = RFD_FLAG_FOLLOWS,
+		                          .u32 = 1,
+		                          .data = {(const uint8_t *)"x", 1}};
+		struct rfd_buf bytes;
+		int fd = open_null();
+
+		REQUIRE(client);
+		rfd_buf_init(&bytes);
+		rfd_frame_encode(&frame, &bytes);
+		rfd_conn_recv_fds(client, &fd, 1);
+		give(client, &bytes);
+		CHECK_EQ(rfd_conn_error(client), -EPROTO);
+		CHECK(!rfd_test_fd_is_open(fd));
+		CHECK_EQ(rfd_conn_queued_fds(client), 0);
+		CHECK_EQ(ev.failed, 1);
+		events_free(&ev);
+		rfd_buf_free(&bytes);
+		rfd_conn_free(client);
+	}
+}
+
+/* ERR-16: EOF with fragments of an unfinished message buffered is a truncation. */
+static void
+test_eof_inside_fragmented_message_is_truncation(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_frame first = {.stream_id = 1,
+	                          .type = RFD_FRAME_REQUEST_RESPONSE,
+	                          .flags = RFD_FLAG_FOLLOWS,
+	                          .data = {(const uint8_t *)"x", 1}};
+	struct rfd_buf bytes;
+
+	rfd_buf_init(&bytes);
+	rfd_frame_encode(&first, &bytes);
+	give(server, &bytes);
+	CHECK_EQ(rfd_conn_error(server), 0);
+	rfd_conn_recv_eof(server);
+	CHECK_EQ(rfd_conn_error(server), -ECONNRESET);
+	CHECK(strstr(rfd_conn_error_text(server), "truncated") != NULL);
+	rfd_conn_free(server);
+
+	server = ready_server(&ev, NULL);
+	rfd_conn_recv_eof(server);
+	CHECK(strstr(rfd_conn_error_text(server), "truncated") == NULL);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
+/* Give @client a response on @stream_id with @kind and one FD claimed with fdSeqNum @seq. */
+static void
+give_response_with_fd(struct rfd_conn *client, uint32_t stream_id, enum rfd_payload_kind kind,
+                      int64_t seq, int fd)
+{
+	struct rfd_response_metadata md = {
+	    .payload_kind = kind,
+	    .fd = {.present = true, .has_seq = true, .fd_seq = seq, .has_num = true, .num_fds = 1},
+	};
+	struct rfd_frame frame = {.stream_id = stream_id,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	                          .has_metadata = true,
+	                          .data = {(const uint8_t *)"\x00", 1}};
+	struct rfd_buf meta, wire;
+
+	rfd_buf_init(&meta);
+	rfd_buf_init(&wire);
+	rfd_response_metadata_encode(&md, &meta);
+	frame.metadata.ptr = meta.data;
+	frame.metadata.len = meta.len;
+	rfd_frame_encode(&frame, &wire);
+	rfd_conn_recv_fds(client, &fd, 1);
+	give(client, &wire);
+	rfd_buf_free(&meta);
+	rfd_buf_free(&wire);
+}
+
+/* META-21: an empty payloadMetadata fails the call after its FDs were claimed and closed. */
+static void
+test_empty_payload_metadata_fails_the_call(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *client = ready_client(&ev, 2);
+	int fd = open_null();
+
+	REQUIRE(client);
+	give_response_with_fd(client, 1, RFD_PAYLOAD_EMPTY, 0, fd);
+	REQUIRE(ev.n_replies == 1);
+	CHECK_EQ(ev.reply_status[0], -EPROTO);
+	CHECK(ev.replies[0] == NULL);
+	CHECK(strstr(rfd_conn_reason(client), "payloadMetadata") != NULL);
+	CHECK(!rfd_test_fd_is_open(fd));
+	CHECK_EQ(rfd_conn_queued_fds(client), 0);
+	CHECK_EQ(rfd_conn_error(client), 0);
+
+	/* META-22: an absent one is a result; the FD counter moved past the closed FD. */
+	fd = open_null();
+	give_response_with_fd(client, 3, RFD_PAYLOAD_NONE, 1, fd);
+	REQUIRE(ev.n_replies == 2);
+	CHECK_EQ(ev.reply_status[1], 0);
+	REQUIRE(ev.replies[1] != NULL);
+	CHECK_EQ(rfd_msg_kind(ev.replies[1]), RFD_MSG_REPLY);
+	CHECK_EQ(rfd_msg_fd_count(ev.replies[1]), 1);
+	events_free(&ev);
+	rfd_conn_free(client);
+}
+
+/*
+ * META-20: a REQUEST_STREAM of kind 4 reaches the application, which knows
+ * the methods: an unknown method is code 10 (step 7); any other answer is
+ * code 9 (step 8), as no method streams its response.
+ */
+static void
+test_stream_request_answers_follow_the_table(void)
+{
+	enum { UNKNOWN, REPLY, EXCEPTION, BAD_ARGS, N_ANSWERS };
+	static const int32_t want_code[N_ANSWERS] = {
+	    RFD_ERROR_CODE_UNKNOWN_METHOD, RFD_ERROR_CODE_WRONG_RPC_KIND,
+	    RFD_ERROR_CODE_WRONG_RPC_KIND, RFD_ERROR_CODE_WRONG_RPC_KIND};
+
+	for (int answer = 0; answer < N_ANSWERS; answer++) {
+		struct events ev = {0};
+		struct rfd_conn *server = ready_server(&ev, NULL);
+		struct rfd_response_error error;
+		struct rfd_buf bytes;
+		struct rfd_frame frame;
+		uint32_t code = 0;
+		size_t pos = 0;
+		int fd;
+
+		rfd_buf_init(&bytes);
+		give_fds(server, 1);
+		raw_request_of_kind(&bytes, RFD_FRAME_REQUEST_STREAM, 4, 1, "echo", 1, 0);
+		give(server, &bytes);
+		REQUIRE(ev.n_requests == 1);
+		CHECK(ev.requests[0]->streaming);
+		CHECK_EQ(rfd_msg_kind(ev.requests[0]), RFD_MSG_REQUEST);
+		CHECK_EQ(rfd_msg_fd_count(ev.requests[0]), 1);
+		CHECK_EQ(rfd_conn_in_flight(server), 1);
+
+		fd = open_null();
+		if (answer == UNKNOWN)
+			CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_UNKNOWN_METHOD, "no"), 0);
+		else if (answer == BAD_ARGS)
+			CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_BAD_REQUEST, "args"), 0);
+		else if (answer == EXCEPTION)
+			CHECK_EQ(rfd_conn_send_exception(server, 1, "E", "w", "\x00", 1), 0);
+		else
+			CHECK_EQ(rfd_conn_send_reply(server, 1, "\x00", 1, rfd_fdgroup_new(&fd, 1)),
+			         0);
+		if (answer != REPLY)
+			close(fd);
+		CHECK(!rfd_test_fd_is_open(fd));
+		CHECK_EQ(rfd_conn_in_flight(server), 0);
+
+		drain(server, &bytes, NULL);
+		CHECK(find_error(&bytes, 1, &code, &error));
+		CHECK_EQ(code, RFD_ERROR_INVALID);
+		CHECK(error.has_code && error.code == want_code[answer]);
+		while (next_frame(&bytes, &pos, &frame))
+			CHECK(frame.type != RFD_FRAME_PAYLOAD);
+		events_free(&ev);
+		rfd_buf_free(&bytes);
+		rfd_conn_free(server);
+	}
+}
+
+/* A request-response on a stream id a stream request used before is answered normally. */
+static void
+test_stream_marker_ends_with_the_request(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_buf bytes;
+	struct rfd_frame frame;
+	size_t pos = 0;
+	bool payload = false;
+
+	rfd_buf_init(&bytes);
+	raw_request_of_kind(&bytes, RFD_FRAME_REQUEST_STREAM, 4, 1, "m", 0, 0);
+	give(server, &bytes);
+	REQUIRE(ev.n_requests == 1);
+	CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_UNKNOWN_METHOD, "no"), 0);
+	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "m", 0, 0);
+	give(server, &bytes);
+	REQUIRE(ev.n_requests == 2);
+	CHECK(!ev.requests[1]->streaming);
+	drain(server, &bytes, NULL);
+	bytes.len = 0;
+	CHECK_EQ(rfd_conn_send_reply(server, 1, "\x00", 1, NULL), 0);
+	drain(server, &bytes, NULL);
+	while (next_frame(&bytes, &pos, &frame))
+		payload |= frame.type == RFD_FRAME_PAYLOAD && frame.stream_id == 1;
+	CHECK(payload);
+	events_free(&ev);
+	rfd_buf_free(&bytes);
+	rfd_conn_free(server);
+}
+
 static const struct rfd_test tests[] = {
     {"frame_over_configured_maximum", test_frame_over_configured_maximum},
     {"internal_failure_answer", test_internal_failure_answer},
@@ -1064,6 +1408,17 @@ static const struct rfd_test tests[] = {
     {"keepalive_is_answered", test_keepalive_is_answered},
     {"fragmented_request_with_fds", test_fragmented_request_with_fds},
     {"allocation_failures_leak_nothing", test_allocation_failures_leak_nothing},
+    {"setup_with_resume_enable_and_lease_is_accepted",
+     test_setup_with_resume_enable_and_lease_is_accepted},
+    {"server_ignores_payload_with_follows", test_server_ignores_payload_with_follows},
+    {"client_ignores_payload_with_follows_on_untracked_stream",
+     test_client_ignores_payload_with_follows_on_untracked_stream},
+    {"client_fails_on_first_request_fragment", test_client_fails_on_first_request_fragment},
+    {"eof_inside_fragmented_message_is_truncation",
+     test_eof_inside_fragmented_message_is_truncation},
+    {"empty_payload_metadata_fails_the_call", test_empty_payload_metadata_fails_the_call},
+    {"stream_request_answers_follow_the_table", test_stream_request_answers_follow_the_table},
+    {"stream_marker_ends_with_the_request", test_stream_marker_ends_with_the_request},
     {NULL, NULL},
 };
 

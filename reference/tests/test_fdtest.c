@@ -200,30 +200,59 @@ test_args_with_nul(void)
 	CHECK(text == NULL);
 }
 
+/* 6.1: a string has no length limit of its own; 32 MiB + 1 bytes decode whole. */
 static void
 test_string_limit(void)
 {
-	size_t len = FDT_MAX_STRING + 1;
+	size_t len = (32u << 20) + 1;
 	char *big = malloc(len + 1);
 	struct fdt_bytes bytes;
-	const char *why;
+	const char *why = NULL;
 	char *text = NULL;
 
 	REQUIRE(big);
 	memset(big, 'a', len);
 	big[len] = '\0';
 	CHECK_EQ(fdt_encode_args(big, &bytes), 0);
-	CHECK_EQ(fdt_decode_args(bytes.data, bytes.len, &text, NULL, &why), -EBADMSG);
-	CHECK_WHY(why, "longer than 32 MiB");
-	fdt_bytes_free(&bytes);
-
-	big[len - 1] = '\0';
-	CHECK_EQ(fdt_encode_args(big, &bytes), 0);
 	CHECK_EQ(fdt_decode_args(bytes.data, bytes.len, &text, NULL, &why), 0);
-	CHECK(text && strlen(text) == FDT_MAX_STRING);
+	CHECK(text && strlen(text) == len);
 	free(text);
 	fdt_bytes_free(&bytes);
 	free(big);
+}
+
+/* 17.1: a report's tag and echo's result carry NUL bytes unchanged. */
+static void
+test_tags_with_nul(void)
+{
+	struct fdt_report report = {.tag = (char *)"a\0b", .tag_len = 3};
+	struct fdt_report back, copy;
+	struct fdt_bytes bytes;
+	const char *why = NULL;
+
+	CHECK_EQ(fdt_encode_report_result(&report, &bytes), 0);
+	CHECK_HEX(bytes.data, bytes.len, "0c 00 18 03 61 00 62 19 0c 00 00");
+	CHECK_EQ(fdt_decode_report_result(bytes.data, bytes.len, &back, &why), 0);
+	CHECK_EQ(back.tag_len, 3);
+	CHECK(back.tag && memcmp(back.tag, "a\0b", 4) == 0);
+	CHECK_EQ(fdt_report_copy(&copy, &back), 0);
+	CHECK_EQ(copy.tag_len, 3);
+	CHECK(copy.tag && memcmp(copy.tag, "a\0b", 4) == 0);
+	fdt_report_free(&copy);
+	fdt_report_free(&back);
+	fdt_bytes_free(&bytes);
+
+	CHECK_EQ(fdt_encode_bytes_result("x\0y", 3, &bytes), 0);
+	CHECK_HEX(bytes.data, bytes.len, "08 00 03 78 00 79 00");
+	fdt_bytes_free(&bytes);
+
+	/* A tag without tag_len is a C string. */
+	report = (struct fdt_report){.tag = (char *)"kt"};
+	CHECK_EQ(fdt_encode_report_result(&report, &bytes), 0);
+	CHECK_EQ(fdt_decode_report_result(bytes.data, bytes.len, &back, &why), 0);
+	CHECK(back.tag && strcmp(back.tag, "kt") == 0 && back.tag_len == 2);
+	fdt_report_free(&back);
+	fdt_bytes_free(&bytes);
 }
 
 /* ---- Reports ---- */
@@ -793,6 +822,58 @@ test_open_beneath_walk(void)
 	close(root_fd);
 }
 
+/* "./" @times times followed by @tail, in a fresh string the caller frees. */
+static char *
+dotted_path(size_t times, const char *tail)
+{
+	size_t tail_len = strlen(tail);
+	char *path = malloc(2 * times + tail_len + 1);
+
+	if (!path)
+		return NULL;
+	for (size_t i = 0; i < times; i++)
+		memcpy(path + 2 * i, "./", 2);
+	memcpy(path + 2 * times, tail, tail_len + 1);
+	return path;
+}
+
+/*
+ * 17.4 rule 5: a path of 4096 bytes or more is too long; a symlink's target
+ * joined to the rest of the path is not a path, whatever its length.
+ */
+static void
+test_open_path_lengths(void)
+{
+	int (*const open_fns[])(int, const char *) = {fdt_open_beneath, fdt_open_beneath_walk};
+	int root_fd = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char *longest = dotted_path(2045, "file");   /* 4094 bytes */
+	char *too_long = dotted_path(2046, "file");  /* 4096 bytes */
+	char *target = dotted_path(1500, "sub");     /* 3003 bytes */
+	char *via_link = dotted_path(1000, "inner"); /* 2005 bytes after "longlink/" */
+	char link_path[160], *joined = NULL;
+
+	REQUIRE(root_fd >= 0);
+	REQUIRE(longest && too_long && target && via_link);
+	CHECK_EQ(strlen(too_long), 4096);
+	snprintf(link_path, sizeof(link_path), "%s/longlink", root_path);
+	REQUIRE(symlink(target, link_path) == 0);
+	joined = malloc(strlen(via_link) + 10);
+	REQUIRE(joined);
+	snprintf(joined, strlen(via_link) + 10, "longlink/%s", via_link);
+	for (size_t i = 0; i < 2; i++) {
+		check_open(open_fns[i], root_fd, longest, 0, "hello\n", __LINE__);
+		check_open(open_fns[i], root_fd, too_long, ENAMETOOLONG, NULL, __LINE__);
+		check_open(open_fns[i], root_fd, joined, 0, "inner\n", __LINE__);
+	}
+	unlink(link_path);
+	free(joined);
+	free(longest);
+	free(too_long);
+	free(target);
+	free(via_link);
+	close(root_fd);
+}
+
 /* ---- The service over a real socket ---- */
 
 static char socket_path[108];
@@ -1104,10 +1185,16 @@ test_service_errors(void)
 	CHECK_HEX(data, len, "0c 00 18 00 19 0c 00 00");
 	rfd_msg_free(reply);
 
-	/* A tag holding a NUL byte. */
+	/* SVC-4, 17.1: a tag holding a NUL byte comes back unchanged, in echo and in reports. */
 	CHECK_EQ(call_raw(client, FDT_METHOD_ECHO, "18 03 61 00 62 00", NULL, 0, &reply),
-	         RFD_MSG_ERROR);
-	CHECK(reply && rfd_msg_error_code(reply) == 0x204);
+	         RFD_MSG_REPLY);
+	data = rfd_msg_data(reply, &len);
+	CHECK_HEX(data, len, "08 00 03 61 00 62 00");
+	rfd_msg_free(reply);
+	CHECK_EQ(call_raw(client, FDT_METHOD_INSPECT, "18 03 61 00 62 00", NULL, 0, &reply),
+	         RFD_MSG_REPLY);
+	data = rfd_msg_data(reply, &len);
+	CHECK_HEX(data, len, "0c 00 18 03 61 00 62 19 0c 00 00");
 	rfd_msg_free(reply);
 
 	/* inspect sent one-way is dropped; the connection goes on. */
@@ -1124,6 +1211,7 @@ static const struct rfd_test tests[] = {
     {"args_rejected", test_args_rejected},
     {"args_with_nul", test_args_with_nul},
     {"string_limit", test_string_limit},
+    {"tags_with_nul", test_tags_with_nul},
     {"report_vector", test_report_vector},
     {"spec_vectors", test_spec_vectors},
     {"report_skips_unknown_fields", test_report_skips_unknown_fields},
@@ -1137,6 +1225,7 @@ static const struct rfd_test tests[] = {
     {"names", test_names},
     {"open_beneath", test_open_beneath},
     {"open_beneath_walk", test_open_beneath_walk},
+    {"open_path_lengths", test_open_path_lengths},
     {"service_inspect_and_record", test_service_inspect_and_record},
     {"service_echo", test_service_echo},
     {"service_open", test_service_open},

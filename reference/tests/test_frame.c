@@ -418,14 +418,6 @@ static const struct rejection rejections[] = {
     {"00 00 00 01 2d 00 00 00 02 04", "METADATA flag on a frame type"},
     {"00 00 00 01 21 00 00 00 00 01", "METADATA flag on a frame type"},
     {"00 00 00 00 0d 00 00 00 00 00 00 00 00 00", "METADATA flag on a frame type"},
-    {"00 00 00 01 10 20", "not defined"},
-    {"00 00 00 01 12 00", "not defined"},
-    {"00 00 00 01 20 40 00 00 00 01", "not defined"},
-    {"00 00 00 00 0c 40 00 00 00 00 00 00 00 00", "not defined"},
-    {"00 00 00 00 33 00", "not defined"},
-    {"00 00 00 00 30 00", "without the METADATA flag"},
-    {"80 00 00 01 10 00", "stream id has the reserved top bit"},
-    {"ff ff ff ff 24 00", "stream id has the reserved top bit"},
     {"00 00 00 01 04 00 00 01 00 00 7f ff ff ff 7f ff ff ff 00 00", "non-zero stream id"},
     {"00 00 00 01 0c 00 00 00 00 00 00 00 00 00", "non-zero stream id"},
     {"00 00 00 03 31 00", "non-zero stream id"},
@@ -456,22 +448,8 @@ static const struct rejection rejections[] = {
     {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 00 05 61 62", "resume token"},
     {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 00 03 61 62", "resume token"},
     {"00 00 00 00 04 80 00 01 00 00 7f ff ff ff 7f ff ff ff 01 00 00 00", "resume token"},
-    {"00 00 00 01 20 00 00 00 00 00", "REQUEST_N of 0"},
-    {"00 00 00 01 20 00 80 00 00 01", "REQUEST_N has the reserved top bit"},
-    {"00 00 00 01 18 00 00 00 00 00", "initial request n of 0"},
-    {"00 00 00 01 1c 00 ff ff ff ff", "initial request n has the reserved top bit"},
     {"00 00 00 01 20 00 00 00 00 01 00", "trailing bytes after a REQUEST_N"},
     {"00 00 00 01 24 00 00", "trailing bytes after a CANCEL"},
-    {"00 00 00 01 2c 00 00 00 00 00", "ERROR code 0"},
-    {"00 00 00 00 04 00 00 01 00 00 00 00 00 00 7f ff ff ff 00 00", "keepalive interval of 0"},
-    {"00 00 00 00 04 00 00 01 00 00 80 00 00 01 7f ff ff ff 00 00",
-     "keepalive interval has the reserved top bit"},
-    {"00 00 00 00 04 00 00 01 00 00 7f ff ff ff 00 00 00 00 00 00", "max lifetime of 0"},
-    {"00 00 00 00 04 00 00 01 00 00 7f ff ff ff ff ff ff ff 00 00",
-     "max lifetime has the reserved top bit"},
-    {"00 00 00 00 0c 00 80 00 00 00 00 00 00 00", "last position has the reserved top bit"},
-    {"00 00 00 01 fc 00 00 00 00 00", "extended type 0"},
-    {"00 00 00 01 fc 00 80 00 00 01", "extended type has the reserved top bit"},
 };
 
 static void
@@ -494,6 +472,128 @@ test_every_rejection_reason(void)
 			              rej->hex, r, why ? why : "(none)", rej->reason_word);
 		free(copy);
 	}
+}
+
+/*
+ * Frames a receiver processes although RSocket reserves something in them:
+ * undefined flag bits read as clear (FRAME-21), stream ids of 2^31 and
+ * above (FRAME-24), unused fixed-field values (FRAME-23).
+ */
+struct acceptance {
+	const char *hex; /* without the length field */
+	uint8_t type;
+	uint16_t flags; /* as decoded */
+	uint32_t stream_id;
+	uint32_t u32;
+};
+
+static const struct acceptance acceptances[] = {
+    {"00 00 00 01 10 20", RFD_FRAME_REQUEST_RESPONSE, 0, 1, 0},
+    {"00 00 00 01 12 00", RFD_FRAME_REQUEST_RESPONSE, 0, 1, 0},
+    {"00 00 00 01 10 c0", RFD_FRAME_REQUEST_RESPONSE, RFD_FLAG_FOLLOWS, 1, 0},
+    {"00 00 00 01 20 c0 00 00 00 01", RFD_FRAME_REQUEST_N, 0, 1, 1},
+    {"00 00 00 01 26 e0", RFD_FRAME_CANCEL, 0, 1, 0},
+    {"00 00 00 01 2e 80 00 00 02 04", RFD_FRAME_ERROR, 0, 1, 0x204},
+    {"00 00 00 00 0c 40 00 00 00 00 00 00 00 00", RFD_FRAME_KEEPALIVE, 0, 0, 0},
+    {"00 00 00 00 0e e0 00 00 00 00 00 00 00 00", RFD_FRAME_KEEPALIVE, RFD_FLAG_FOLLOWS, 0, 0},
+    {"00 00 00 00 33 00", RFD_FRAME_METADATA_PUSH, RFD_FLAG_METADATA, 0, 0},
+    {"00 00 00 00 32 e0 61", RFD_FRAME_METADATA_PUSH, 0, 0, 0},
+    {"00 00 00 01 fc e0 00 00 00 05", RFD_FRAME_EXT, 0, 1, 5},
+    {"00 00 00 01 18 40 00 00 00 01", RFD_FRAME_REQUEST_STREAM, 0, 1, 1},
+    {"80 00 00 01 10 00", RFD_FRAME_REQUEST_RESPONSE, 0, 0x80000001u, 0},
+    {"ff ff ff ff 24 00", RFD_FRAME_CANCEL, 0, 0xffffffffu, 0},
+    {"80 00 00 00 28 60", RFD_FRAME_PAYLOAD, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, 0x80000000u, 0},
+    {"00 00 00 01 20 00 00 00 00 00", RFD_FRAME_REQUEST_N, 0, 1, 0},
+    {"00 00 00 01 20 00 80 00 00 01", RFD_FRAME_REQUEST_N, 0, 1, 0x80000001u},
+    {"00 00 00 01 18 00 00 00 00 00", RFD_FRAME_REQUEST_STREAM, 0, 1, 0},
+    {"00 00 00 01 1c 00 ff ff ff ff", RFD_FRAME_REQUEST_CHANNEL, 0, 1, 0xffffffffu},
+    {"00 00 00 01 2c 00 00 00 00 00", RFD_FRAME_ERROR, 0, 1, 0},
+    {"00 00 00 01 fc 00 00 00 00 00", RFD_FRAME_EXT, 0, 1, 0},
+    {"00 00 00 01 fc 00 80 00 00 01", RFD_FRAME_EXT, 0, 1, 0x80000001u},
+    {"00 00 00 00 0c 00 80 00 00 00 00 00 00 00", RFD_FRAME_KEEPALIVE, 0, 0, 0},
+};
+
+static void
+test_undefined_flags_and_values_accepted(void)
+{
+	for (size_t i = 0; i < sizeof(acceptances) / sizeof(acceptances[0]); i++) {
+		const struct acceptance *a = &acceptances[i];
+		uint8_t bytes[HEX_MAX];
+		size_t len = rfd_test_hex(a->hex, bytes, sizeof(bytes));
+		const char *why = NULL;
+		struct rfd_frame f;
+		int r = rfd_frame_decode(bytes, len, &f, &why);
+
+		if (r != 0 || f.type != a->type || f.flags != a->flags ||
+		    f.stream_id != a->stream_id || f.u32 != a->u32)
+			rfd_test_fail(__FILE__, __LINE__,
+			              "\"%s\": r = %d (%s), type %u flags %#x stream %u u32 %u",
+			              a->hex, r, why ? why : "", f.type, f.flags, f.stream_id,
+			              f.u32);
+	}
+}
+
+static void
+test_metadata_push_without_metadata_flag(void)
+{
+	uint8_t bytes[HEX_MAX];
+	size_t len = rfd_test_hex("00 00 00 00 30 00 f0 9f", bytes, sizeof(bytes));
+	struct rfd_frame f;
+
+	CHECK_EQ(rfd_frame_decode(bytes, len, &f, NULL), 0);
+	CHECK_EQ(f.type, RFD_FRAME_METADATA_PUSH);
+	CHECK(!f.has_metadata);
+	CHECK_EQ(f.metadata.len, 0);
+}
+
+static void
+test_setup_reserved_values_accepted(void)
+{
+	const char *setups[] = {
+	    "00 00 00 00 04 00 00 01 00 00 00 00 00 00 7f ff ff ff 00 00",
+	    "00 00 00 00 04 00 00 01 00 00 80 00 00 01 7f ff ff ff 00 00",
+	    "00 00 00 00 04 00 00 01 00 00 7f ff ff ff 00 00 00 00 00 00",
+	    "00 00 00 00 04 00 00 01 00 00 7f ff ff ff ff ff ff ff 00 00",
+	};
+
+	for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+		uint8_t bytes[HEX_MAX];
+		size_t len = rfd_test_hex(setups[i], bytes, sizeof(bytes));
+		struct rfd_frame f;
+
+		CHECK_EQ(rfd_frame_decode(bytes, len, &f, NULL), 0);
+		CHECK_EQ(f.type, RFD_FRAME_SETUP);
+	}
+}
+
+/* The encoder keeps refusing what a conforming sender never writes (FRAME-22, FRAME-23). */
+static void
+test_encoder_keeps_sender_rules(void)
+{
+	struct rfd_frame bad[] = {
+	    {.type = RFD_FRAME_REQUEST_RESPONSE, .stream_id = 1, .flags = RFD_FLAG_NEXT},
+	    {.type = RFD_FRAME_CANCEL, .stream_id = 1, .flags = RFD_FLAG_FOLLOWS},
+	    {.type = RFD_FRAME_REQUEST_N, .stream_id = 1, .u32 = 0},
+	    {.type = RFD_FRAME_ERROR, .stream_id = 1, .u32 = 0},
+	    {.type = RFD_FRAME_EXT, .stream_id = 1, .u32 = 0},
+	};
+	struct rfd_buf out;
+
+	rfd_buf_init(&out);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (rfd_frame_encode(&bad[i], &out) != -EINVAL)
+			rfd_test_fail(__FILE__, __LINE__, "frame %zu was encoded", i);
+	CHECK_EQ(out.len, 0);
+
+	/* FRAME-14: an answer goes on its request's stream id, whatever its top bit. */
+	CHECK_EQ(rfd_frame_encode(&(struct rfd_frame){.type = RFD_FRAME_PAYLOAD,
+	                                              .stream_id = 0x80000001u,
+	                                              .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE},
+	                          &out),
+	         0);
+	REQUIRE(out.len == 9);
+	CHECK(memcmp(out.data, "\x00\x00\x06\x80\x00\x00\x01\x28\x60", 9) == 0);
+	rfd_buf_free(&out);
 }
 
 static void
@@ -1133,6 +1233,10 @@ static const struct rfd_test tests[] = {
     {"encode_sets_metadata_flag_from_content", test_encode_sets_metadata_flag_from_content},
     {"truncation_at_every_length", test_truncation_at_every_length},
     {"every_rejection_reason", test_every_rejection_reason},
+    {"undefined_flags_and_values_accepted", test_undefined_flags_and_values_accepted},
+    {"metadata_push_without_metadata_flag", test_metadata_push_without_metadata_flag},
+    {"setup_reserved_values_accepted", test_setup_reserved_values_accepted},
+    {"encoder_keeps_sender_rules", test_encoder_keeps_sender_rules},
     {"decode_arguments", test_decode_arguments},
     {"payload_follows_without_next_or_complete", test_payload_follows_without_next_or_complete},
     {"split_stream_of_frames", test_split_stream_of_frames},

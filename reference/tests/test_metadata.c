@@ -521,7 +521,8 @@ test_server_push(void)
 		REQUIRE(rfd_server_push_encode(&m, &b) == 0);
 		CHECK_HEX(b.data, b.len, push_vectors[i].hex);
 		REQUIRE(rfd_server_push_decode(b.data, b.len, &d, &why) == 0);
-		CHECK_EQ(d.kind, m.kind);
+		/* Only setupResponse is a known arm (6.1); the others read as no arm. */
+		CHECK_EQ(d.kind, m.kind == RFD_PUSH_SETUP_RESPONSE ? m.kind : RFD_PUSH_NONE);
 		CHECK_EQ(d.has_version, m.has_version);
 		if (m.has_version)
 			CHECK_EQ(d.version, 10);
@@ -810,8 +811,6 @@ static const struct {
      "PayloadExceptionMetadata union has several fields"},
     {RESPONSE, "7c 1c 00 1c 00 00 00", "PayloadMetadata union has several fields"},
     {RESPONSE, "7c 35 00 1c 00 00 00", "PayloadMetadata union has several fields"},
-    {RESPONSE, "7c 00 00", "PayloadMetadata has no known arm"},
-    {RESPONSE, "7c 3c 00 00 00", "PayloadMetadata has no known arm"},
     {RESPONSE, "7c 1c 00 00 00 00", "trailing bytes after the struct"},
     {STREAM_PAYLOAD, "35 00 00", "payloadMetadata is not a struct"},
     {STREAM_PAYLOAD, "18 00 00", "compression is not an i32"},
@@ -829,8 +828,6 @@ static const struct {
     {SETUP, "e5 00 00", "RequestSetupMetadata.compressionSetupRequest is not a struct"},
     {SERVER_PUSH, "15 00 00", "ServerPushMetadata.setupResponse is not a struct"},
     {SERVER_PUSH, "1c 18 00 00 00", "SetupResponse.version is not an i32"},
-    {SERVER_PUSH, "25 00 00", "ServerPushMetadata arm is not a struct"},
-    {SERVER_PUSH, "3b 00 00", "ServerPushMetadata arm is not a struct"},
     {SERVER_PUSH, "1c 00 3c 00 00", "ServerPushMetadata union has several fields"},
     {SERVER_PUSH, "1c 00 00 01", "trailing bytes after the struct"},
 };
@@ -921,6 +918,135 @@ test_allocation_failure(void)
 	rfd_buf_free(&b);
 }
 
+/* 6.1: fields that are not in the known-field table are skipped whatever their type. */
+static void
+test_server_push_other_arms_are_unknown(void)
+{
+	static const char *const hexes[] = {"25 00 00", "3b 00 00", "2c 00 00", "38 02 61 62 00"};
+
+	for (size_t i = 0; i < sizeof(hexes) / sizeof(hexes[0]); i++) {
+		uint8_t bytes[16];
+		size_t len = rfd_test_hex(hexes[i], bytes, sizeof(bytes));
+		struct rfd_server_push d;
+		const char *why = NULL;
+
+		if (rfd_server_push_decode(bytes, len, &d, &why) != 0 || d.kind != RFD_PUSH_NONE)
+			rfd_test_fail(__FILE__, __LINE__, "[%s]: %s, kind %d", hexes[i],
+			              why ? why : "decoded", d.kind);
+	}
+}
+
+/* META-14: compression 0 (NONE) asks nothing; the last of repeated fields counts (6.1). */
+static void
+test_request_compression_value_and_repeats(void)
+{
+	static const struct {
+		const char *hex;
+		bool compression;
+		bool checksum;
+	} cases[] = {
+	    {"e5 00 00", false, false},
+	    {"e5 04 00", true, false},
+	    {"e5 04 05 1c 00 00", false, false},
+	    {"e5 00 05 1c 04 00", true, false},
+	    {"0c 32 15 02 00 0c 32 15 00 00 00", false, false},
+	    {"0c 32 15 00 00 0c 32 15 02 00 00", false, true},
+	    {"0c 32 15 02 00 0c 32 00 00", false, false},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t bytes[32];
+		size_t len = rfd_test_hex(cases[i].hex, bytes, sizeof(bytes));
+		struct rfd_request_metadata d;
+		const char *why = NULL;
+
+		if (rfd_request_metadata_decode(bytes, len, &d, &why) != 0 ||
+		    d.uses_compression != cases[i].compression ||
+		    d.uses_checksum != cases[i].checksum)
+			rfd_test_fail(__FILE__, __LINE__, "[%s]: %s, compression %d checksum %d",
+			              cases[i].hex, why ? why : "decoded", d.uses_compression,
+			              d.uses_checksum);
+	}
+}
+
+static void
+test_response_compression_and_checksum_values(void)
+{
+	static const struct {
+		const char *hex;
+		bool compression;
+		bool checksum;
+	} cases[] = {
+	    {"65 00 00", false, false},       {"65 02 00", true, false},
+	    {"ec 15 00 00 00", false, false}, {"ec 00 00", false, false},
+	    {"ec 15 02 00 00", false, true},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t bytes[32];
+		size_t len = rfd_test_hex(cases[i].hex, bytes, sizeof(bytes));
+		struct rfd_response_metadata d;
+		const char *why = NULL;
+
+		if (rfd_response_metadata_decode(bytes, len, &d, &why) != 0 ||
+		    d.uses_compression != cases[i].compression ||
+		    d.uses_checksum != cases[i].checksum)
+			rfd_test_fail(__FILE__, __LINE__, "[%s]: %s, compression %d checksum %d",
+			              cases[i].hex, why ? why : "decoded", d.uses_compression,
+			              d.uses_checksum);
+	}
+}
+
+/* 6.1, META-21, META-22: an empty payloadMetadata union is not malformed, nor absent. */
+static void
+test_payload_metadata_empty_absent_and_repeated(void)
+{
+	static const struct {
+		const char *hex;
+		enum rfd_payload_kind kind;
+		bool has_what;
+	} cases[] = {
+	    {"00", RFD_PAYLOAD_NONE, false},
+	    {"7c 00 00", RFD_PAYLOAD_EMPTY, false},
+	    {"7c 3c 00 00 00", RFD_PAYLOAD_EMPTY, false},
+	    {"7c 2c 28 01 58 00 00  0c 0e 1c 00 00  00", RFD_PAYLOAD_RESPONSE, false},
+	    {"7c 1c 00 00  0c 0e 00  00", RFD_PAYLOAD_EMPTY, false},
+	    {"7c 1c 00 00  0c 0e 2c 28 01 58 00 00  00", RFD_PAYLOAD_OTHER_EXCEPTION, true},
+	};
+	struct rfd_response_metadata m = {.payload_kind = RFD_PAYLOAD_EMPTY};
+	struct rfd_buf b;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t bytes[32];
+		size_t len = rfd_test_hex(cases[i].hex, bytes, sizeof(bytes));
+		struct rfd_response_metadata d;
+		const char *why = NULL;
+
+		if (rfd_response_metadata_decode(bytes, len, &d, &why) != 0 ||
+		    d.payload_kind != cases[i].kind || d.has_ex_what != cases[i].has_what)
+			rfd_test_fail(__FILE__, __LINE__, "[%s]: %s, kind %d", cases[i].hex,
+			              why ? why : "decoded", d.payload_kind);
+	}
+
+	rfd_buf_init(&b);
+	REQUIRE(rfd_response_metadata_encode(&m, &b) == 0);
+	CHECK_HEX(b.data, b.len, "7c 00 00");
+	rfd_buf_free(&b);
+}
+
+/* 6.1: a repeated clientMetadata replaces the earlier one whole. */
+static void
+test_repeated_client_metadata_replaces_the_first(void)
+{
+	uint8_t bytes[32];
+	size_t len = rfd_test_hex("9c 18 01 61 00  0c 12 00  00", bytes, sizeof(bytes));
+	struct rfd_setup_metadata d;
+	const char *why = NULL;
+
+	REQUIRE(rfd_setup_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(!d.has_agent);
+}
+
 static const struct rfd_test tests[] = {
     {"worked_example_request", test_worked_example_request},
     {"worked_example_data", test_worked_example_data},
@@ -941,6 +1067,12 @@ static const struct rfd_test tests[] = {
     {"invalid_arguments", test_invalid_arguments},
     {"fd_metadata_alone", test_fd_metadata_alone},
     {"allocation_failure", test_allocation_failure},
+    {"server_push_other_arms_are_unknown", test_server_push_other_arms_are_unknown},
+    {"request_compression_value_and_repeats", test_request_compression_value_and_repeats},
+    {"response_compression_and_checksum_values", test_response_compression_and_checksum_values},
+    {"payload_metadata_empty_absent_and_repeated", test_payload_metadata_empty_absent_and_repeated},
+    {"repeated_client_metadata_replaces_the_first",
+     test_repeated_client_metadata_replaces_the_first},
     {NULL, NULL},
 };
 

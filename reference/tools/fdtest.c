@@ -58,15 +58,32 @@ fdt_open_result_free(struct fdt_open_result *result)
 	memset(result, 0, sizeof(*result));
 }
 
+/* @len bytes of @text, NUL-terminated. */
+static char *
+copy_bytes(const char *text, size_t len)
+{
+	char *copy = rfd_malloc(len + 1);
+
+	if (!copy)
+		return NULL;
+	if (len > 0)
+		memcpy(copy, text, len);
+	copy[len] = '\0';
+	return copy;
+}
+
 static char *
 copy_string(const char *text)
 {
-	size_t len = strlen(text);
-	char *copy = rfd_malloc(len + 1);
+	return copy_bytes(text, strlen(text));
+}
 
-	if (copy)
-		memcpy(copy, text, len + 1);
-	return copy;
+static size_t
+tag_length(const struct fdt_report *report)
+{
+	if (!report->tag)
+		return 0;
+	return report->tag_len ? report->tag_len : strlen(report->tag);
 }
 
 int
@@ -75,7 +92,8 @@ fdt_report_copy(struct fdt_report *dst, const struct fdt_report *src)
 	assert(dst);
 	assert(src);
 	memset(dst, 0, sizeof(*dst));
-	dst->tag = copy_string(src->tag ? src->tag : "");
+	dst->tag_len = tag_length(src);
+	dst->tag = copy_bytes(src->tag ? src->tag : "", dst->tag_len);
 	if (!dst->tag)
 		return -ENOMEM;
 	if (src->n_fds > 0) {
@@ -160,7 +178,7 @@ static void
 write_report(struct rfd_cw *w, const struct fdt_report *report)
 {
 	rfd_cw_struct_begin(w);
-	write_string(w, REPORT_TAG, report->tag);
+	rfd_cw_field_binary(w, REPORT_TAG, report->tag ? report->tag : "", tag_length(report));
 	rfd_cw_field(w, RFD_CT_LIST, REPORT_FDS);
 	rfd_cw_list_begin(w, RFD_CT_STRUCT, (uint32_t)report->n_fds);
 	for (size_t i = 0; i < report->n_fds; i++)
@@ -189,19 +207,27 @@ fdt_encode_report_result(const struct fdt_report *report, struct fdt_bytes *out)
 }
 
 int
-fdt_encode_string_result(const char *text, struct fdt_bytes *out)
+fdt_encode_bytes_result(const char *text, size_t len, struct fdt_bytes *out)
 {
 	struct rfd_buf buf;
 	struct rfd_cw w;
 
+	assert(text || len == 0);
 	assert(out);
 	memset(out, 0, sizeof(*out));
 	rfd_buf_init(&buf);
 	rfd_cw_init(&w, &buf);
 	rfd_cw_struct_begin(&w);
-	write_string(&w, RESULT_SUCCESS, text);
+	rfd_cw_field_binary(&w, RESULT_SUCCESS, text ? text : "", len);
 	rfd_cw_struct_end(&w);
 	return finish(&w, &buf, out);
+}
+
+int
+fdt_encode_string_result(const char *text, struct fdt_bytes *out)
+{
+	assert(text);
+	return fdt_encode_bytes_result(text, strlen(text), out);
 }
 
 int
@@ -240,16 +266,11 @@ read_string_len(struct rfd_cr *r, char **text, size_t *len)
 	ret = rfd_cr_binary(r, &value);
 	if (ret < 0)
 		return ret;
-	if (value.len > FDT_MAX_STRING)
-		return rfd_cr_fail(r, "string longer than 32 MiB");
 	if (!len && memchr(value.ptr, '\0', value.len))
 		return rfd_cr_fail(r, "string holds a NUL byte");
-	copy = rfd_malloc(value.len + 1);
+	copy = copy_bytes((const char *)value.ptr, value.len);
 	if (!copy)
 		return -ENOMEM;
-	if (value.len > 0)
-		memcpy(copy, value.ptr, value.len);
-	copy[value.len] = '\0';
 	rfd_free(*text);
 	*text = copy;
 	if (len)
@@ -401,8 +422,11 @@ report_field(struct rfd_cr *r, const struct rfd_cr_field *f, void *out)
 	struct fdt_report *report = out;
 
 	switch (f->id) {
-	case REPORT_TAG:
-		return read_string_field(r, f, &report->tag, "FdReport.tag is not a string");
+	case REPORT_TAG: {
+		int ret = expect_type(r, f, RFD_CT_BINARY, "FdReport.tag is not a string");
+
+		return ret < 0 ? ret : read_string_len(r, &report->tag, &report->tag_len);
+	}
 	case REPORT_FDS: {
 		int ret = expect_type(r, f, RFD_CT_LIST, "FdReport.fds is not a list");
 

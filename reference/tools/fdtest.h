@@ -21,9 +21,11 @@
  * absent string as "" and an absent i64/i32/bool as 0/false (Thrift
  * defaults), and return 0 or -EBADMSG with *why (when @why is not NULL) set
  * to a static string naming the problem; -ENOMEM when out of memory.  They
- * refuse strings longer than FDT_MAX_STRING or holding a NUL byte, reports of
- * more than FDT_MAX_FDS FDs, a field of a known id with the wrong type, and
- * any byte after the struct.  On failure their outputs are left empty.
+ * refuse strings holding a NUL byte (except where a length is returned with
+ * them: arguments with @text_len, a report's tag), reports of more than
+ * FDT_MAX_FDS FDs, a field of a known id with the wrong type, and any byte
+ * after the struct.  Strings have no length limit of their own: the message
+ * size bounds them.  On failure their outputs are left empty.
  *
  * Decoded strings are NUL-terminated copies, allocated with malloc() and
  * owned by the output struct (a string from fdt_decode_args() by the caller,
@@ -46,8 +48,7 @@
 #define FDT_ERROR_NAME "FdTestError"
 
 enum {
-	FDT_MAX_FDS = 253,         /* one message carries at most this many FDs */
-	FDT_MAX_STRING = 32 << 20, /* bytes in a tag, path or error message */
+	FDT_MAX_FDS = 253, /* one message carries at most this many FDs */
 };
 
 /* One FD as its receiver found it. */
@@ -60,7 +61,8 @@ struct fdt_fdinfo {
 };
 
 struct fdt_report {
-	char *tag;
+	char *tag;      /* NUL-terminated; may hold NUL bytes before tag_len */
+	size_t tag_len; /* bytes of tag; 0 with a non-empty tag means strlen(tag) */
 	size_t n_fds;
 	struct fdt_fdinfo *fds; /* NULL when n_fds is 0 */
 };
@@ -111,8 +113,9 @@ int fdt_encode_report_result(const struct fdt_report *report, struct fdt_bytes *
 int fdt_decode_report_result(const uint8_t *data, size_t len, struct fdt_report *report,
                              const char **why);
 
-/* {0: string} for echo, and for a successful open. */
+/* {0: string} for echo, and for a successful open; the _bytes form takes @len bytes, NULs too. */
 int fdt_encode_string_result(const char *text, struct fdt_bytes *out);
+int fdt_encode_bytes_result(const char *text, size_t len, struct fdt_bytes *out);
 int fdt_decode_string_result(const uint8_t *data, size_t len, char **text, const char **why);
 
 /* {1: FdTestError} for a failed open. */

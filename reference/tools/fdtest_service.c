@@ -111,6 +111,12 @@ store_recorded(struct fdt_service *service, uint64_t connection, struct fdt_repo
 enum {
 	MAX_SYMLINKS = 40, /* the kernel's limit on symlinks followed in one lookup */
 	MAX_WALK_DEPTH = PATH_MAX / 2,
+	/*
+	 * The kernel follows a symlink without joining its target to the rest of
+	 * the path, so no joined length is too long: each of the 40 links adds
+	 * at most a target below PATH_MAX to a path below PATH_MAX.
+	 */
+	WALK_REST_MAX = (MAX_SYMLINKS + 1) * PATH_MAX,
 };
 
 /*
@@ -148,7 +154,7 @@ struct walk {
 	int root_fd;
 	size_t depth;
 	unsigned links;
-	char rest[PATH_MAX + 1];
+	char rest[WALK_REST_MAX + 1];
 	int dirs[MAX_WALK_DEPTH];
 };
 
@@ -206,7 +212,7 @@ follow_symlink(struct walk *w, int link_fd, const char *remaining)
 		w->rest[n] = '\0';
 		return 0;
 	}
-	if ((size_t)n + 1 + remaining_len > PATH_MAX)
+	if ((size_t)n + 1 + remaining_len > WALK_REST_MAX)
 		return -ENAMETOOLONG;
 	/* @remaining lies in w->rest: move it first. */
 	memmove(w->rest + n + 1, remaining, remaining_len + 1);
@@ -269,7 +275,8 @@ resolve_walk(int root_fd, const char *path)
 	struct walk *w;
 	int found = -1, r;
 
-	if (strlen(path) > PATH_MAX)
+	/* PATH_MAX counts the terminating NUL: 4096 bytes or more is too long. */
+	if (strlen(path) >= PATH_MAX)
 		return -ENAMETOOLONG;
 	w = malloc(sizeof(*w));
 	if (!w)
@@ -295,6 +302,7 @@ resolve_walk(int root_fd, const char *path)
 	return r < 0 ? r : found;
 }
 
+/* EAGAIN means a rename or mount raced with a lookup holding "..": not a failure, retried. */
 static int
 resolve_openat2(int root_fd, const char *path)
 {
@@ -302,8 +310,11 @@ resolve_openat2(int root_fd, const char *path)
 	    .flags = O_PATH | O_CLOEXEC,
 	    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
 	};
-	long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	long fd;
 
+	do
+		fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+	while (fd < 0 && (errno == EAGAIN || errno == EINTR));
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -416,38 +427,19 @@ decode_text_args(struct rfd_msg *request, char **text, size_t *len)
 	return r;
 }
 
-/* A tag: a string without NUL bytes, or the request is answered with an error. */
-static int
-decode_tag(struct rfd_msg *request, char **tag)
-{
-	size_t len;
-	int r = decode_text_args(request, tag, &len);
-
-	if (r < 0)
-		return r;
-	/* Limitation: tags holding a NUL byte are refused, as reports carry C strings. */
-	if (strlen(*tag) != len) {
-		free(*tag);
-		*tag = NULL;
-		fail_request(request, RFD_FAIL_BAD_REQUEST,
-		             "tags holding a NUL byte are not supported");
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /*
  * Describe every FD of @request into @report, tagged @tag (which the report
  * takes), and close them all, whatever happens.
  */
 static int
-describe_and_close(struct rfd_msg *request, char *tag, struct fdt_report *report)
+describe_and_close(struct rfd_msg *request, char *tag, size_t tag_len, struct fdt_report *report)
 {
 	size_t n = rfd_msg_fd_count(request);
 	int r = 0;
 
 	memset(report, 0, sizeof(*report));
 	report->tag = tag;
+	report->tag_len = tag_len;
 	if (n > 0) {
 		report->fds = calloc(n, sizeof(*report->fds));
 		if (!report->fds)
@@ -500,12 +492,13 @@ static void
 do_inspect(struct fdt_service *service, struct rfd_msg *request)
 {
 	struct fdt_report report;
+	size_t tag_len;
 	char *tag;
 	int r;
 
-	if (decode_tag(request, &tag) < 0)
+	if (decode_text_args(request, &tag, &tag_len) < 0)
 		return;
-	r = describe_and_close(request, tag, &report);
+	r = describe_and_close(request, tag, tag_len, &report);
 	if (r < 0) {
 		fail_internal(request, r);
 		return;
@@ -521,13 +514,14 @@ do_echo(struct fdt_service *service, struct rfd_msg *request)
 	int fds[RFD_MAX_FDS];
 	size_t n = rfd_msg_fd_count(request);
 	struct fdt_bytes result;
+	size_t tag_len;
 	char *tag;
 	int r;
 
-	if (decode_tag(request, &tag) < 0)
+	if (decode_text_args(request, &tag, &tag_len) < 0)
 		return;
 	log_debug("connection %llu: echo \"%s\": %zu FDs", connection_of(request), tag, n);
-	r = fdt_encode_string_result(tag, &result);
+	r = fdt_encode_bytes_result(tag, tag_len, &result);
 	free(tag);
 	if (r < 0) {
 		fail_internal(request, r);
@@ -544,12 +538,13 @@ do_record(struct fdt_service *service, struct rfd_msg *request)
 {
 	uint64_t connection = rfd_msg_connection(request);
 	struct fdt_report report;
+	size_t tag_len;
 	char *tag;
 	int r;
 
-	if (decode_tag(request, &tag) < 0)
+	if (decode_text_args(request, &tag, &tag_len) < 0)
 		return;
-	r = describe_and_close(request, tag, &report);
+	r = describe_and_close(request, tag, tag_len, &report);
 	if (r == 0) {
 		log_report(request, &report);
 		r = store_recorded(service, connection, &report);

@@ -30,9 +30,8 @@
  * RFD_FAIL_INTERNAL; the request's FDs are closed first, and a one-way gets
  * no answer.  Requests are answered at once, from the handler.  Events are
  * logged with log.h: calls at debug level, refused requests at info.
- *
- * Limitation: a tag holding a NUL byte is refused with RFD_FAIL_BAD_REQUEST,
- * as reports carry tags as C strings.
+ * Tags may hold any bytes, NUL included: echo answers them unchanged and
+ * reports carry them whole.
  *
  * Free the server before the service: closing connections calls
  * fdt_service_closed().

@@ -949,6 +949,52 @@ scenario_eof_with_fds(struct run *run)
 	return 0;
 }
 
+/* A call without FD that must fail, whatever the error. */
+static void
+echo_plain_fails(struct run *run, const char *tag)
+{
+	struct call_result echo;
+
+	call_echo(run, tag, NULL, 0, run->timeout_ms, &echo);
+	expect_failure(run, &echo, 0, "");
+	call_result_free(&echo);
+}
+
+/* The harness sends a KEEPALIVE with RESPOND before answering; the library answers it. */
+static int
+scenario_keepalive(struct run *run)
+{
+	if (start(run) < 0)
+		return -1;
+	echo_plain_returns(run, "keepalive");
+	return 0;
+}
+
+/* The harness answers with a request frame of its own: the connection must fail (FRAME-28). */
+static int
+scenario_server_request(struct run *run)
+{
+	if (start(run) < 0)
+		return -1;
+	echo_plain_fails(run, "server-request");
+	probe_on_new_connection(run);
+	return 0;
+}
+
+/* Responses without payloadMetadata, with an empty one, with two members (META-21, META-22). */
+static int
+scenario_payload_metadata(struct run *run)
+{
+	if (start(run) < 0 || echo_devnull_returns(run, "pm-absent") < 0)
+		return -1;
+	echo_plain_fails(run, "pm-empty");
+	echo_plain_fails(run, "pm-two");
+	if (echo_devnull_returns(run, "after") < 0)
+		return -1;
+	echo_plain_returns(run, probe_tag);
+	return 0;
+}
+
 /* many-in-flight: one call, completed by its callback. */
 struct pending_call {
 	struct run *run;
@@ -1157,7 +1203,10 @@ scenario_passrights_off(struct run *run)
 	X("many-in-flight", scenario_many_in_flight)                                               \
 	X("echo-large", scenario_echo_large)                                                       \
 	X("ctrunc", scenario_ctrunc)                                                               \
-	X("passrights-off", scenario_passrights_off)
+	X("passrights-off", scenario_passrights_off)                                               \
+	X("keepalive", scenario_keepalive)                                                         \
+	X("server-request", scenario_server_request)                                               \
+	X("payload-metadata", scenario_payload_metadata)
 
 struct scenario {
 	const char *name;

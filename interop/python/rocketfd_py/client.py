@@ -31,6 +31,7 @@ DECLARED = "declared"          # the declared exception (META-19)
 APPLICATION = "application"    # an undeclared exception
 FD_MISMATCH = "fd-mismatch"    # the response's claim failed (ERR-13)
 MALFORMED = "malformed"        # response metadata or result not decodable
+NO_RESULT = "no-result"        # payloadMetadata with no member known: neither result nor exception (META-21)
 CONNECTION = "connection"      # the connection failed (ERR-2, ERR-15)
 
 
@@ -187,13 +188,14 @@ class ClientConnection:
         return calls
 
     def abandon(self, call, timeout):
+        """Gives up on a call.  No CANCEL is sent for a request-response call
+        (FRAME-29): its stream id stays in use until a late answer arrives or
+        the connection closes, which a CANCEL would not change."""
         if call.done:
             return
         if self.calls.get(call.stream_id) is call:
             del self.calls[call.stream_id]
             self.abandoned.add(call.stream_id)
-            self.out.push([fr.encode_cancel(call.stream_id)])
-            self.flush()
         call.fail(TIMEOUT, "timed out after %d ms" % int(timeout * 1000))
 
     def call(self, method, args, fds=(), kind=md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE, timeout=5.0):
@@ -215,7 +217,8 @@ class ClientConnection:
         for _, revents in self.poller.poll(max(0, int(timeout * 1000)) + 1):
             if revents & (select.POLLIN | select.POLLHUP | select.POLLERR):
                 self._read()
-            if not self.closed and revents & select.POLLOUT:
+            # Also writes what reading queued (a KEEPALIVE answer, FRAME-26).
+            if not self.closed and (revents & select.POLLOUT or self.out):
                 self.flush()
 
     def flush(self):
@@ -287,10 +290,10 @@ class ClientConnection:
         elif ftype == fr.EXT:
             if not frame.has(fr.FLAG_IGNORE):
                 raise fr.FrameError("FRAME-17", "EXT frame without IGNORE")
-        elif ftype == fr.SETUP:
-            raise fr.FrameError("SETUP-1", "the server sent a SETUP frame")
-        # REQUEST_N and CANCEL (FRAME-18) and requests from the server (servers
-        # open no streams here) are ignored; FDs that came with them stay queued.
+        elif ftype == fr.SETUP or ftype in fr.REQUEST_TYPES:
+            raise fr.FrameError("FRAME-28", "the server sent a %s frame on stream %d"
+                                % (fr.TYPE_NAMES[ftype], stream_id))
+        # REQUEST_N and CANCEL are ignored (FRAME-18); FDs that came with them stay queued.
 
     def _on_metadata_push(self, frame):
         if self.setup_version is not None or frame.metadata is None:
@@ -332,9 +335,8 @@ class ClientConnection:
             del self.partial[stream_id]
             self._on_response(fr.Message.from_partial(partial))
             return
-        if not frame.flags & (fr.FLAG_NEXT | fr.FLAG_COMPLETE):
-            raise fr.FrameError("FRAME-7", "PAYLOAD with neither NEXT nor COMPLETE")
         if stream_id not in self.calls and stream_id not in self.abandoned:
+            # Ignored on its own, FOLLOWS or not (FRAME-18, FRAME-25).
             return
         if frame.has(fr.FLAG_FOLLOWS):
             self.partial[stream_id] = fr.PartialMessage(frame)
@@ -379,9 +381,15 @@ class ClientConnection:
             return
         call.fds = claim.fds
         self._decode_result(call, meta, msg.data)
+        if not call.ok:
+            # A response the client rejects: its FDs are closed before the
+            # failure is reported (OWN-3).
+            call.release()
 
     def _decode_result(self, call, meta, data):
-        payload_meta = meta.get("payloadMetadata", {})
+        """The table of 6.9: absent payloadMetadata is a result (META-22), an
+        empty one is neither result nor exception (META-21)."""
+        payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
         schema = fdtest.RESULT_SCHEMAS.get(call.method, {})
         if "exceptionMetadata" in payload_meta:
             exception = payload_meta["exceptionMetadata"]
@@ -399,7 +407,7 @@ class ClientConnection:
                 call.fail(APPLICATION, "undeclared exception: %s" % what)
             return
         if "responseMetadata" not in payload_meta:
-            call.fail(MALFORMED, "response without responseMetadata or exceptionMetadata")
+            call.fail(NO_RESULT, "neither a result nor an exception: payloadMetadata has no member known")
             return
         try:
             result = compact.decode_struct(data, schema)

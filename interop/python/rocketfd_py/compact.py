@@ -3,7 +3,9 @@
 Writing: encode_struct() turns a list of (field id, type, value) triples into
 bytes.  Reading: decode_struct() checks a blob against a schema (known fields
 with their types), skips unknown fields of any type at any depth without
-recursion, and refuses anything that is not exactly one struct (META-3).
+recursion (META-2, META-23), and refuses anything that is not exactly one
+struct (META-3): truncated, a known field of another wire type, a union with
+more than one field, a type code that is not a type, bytes after the end.
 """
 
 import struct as _struct
@@ -21,6 +23,8 @@ LIST = 9
 SET = 10
 MAP = 11
 STRUCT = 12
+FLOAT = 13
+LAST_TYPE = FLOAT
 
 # The type used in schemas and writers for a bool; on the wire it is 1 or 2.
 BOOL = BOOL_TRUE
@@ -78,7 +82,9 @@ def _write_value(out, ttype, value):
         bits = {I16: 16, I32: 32, I64: 64}[ttype]
         out += varint(zigzag(value, bits))
     elif ttype == DOUBLE:
-        out += _struct.pack("<d", value)
+        out += _struct.pack(">d", value)
+    elif ttype == FLOAT:
+        out += _struct.pack(">f", value)
     elif ttype == BINARY:
         if isinstance(value, str):
             value = value.encode("utf-8")
@@ -199,6 +205,13 @@ class Reader:
     def binary(self):
         return self.take(self.varint())
 
+    def bool_element(self):
+        """A bool inside a list, set or map: 1 true, 2 false, 0 (older writers) false."""
+        byte = self.byte()
+        if byte not in (0, BOOL_TRUE, BOOL_FALSE):
+            raise DecodeError("bad bool element byte %d" % byte)
+        return byte == BOOL_TRUE
+
     def field_header(self, last_id):
         """Returns (type, id), or (STOP, None) at the end of a struct."""
         byte = self.byte()
@@ -206,7 +219,7 @@ class Reader:
             return STOP, None
         ttype = byte & 0x0F
         delta = byte >> 4
-        if not BOOL_TRUE <= ttype <= STRUCT:
+        if not BOOL_TRUE <= ttype <= LAST_TYPE:
             raise DecodeError("unknown field type %d" % ttype)
         if delta:
             field_id = last_id + delta
@@ -223,7 +236,7 @@ class Reader:
             kinds = self.byte()
             key_type, val_type = kinds >> 4, kinds & 0x0F
             for elem in (key_type, val_type):
-                if not BOOL_TRUE <= elem <= STRUCT:
+                if not BOOL_TRUE <= elem <= LAST_TYPE:
                     raise DecodeError("unknown map element type %d" % elem)
             # Every element takes at least one byte.
             if count > self.remaining() // 2:
@@ -234,7 +247,7 @@ class Reader:
         count = header >> 4
         if count == 15:
             count = self.varint()
-        if not BOOL_TRUE <= elem_type <= STRUCT:
+        if not BOOL_TRUE <= elem_type <= LAST_TYPE:
             raise DecodeError("unknown list element type %d" % elem_type)
         if count > self.remaining():
             raise DecodeError("list size %d exceeds the bytes left" % count)
@@ -255,13 +268,15 @@ def skip(reader, ttype, in_field=False):
             current, field_bool = pending.pop()
             if _is_bool_type(current):
                 if not field_bool:
-                    reader.byte()
+                    reader.bool_element()
             elif current in (BYTE,):
                 reader.byte()
             elif current in (I16, I32, I64):
                 reader.varint()
             elif current == DOUBLE:
                 reader.take(8)
+            elif current == FLOAT:
+                reader.take(4)
             elif current == BINARY:
                 reader.take(reader.varint())
             elif current == STRUCT:
@@ -294,6 +309,12 @@ def skip(reader, ttype, in_field=False):
                 pending.append((elem_type, False))
 
 
+class Union(dict):
+    """A schema whose struct is a union: at most one field of any id (6.1).
+    A union with no field, or with only a field the schema does not know,
+    decodes as {} (empty); two or more fields are malformed."""
+
+
 # A schema is {field id: (name, type, sub)} where sub is a schema for STRUCT,
 # the element spec for LIST/SET ((elem_type, elem_sub)), (key spec, value spec)
 # for MAP, and None otherwise.  Values decode to int, bytes, bool, dict (structs,
@@ -310,14 +331,13 @@ def _read_value(reader, ttype, sub, wire_type, in_field):
     if _is_bool_type(ttype):
         if in_field:
             return wire_type == BOOL_TRUE
-        byte = reader.byte()
-        if byte not in (0, 1, 2):
-            raise DecodeError("bad bool byte %d" % byte)
-        return byte == 1
+        return reader.bool_element()
     if ttype in (BYTE, I16, I32, I64):
         return reader.integer(ttype)
     if ttype == DOUBLE:
-        return _struct.unpack("<d", reader.take(8))[0]
+        return _struct.unpack(">d", reader.take(8))[0]
+    if ttype == FLOAT:
+        return _struct.unpack(">f", reader.take(4))[0]
     if ttype == BINARY:
         return reader.binary()
     if ttype == STRUCT:
@@ -342,13 +362,18 @@ def _read_value(reader, ttype, sub, wire_type, in_field):
 
 
 def read_struct(reader, schema):
-    """Reads one struct; returns {name: value} for the known fields present."""
+    """Reads one struct; returns {name: value} for the known fields present.
+    A field id seen twice keeps its later value, whole."""
     result = {}
     last_id = 0
+    fields_seen = 0
     while True:
         wire_type, field_id = reader.field_header(last_id)
         if wire_type == STOP:
             return result
+        fields_seen += 1
+        if fields_seen > 1 and isinstance(schema, Union):
+            raise DecodeError("union with more than one field")
         last_id = field_id
         known = schema.get(field_id)
         if known is None:

@@ -277,7 +277,11 @@ def _parse_setup(frame, body):
 
 def parse_frame(buf):
     """Decodes one whole frame (length field included) and applies the
-    context-free checks FRAME-1 to FRAME-6; raises FrameError."""
+    context-free checks FRAME-1 to FRAME-7; raises FrameError.
+
+    Flag bits a type does not define are kept in flags but mean nothing
+    (FRAME-21): only the bits the type defines are ever tested.  Stream ids
+    are whole u32 values (FRAME-24)."""
     length = _u24(buf, 0)
     if length < MIN_FRAME_LENGTH:
         raise FrameError("FRAME-1", "frame length %d below 6" % length)
@@ -296,6 +300,8 @@ def parse_frame(buf):
         raise FrameError("FRAME-6", "%s on stream %d" % (TYPE_NAMES[ftype], stream_id))
     if ftype in _STREAM_NONZERO_TYPES and stream_id == 0:
         raise FrameError("FRAME-6", "%s on stream 0" % TYPE_NAMES[ftype])
+    if ftype == PAYLOAD and not flags & (FLAG_NEXT | FLAG_COMPLETE | FLAG_FOLLOWS):
+        raise FrameError("FRAME-7", "PAYLOAD with none of NEXT, COMPLETE and FOLLOWS")
 
     body = memoryview(buf)[HEADER_SIZE:length + 3]
     fixed = _FIXED_SIZE.get(ftype, 0)

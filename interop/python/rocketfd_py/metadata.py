@@ -25,13 +25,19 @@ CODE_UNKNOWN_METHOD = 10
 MIN_ROCKET_VERSION = 8
 MAX_ROCKET_VERSION = 10
 
+# The schemas hold exactly the known fields of the table under META-3 (6.1),
+# the only fields whose wire type is checked; every other field, including
+# those the spec lists as ignored (RequestRpcMetadata 8 and 15, ClientMetadata
+# 2, SetupResponse 2 and 5), is skipped whatever its type.  Structs the table
+# does not list (PayloadResponseMetadata, PayloadDeclaredExceptionMetadata,
+# InteractionCreate, CompressionConfig, CompressionSetupRequest) have no known
+# field: {} checks only the wire type of the field that holds them.
+
 FD_METADATA = {
     1: ("fdSeqNum", c.I64, None),
     2: ("numFds", c.I32, None),
 }
 
-# Checksum's fields are not listed by the specification; field 1 is assumed to
-# be the algorithm (an i32 enum whose 0 is NONE), as in fbthrift.
 CHECKSUM = {
     1: ("algorithm", c.I32, None),
 }
@@ -41,19 +47,17 @@ REQUEST_RPC_METADATA = {
     2: ("name", c.BINARY, None),
     3: ("kind", c.I32, None),
     5: ("clientTimeoutMs", c.I32, None),
-    8: ("otherMetadata", c.MAP, ((c.BINARY, None), (c.BINARY, None))),
     14: ("compression", c.I32, None),
-    15: ("compressionConfig", c.STRUCT, {}),
     16: ("interactionId", c.I64, None),
     17: ("interactionCreate", c.STRUCT, {}),
     22: ("fdMetadata", c.STRUCT, FD_METADATA),
     25: ("checksum", c.STRUCT, CHECKSUM),
 }
 
-PAYLOAD_EXCEPTION_METADATA = {
+PAYLOAD_EXCEPTION_METADATA = c.Union({
     1: ("declaredException", c.STRUCT, {}),
     6: ("appUnknownException", c.STRUCT, {}),
-}
+})
 
 PAYLOAD_EXCEPTION_METADATA_BASE = {
     1: ("name_utf8", c.BINARY, None),
@@ -61,10 +65,10 @@ PAYLOAD_EXCEPTION_METADATA_BASE = {
     3: ("metadata", c.STRUCT, PAYLOAD_EXCEPTION_METADATA),
 }
 
-PAYLOAD_METADATA = {
+PAYLOAD_METADATA = c.Union({
     1: ("responseMetadata", c.STRUCT, {}),
     2: ("exceptionMetadata", c.STRUCT, PAYLOAD_EXCEPTION_METADATA_BASE),
-}
+})
 
 RESPONSE_RPC_METADATA = {
     6: ("compression", c.I32, None),
@@ -73,10 +77,13 @@ RESPONSE_RPC_METADATA = {
     14: ("checksum", c.STRUCT, CHECKSUM),
 }
 
+# Field 6 is in the table of 6.1 but not in the table of 6.4; its contents
+# are not described, so only its wire type (struct) is checked.
 STREAM_PAYLOAD_METADATA = {
     1: ("compression", c.I32, None),
     3: ("payloadMetadata", c.STRUCT, PAYLOAD_METADATA),
     5: ("fdMetadata", c.STRUCT, FD_METADATA),
+    6: ("field6", c.STRUCT, {}),
 }
 
 RESPONSE_RPC_ERROR = {
@@ -88,8 +95,6 @@ RESPONSE_RPC_ERROR = {
 
 CLIENT_METADATA = {
     1: ("agent", c.BINARY, None),
-    2: ("hostname", c.BINARY, None),
-    3: ("otherMetadata", c.MAP, ((c.BINARY, None), (c.BINARY, None))),
 }
 
 REQUEST_SETUP_METADATA = {
@@ -102,13 +107,11 @@ REQUEST_SETUP_METADATA = {
 
 SETUP_RESPONSE = {
     1: ("version", c.I32, None),
-    2: ("zstdSupported", c.BOOL, None),
-    5: ("lz4Supported", c.BOOL, None),
 }
 
-SERVER_PUSH_METADATA = {
+SERVER_PUSH_METADATA = c.Union({
     1: ("setupResponse", c.STRUCT, SETUP_RESPONSE),
-}
+})
 
 
 # ---------------------------------------------------------------------------

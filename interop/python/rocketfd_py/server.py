@@ -101,8 +101,11 @@ class ServerConnection:
         self.fd_queue = FdQueue(cap, budget)
         self.out = OutQueue()
         self.frames = fr.FrameBuffer()
+        # Limitation: the number of messages reassembled at once is not bounded
+        # (4.5 allows a bound); each is bounded by max_message only.
         self.partial = {}
-        self.in_use = set()
+        self.in_use = set()      # stream ids from a request's first frame until its answer is queued (1.4)
+        self.in_flight = set()   # complete request-response and stream requests among them
         self.setup_done = False
         self.closed = False
         self.last_recorded = (b"", [])
@@ -222,8 +225,7 @@ class ServerConnection:
     def _on_payload(self, frame):
         partial = self.partial.get(frame.stream_id)
         if partial is None:
-            if not frame.flags & (fr.FLAG_NEXT | fr.FLAG_COMPLETE):
-                raise fr.FrameError("FRAME-7", "PAYLOAD with neither NEXT nor COMPLETE")
+            # Continues nothing: ignored on its own, FOLLOWS or not (FRAME-18, FRAME-25).
             return
         partial.append(frame)
         if partial.size() > self.max_message:
@@ -235,8 +237,11 @@ class ServerConnection:
     # --------------------------------------------------------------- dispatch
 
     def _on_message(self, msg):
-        """A complete request: claim first (FD-CARRY-3), then validate, then execute."""
+        """A complete request: the checks of 6.8 in the order of its table
+        (META-20), the claim as its step 2, then execution."""
         stream_id = msg.stream_id
+        if msg.ftype in (fr.REQUEST_RESPONSE, fr.REQUEST_STREAM):
+            self.in_flight.add(stream_id)
         fds = []
         try:
             if msg.metadata is None:
@@ -268,7 +273,7 @@ class ServerConnection:
             self.in_use.discard(stream_id)
 
     def _validate(self, msg, meta, fds):
-        """The checks of 6.8, in the order of its table; returns a Request that owns fds."""
+        """Steps 3 to 9 of 6.8, in order; returns a Request that owns fds."""
         if meta.get("protocol") != md.PROTOCOL_COMPACT:
             raise Rejection("protocol %r is not 2 (Compact)" % meta.get("protocol"))
         name = meta.get("name")
@@ -286,6 +291,9 @@ class ServerConnection:
         if kind is None or kind != _FRAME_KINDS[msg.ftype]:
             raise Rejection("kind %r does not match %s" % (kind, fr.TYPE_NAMES[msg.ftype]),
                             code=md.CODE_WRONG_RPC_KIND)
+        if msg.ftype != fr.REQUEST_FNF and len(self.in_flight - {msg.stream_id}) >= self.max_in_flight:
+            raise Rejection("too many requests in flight", fr.ERROR_REJECTED, md.CATEGORY_LOADSHEDDING,
+                            md.CODE_OVERLOAD)
         if name not in fdtest.METHOD_KINDS:
             raise Rejection("unknown method %r" % name.decode("utf-8", "replace"),
                             code=md.CODE_UNKNOWN_METHOD)
@@ -295,9 +303,6 @@ class ServerConnection:
             args = compact.decode_struct(msg.data, fdtest.ARG_SCHEMAS[name])
         except compact.DecodeError as error:
             raise Rejection("malformed arguments of %s: %s" % (name.decode(), error)) from None
-        if len(self.in_use) > self.max_in_flight:
-            raise Rejection("too many requests in flight", fr.ERROR_REJECTED, md.CATEGORY_LOADSHEDDING,
-                            md.CODE_OVERLOAD)
         return Request(msg.stream_id, name, args, fds, self.credentials.copy())
 
     def _reject(self, msg, rejection):
@@ -311,9 +316,11 @@ class ServerConnection:
     # ----------------------------------------------------------------- output
 
     def _push(self, stream_id, frames, fds=None):
-        def written():
-            self.in_use.discard(stream_id)
-        self.out.push(frames, fds, written)
+        """Queues the final frame(s) of a request's answer: from now on its
+        stream id is free again (1.4, 4.6), whether or not it is written yet."""
+        self.out.push(frames, fds)
+        self.in_use.discard(stream_id)
+        self.in_flight.discard(stream_id)
 
     def respond(self, stream_id, data, fds=None, exception=None):
         """Queues a response; takes fds, which the sendmsg carries (FD-SEND-1)."""

@@ -14,6 +14,7 @@ from rocketfd_py import compact as c
 from rocketfd_py import fdtest
 from rocketfd_py import frame as fr
 from rocketfd_py import metadata as md
+from helpers import unhex
 
 SO_PASSRIGHTS = 83
 
@@ -36,6 +37,7 @@ class FakeServer:
             # for a request the client wrote before the accept.
             self.listener.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 0)
         self.failures = []
+        self.other_frames = []  # frames other than requests that request() skipped
         self.pipes = []
         self.peers = []
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -87,6 +89,7 @@ class FakeServer:
                 raise ScenarioFailure("EOF while waiting for a request")
             if isinstance(message, fr.Message) and message.ftype in fr.REQUEST_TYPES:
                 break
+            self.other_frames.append(message)
         meta = md.decode_request_metadata(message.metadata)
         num_fds, seq = md.fd_claim_args(meta)
         fds = peer.take_fds() if num_fds else []
@@ -94,10 +97,11 @@ class FakeServer:
         args = c.decode_struct(message.data, fdtest.ARG_SCHEMAS[meta["name"]])
         return message.stream_id, meta["name"], args, seq, fds
 
-    def respond(self, peer, stream_id, result, fds=(), seq=None, num_fds=None):
+    def respond(self, peer, stream_id, result, fds=(), seq=None, num_fds=None, meta=None):
         fds = list(fds)
         count = len(fds) if num_fds is None else num_fds
-        meta = md.encode_response_metadata(seq, count)
+        if meta is None:
+            meta = md.encode_response_metadata(seq, count)
         frames = fr.encode_message(fr.PAYLOAD, stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE, meta, result)
         peer.send(b"".join(frames), fds or None)
 
@@ -197,7 +201,9 @@ class FakeServer:
         self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 2)
         for fd in late_fds + fds:
             os.close(fd)
-        peer.read_until_eof()
+        others = self.other_frames + peer.read_until_eof()
+        self.check("no CANCEL for the request-response call (FRAME-29)",
+                   not any(frame.ftype == fr.CANCEL for frame in others))
 
     def _eof_with_fds(self):
         peer = self.accept()
@@ -261,3 +267,63 @@ class FakeServer:
         self.check("W1 to W5 closed at the probe", all(pipe_is_closed(read_end) for read_end in reads))
         self.respond(second, stream_id, fdtest.encode_string_result(args["tag"]))
         second.read_until_eof()
+
+    def _keepalive(self):
+        peer = self.accept()
+        stream_id, _, args, _, _ = self.request(peer)
+        peer.send(fr.encode_keepalive(True, b"keepalive"))
+        frame = peer.read_frame()
+        self.check("a KEEPALIVE answer", frame is not None and frame.ftype == fr.KEEPALIVE)
+        if frame is not None and frame.ftype == fr.KEEPALIVE:
+            self.check("without RESPOND", not frame.has(fr.FLAG_RESPOND))
+            self.check("last received position 0 (FRAME-27)", frame.position == 0)
+            self.check("the same 9 data bytes", frame.data == b"keepalive")
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]))
+        peer.read_until_eof()
+
+    def _server_request(self):
+        peer = self.accept()
+        self.request(peer)
+        read_end, write_end = self.pipe()
+        meta = md.encode_request_metadata(b"echo", 0, 0, 1)
+        request = fr.encode_message(fr.REQUEST_RESPONSE, 2, 0, meta, fdtest.encode_tag_args(b"from-server"))
+        peer.send(b"".join(request), [write_end])
+        os.close(write_end)
+        frames = peer.read_until_eof()
+        self.check("no request after server-request", not any(frame.ftype in fr.REQUEST_TYPES for frame in frames))
+        self.check("ERROR 0x101 before the close", any(
+            frame.ftype == fr.ERROR and frame.stream_id == 0 and frame.error_code == fr.ERROR_CONNECTION_ERROR
+            for frame in frames))
+        second = self.accept()
+        stream_id, _, args, _, _ = self.request(second)
+        self.check("W1 closed at the probe", pipe_is_closed(read_end))
+        self.respond(second, stream_id, fdtest.encode_string_result(args["tag"]))
+        second.read_until_eof()
+
+    def _payload_metadata(self):
+        peer = self.accept()
+        stream_id, _, args, _, fds = self.request(peer)
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds,
+                     meta=unhex("cc 16 00 15 02 00 00"))
+        for fd in fds:
+            os.close(fd)
+        stream_id, _, args, _, _ = self.request(peer)
+        read_1, write_1 = self.pipe()
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), [write_1],
+                     meta=unhex("7c 00 5c 16 02 15 02 00 00"))
+        os.close(write_1)
+        stream_id, _, args, _, _ = self.request(peer)
+        read_2, write_2 = self.pipe()
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), [write_2],
+                     meta=unhex("7c 1c 00 1c 00 00 5c 16 04 15 02 00 00"))
+        os.close(write_2)
+        stream_id, _, args, _, fds = self.request(peer)
+        self.check("W1 closed when 'after' arrives", pipe_is_closed(read_1))
+        self.check("W2 open when 'after' arrives", pipe_is_open(read_2))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 3)
+        for fd in fds:
+            os.close(fd)
+        stream_id, _, args, _, _ = self.request(peer)
+        self.check("W2 closed at the probe", pipe_is_closed(read_2))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]))
+        peer.read_until_eof()

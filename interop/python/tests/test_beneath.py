@@ -55,6 +55,12 @@ CASES = [
     (b"sub/up", OK),
     (b"sub/deep/../../hello.txt", OK),
     (b"dirlink/", errno.EINVAL),
+    # Stated in 0.2 (17.4 rules 5 and 6).
+    (b"dirlink", errno.EINVAL),
+    (b"sub/", errno.EINVAL),
+    (b"longtarget", errno.ENAMETOOLONG),
+    (b"chain2", OK),                # chain2 ... chain41: 40 symbolic links followed
+    (b"chain1", errno.ELOOP),       # 41
     (b"x" * 256, errno.ENAMETOOLONG),
     (b"sub/" + b"./" * 2100 + b"inner.txt", errno.ENAMETOOLONG),
     (b"sub/" + b"./" * 2000 + b"inner.txt", OK),
@@ -100,6 +106,10 @@ class OpenBeneath(unittest.TestCase):
             "abs": "/etc/hostname", "null": "/dev/null", "loop1": "loop2", "loop2": "loop1",
             "dangling": "nothere", "dirlink": "sub", "fifolink": "fifo",
         }
+        links["longtarget"] = "y" * 256
+        for number in range(41):
+            links["chain%d" % number] = "chain%d" % (number + 1)
+        links["chain41"] = "hello.txt"
         for name, target in links.items():
             os.symlink(target, os.path.join(root, name))
         os.mkfifo(os.path.join(root, "fifo"))

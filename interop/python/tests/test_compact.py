@@ -92,9 +92,45 @@ class Skipping(unittest.TestCase):
         self.assertEqual(c.decode_struct(deep_lists, FD_ONLY), {})
 
     def test_bool_list_bytes(self):
-        # Elements of a bool list are one byte each, whatever their value.
-        blob = unhex("19 31 01 02 01 00")
+        # Elements of a bool list are one byte each: 1 true, 2 false, 0 false (6.1).
+        blob = unhex("19 41 01 02 00 01 00")
         self.assertEqual(c.decode_struct(blob, {}), {})
+        schema = {1: ("flags", c.LIST, (c.BOOL, None))}
+        self.assertEqual(c.decode_struct(blob, schema), {"flags": [True, False, False, True]})
+
+    def test_float_is_four_bytes(self):
+        # Type 13 is fbthrift's 4-byte float, skipped by its size (6.1).
+        blob = unhex("1d 3f c0 00 00 0c 2c 16 02 15 02 00 00")
+        self.assertEqual(c.decode_struct(blob, FD_ONLY), {"fdMetadata": {"fdSeqNum": 1, "numFds": 1}})
+        self.assertEqual(c.decode_struct(unhex("19 2d 3f c0 00 00 40 00 00 00 00"), {}), {})
+        self.assertEqual(c.decode_struct(unhex("1d 3f c0 00 00 00"), {1: ("f", c.FLOAT, None)}), {"f": 1.5})
+
+    def test_doubles_are_big_endian(self):
+        self.assertEqual(c.encode_struct([(1, c.DOUBLE, 1.5)]), unhex("17 3f f8 00 00 00 00 00 00 00"))
+        self.assertEqual(c.decode_struct(unhex("17 3f f8 00 00 00 00 00 00 00"), {1: ("d", c.DOUBLE, None)}),
+                         {"d": 1.5})
+
+    def test_empty_collections_of_every_type(self):
+        for elem_type in range(1, 14):
+            self.assertEqual(c.decode_struct(bytes([0x19, elem_type, 0]), {}), {}, elem_type)
+
+    def test_negative_field_ids_are_unknown(self):
+        # Long header: type i32, id -1 (zigzag 01), value 5; then fdMetadata.
+        blob = unhex("05 01 0a") + c.encode_struct([(22, c.STRUCT, md.fd_metadata_fields(3, 1))])
+        self.assertEqual(c.decode_struct(blob, FD_ONLY), {"fdMetadata": {"fdSeqNum": 3, "numFds": 1}})
+
+    def test_repeated_field_replaces_whole(self):
+        first = md.fd_metadata_fields(7, 2)
+        second = [(2, c.I32, 1)]
+        blob = c.encode_struct([(22, c.STRUCT, first)])[:-1] + c.encode_struct([(22, c.STRUCT, second)])
+        # The second fdMetadata has only numFds: fdSeqNum of the first is not merged in.
+        self.assertEqual(blob.count(b"\x0c\x2c"), 2)
+        self.assertEqual(c.decode_struct(blob, FD_ONLY), {"fdMetadata": {"numFds": 1}})
+
+    def test_nesting_depth_32(self):
+        # META-2: an unknown field nested 32 deep (the outer struct is depth 1) is skipped.
+        blob = b"\x1c" * 31 + b"\x00" * 31 + b"\x0c\x2c\x16\x00\x15\x02\x00\x00"
+        self.assertEqual(c.decode_struct(blob, FD_ONLY), {"fdMetadata": {"fdSeqNum": 0, "numFds": 1}})
 
 
 class Refusing(unittest.TestCase):
@@ -117,16 +153,92 @@ class Refusing(unittest.TestCase):
             c.decode_struct(unhex("05 2c 02 00"), FD_ONLY)  # fdMetadata as i32
 
     def test_unknown_type_codes(self):
+        # 14 and 15 are not types (6.1), in a field header, a list, a map, even an empty list.
+        for code in (14, 15):
+            with self.assertRaises(c.DecodeError):
+                c.decode_struct(bytes([0x10 | code, 0]), {})
+            with self.assertRaises(c.DecodeError):
+                c.decode_struct(bytes([0x19, 0x10 | code, 0, 0]), {})
+            with self.assertRaises(c.DecodeError):
+                c.decode_struct(bytes([0x19, code, 0]), {})
+            with self.assertRaises(c.DecodeError):
+                c.decode_struct(bytes([0x1b, 0x01, 0x50 | code, 0, 0, 0]), {})
         with self.assertRaises(c.DecodeError):
-            c.decode_struct(unhex("1d 00"), {})
+            c.decode_struct(unhex("19 00 00"), {})  # an empty list of type 0
+
+    def test_bad_bool_element(self):
         with self.assertRaises(c.DecodeError):
-            c.decode_struct(unhex("19 1d 00 00"), {})
+            c.decode_struct(unhex("19 11 03 00"), {})
+        with self.assertRaises(c.DecodeError):
+            c.decode_struct(unhex("19 11 03 00"), {1: ("flags", c.LIST, (c.BOOL, None))})
 
     def test_list_size_beyond_bytes(self):
         with self.assertRaises(c.DecodeError):
             c.decode_struct(unhex("19 f5 ff ff ff ff 0f 00"), {})
         with self.assertRaises(c.DecodeError):
             c.decode_struct(unhex("1b ff ff 03 55 00"), {})
+
+
+class Unions(unittest.TestCase):
+    """6.1: a union has at most one field; two are malformed, none is empty."""
+
+    def test_payload_metadata(self):
+        decode = md.decode_response_metadata
+        self.assertEqual(decode(unhex("7c 1c 00 00 00")), {"payloadMetadata": {"responseMetadata": {}}})
+        self.assertEqual(decode(unhex("7c 00 00")), {"payloadMetadata": {}})
+        self.assertEqual(decode(unhex("7c 3c 00 00 00")), {"payloadMetadata": {}})  # only unknown field 3
+        for blob in ("7c 1c 00 1c 00 00 00", "7c 3c 00 1c 00 00 00", "7c 1c 00 1c 00 00 00",
+                     "7c 1c 00 15 02 00 00", "7c 3c 00 15 02 00 00"):
+            with self.assertRaises(c.DecodeError, msg=blob):
+                decode(unhex(blob))
+
+    def test_repeated_member_is_two_fields(self):
+        with self.assertRaises(c.DecodeError):
+            md.decode_response_metadata(unhex("7c 1c 00 0c 02 00 00 00"))
+
+    def test_exception_metadata_union(self):
+        base = "7c 2c 18 01 45 18 01 77 1c {} 00 00 00"
+        decoded = md.decode_response_metadata(unhex(base.format("1c 00 00")))
+        self.assertEqual(decoded["payloadMetadata"]["exceptionMetadata"]["metadata"], {"declaredException": {}})
+        with self.assertRaises(c.DecodeError):
+            md.decode_response_metadata(unhex(base.format("1c 00 5c 00 00")))
+
+    def test_unions_not_in_the_table_are_not_checked(self):
+        # compressionSetupRequest (RequestSetupMetadata 14) is a union whose fields are unknown.
+        blob = c.encode_struct([(3, c.I32, 8), (4, c.I32, 10),
+                                (14, c.STRUCT, [(1, c.STRUCT, []), (2, c.I32, 1)])])
+        self.assertEqual(md.decode_setup_metadata(blob), {"minVersion": 8, "maxVersion": 10,
+                                                          "compressionSetupRequest": {}})
+
+
+class KnownFields(unittest.TestCase):
+    """META-3: only the fields of the table of 6.1 are type-checked."""
+
+    def _request(self, extra):
+        return c.encode_struct([(1, c.I32, 2), (2, c.BINARY, b"echo"), (3, c.I32, 0)] + extra)
+
+    def test_ignored_fields_are_unknown(self):
+        for extra in ([(8, c.I32, 1)], [(15, c.BINARY, b"x")], [(11, c.BINARY, b"crc")], [(99, c.I32, 1)]):
+            with self.subTest(extra=extra):
+                self.assertEqual(md.decode_request_metadata(self._request(extra))["name"], b"echo")
+        setup = c.encode_struct([(3, c.I32, 8), (4, c.I32, 10), (9, c.STRUCT, [(2, c.I32, 5), (3, c.I32, 1)])])
+        self.assertEqual(md.decode_setup_metadata(setup)["clientMetadata"], {})
+        push = c.encode_struct([(1, c.STRUCT, [(1, c.I32, 10), (2, c.I32, 1), (5, c.BINARY, b"")])])
+        self.assertEqual(md.decode_server_push(push), {"setupResponse": {"version": 10}})
+
+    def test_known_fields_are_checked(self):
+        for extra in ([(5, c.BINARY, b"100")], [(14, c.BINARY, b"")], [(16, c.I32, 1)], [(17, c.I32, 1)],
+                      [(25, c.I32, 0)], [(25, c.STRUCT, [(1, c.I64, 1)])], [(22, c.STRUCT, [(2, c.I64, 1)])]):
+            with self.subTest(extra=extra):
+                with self.assertRaises(c.DecodeError):
+                    md.decode_request_metadata(self._request(extra))
+        with self.assertRaises(c.DecodeError):
+            md.decode_setup_metadata(c.encode_struct([(9, c.STRUCT, [(1, c.I32, 5)])]))
+        with self.assertRaises(c.DecodeError):
+            md.decode_response_rpc_error(c.encode_struct([(3, c.I64, 1)]))
+        for fields in ([(6, c.BINARY, b"")], [(14, c.I32, 0)], [(12, c.I32, 0)]):
+            with self.assertRaises(c.DecodeError):
+                md.decode_response_metadata(c.encode_struct(fields))
 
 
 if __name__ == "__main__":

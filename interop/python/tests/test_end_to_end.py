@@ -14,7 +14,8 @@ from test_server import OPEN_CONTENT, start_server, stop_server
 SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "echo-2", "record-1", "open",
                         "open-missing", "many-in-flight", "echo-large"]
 SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
-                  "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off"]
+                  "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off", "keepalive",
+                  "server-request", "payload-metadata"]
 
 
 def run_client(path, scenario, timeout=20):

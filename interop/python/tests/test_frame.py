@@ -119,6 +119,73 @@ class Checks(unittest.TestCase):
         for ftype in (fr.REQUEST_RESPONSE, fr.REQUEST_FNF, fr.CANCEL, fr.PAYLOAD):
             self.assertFrameError(self._header(6, 0, ftype, fr.FLAG_NEXT if ftype == fr.PAYLOAD else 0), "FRAME-6")
 
+    def test_frame_7_decided_from_the_frame_alone(self):
+        # A PAYLOAD with none of NEXT, COMPLETE, FOLLOWS fails, continuation or not.
+        self.assertFrameError(self._header(6, 1, fr.PAYLOAD, 0), "FRAME-7")
+        self.assertFrameError(self._header(6, 1, fr.PAYLOAD, fr.FLAG_IGNORE), "FRAME-7")
+        for flags in (fr.FLAG_NEXT, fr.FLAG_COMPLETE, fr.FLAG_FOLLOWS):
+            self.assertEqual(fr.parse_frame(self._header(6, 1, fr.PAYLOAD, flags)).flags, flags)
+
+    def test_frame_21_undefined_bits_are_kept_but_mean_nothing(self):
+        cases = [
+            (fr.CANCEL, 1, 0x080 | fr.FLAG_IGNORE | fr.FLAG_COMPLETE | fr.FLAG_NEXT, b""),
+            (fr.REQUEST_N, 1, 0x080 | fr.FLAG_IGNORE, b"\x00\x00\x00\x00"),
+            (fr.ERROR, 3, 0x080 | fr.FLAG_IGNORE, b"\xff\xff\xff\xff"),
+            (fr.KEEPALIVE, 0, fr.FLAG_IGNORE | fr.FLAG_COMPLETE | fr.FLAG_NEXT, b"\xff" * 8),
+            (fr.REQUEST_RESPONSE, 1, fr.FLAG_IGNORE | fr.FLAG_COMPLETE | fr.FLAG_NEXT, b""),
+            (fr.METADATA_PUSH, 0, fr.FLAG_IGNORE | 0x080, b"\x00"),
+            (fr.EXT, 1, fr.FLAG_IGNORE | 0x080 | fr.FLAG_NEXT, b"\xff\xff\xff\xff"),
+        ]
+        for ftype, stream_id, flags, body in cases:
+            with self.subTest(ftype=ftype):
+                frame = fr.parse_frame(self._header(6 + len(body), stream_id, ftype, flags, body))
+                self.assertEqual((frame.ftype, frame.flags), (ftype, flags))
+        # A METADATA_PUSH without METADATA carries no metadata (4.3).
+        push = fr.parse_frame(self._header(8, 0, fr.METADATA_PUSH, 0, b"\x1c\x00"))
+        self.assertIsNone(push.metadata)
+
+    def test_frame_23_unused_fixed_values(self):
+        frames = [
+            self._header(14, 0, fr.KEEPALIVE, 0, b"\xff" * 8),
+            self._header(10, 1, fr.REQUEST_N, 0, b"\x00" * 4),
+            self._header(10, 1, fr.REQUEST_N, 0, b"\xff" * 4),
+            self._header(10, 1, fr.REQUEST_STREAM, 0, b"\xff" * 4),
+            self._header(10, 1, fr.EXT, fr.FLAG_IGNORE, b"\x00" * 4),
+            self._header(10, 1, fr.ERROR, 0, b"\x00" * 4),
+            fr.encode_setup(b"", major=1, minor=0)[:13] + b"\x00" * 8 + fr.encode_setup(b"")[21:],
+        ]
+        for raw in frames:
+            fr.parse_frame(raw)
+
+    def test_frame_24_high_stream_ids(self):
+        for stream_id in (1 << 31, (1 << 31) + 1, (1 << 32) - 1):
+            frame = fr.parse_frame(fr.encode_payload_frame(fr.REQUEST_RESPONSE, stream_id, 0, b"m", b""))
+            self.assertEqual(frame.stream_id, stream_id)
+
+    def test_frame_22_senders_set_only_defined_flags(self):
+        defined = {
+            fr.SETUP: fr.FLAG_METADATA | fr.FLAG_RESUME_ENABLE | fr.FLAG_LEASE,
+            fr.KEEPALIVE: fr.FLAG_RESPOND,
+            fr.REQUEST_RESPONSE: fr.FLAG_METADATA | fr.FLAG_FOLLOWS,
+            fr.REQUEST_FNF: fr.FLAG_METADATA | fr.FLAG_FOLLOWS,
+            fr.REQUEST_STREAM: fr.FLAG_METADATA | fr.FLAG_FOLLOWS,
+            fr.CANCEL: 0, fr.ERROR: 0, fr.REQUEST_N: 0,
+            fr.PAYLOAD: fr.FLAG_METADATA | fr.FLAG_FOLLOWS | fr.FLAG_COMPLETE | fr.FLAG_NEXT,
+            fr.METADATA_PUSH: fr.FLAG_METADATA,
+        }
+        frames = [fr.encode_setup(b"\xf0\x9f\x9a\x80\x00"), fr.encode_keepalive(True, b"x"),
+                  fr.encode_keepalive(False), fr.encode_cancel(1), fr.encode_error(1, 1, b"x"),
+                  fr.encode_request_n(1, 1), fr.encode_metadata_push(b"\x00")]
+        for ftype in (fr.REQUEST_RESPONSE, fr.REQUEST_FNF, fr.REQUEST_STREAM):
+            frames += fr.encode_message(ftype, 1, 0, b"m" * 10, b"d" * 600, fragment_size=256)
+        frames += fr.encode_message(fr.PAYLOAD, 1, fr.FLAG_NEXT | fr.FLAG_COMPLETE, b"m" * 10, b"d" * 600,
+                                    fragment_size=256)
+        for raw in frames:
+            frame = fr.parse_frame(raw)
+            self.assertEqual(frame.flags & ~defined[frame.ftype], 0, frame.describe())
+        keepalive = fr.parse_frame(fr.encode_keepalive(False, b"data"))
+        self.assertEqual(keepalive.position, 0)  # FRAME-27
+
     def test_frame_2_senders_set_no_reserved_bit(self):
         raw = fr.encode_payload_frame(fr.PAYLOAD, 1, 0xFFFF & ~fr.FLAGS_RESERVED & 0x3FF, b"m", b"d")
         self.assertEqual(struct.unpack(">H", raw[7:9])[0] & fr.FLAGS_RESERVED, 0)

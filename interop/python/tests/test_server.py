@@ -157,6 +157,38 @@ class Setup(ServerTest):
                 peer.send(raw)
                 self.assertConnectionError(peer, code)
 
+    def test_resume_lease_data_and_keepalive_fields_ignored(self):
+        # SETUP-21, SETUP-22, FRAME-23: RESUME_ENABLE (with its token), LEASE, SETUP
+        # data and zero keepalive fields change nothing.
+        good = md.encode_setup_metadata()
+        body = struct.pack(">HHII", 1, 0, 0, 0) + struct.pack(">H", 3) + b"tok"
+        body += bytes([len(fr.METADATA_MIME)]) + fr.METADATA_MIME + bytes([len(fr.DATA_MIME)]) + fr.DATA_MIME
+        body += struct.pack(">I", len(good))[1:] + good + b"setup data"
+        flags = fr.FLAG_METADATA | fr.FLAG_RESUME_ENABLE | fr.FLAG_LEASE
+        raw = struct.pack(">I", len(body) + 6)[1:] + struct.pack(">IH", 0, fr.SETUP << 10 | flags) + body
+        for setup in (raw, fr.encode_setup(good, data=b"\x00 ignored")):
+            peer = self.peer(setup=False)
+            peer.send(setup)
+            frame = peer.read_frame()
+            self.assertEqual(md.decode_server_push(frame.metadata), {"setupResponse": {"version": 10}})
+
+    def test_min_above_max_answered_with_max(self):
+        # 5.4: 9..8 passes step 8 and gets version 8.
+        peer = self.peer(setup=False)
+        peer.setup(9, 8)
+        frame = peer.read_frame()
+        self.assertEqual(md.decode_server_push(frame.metadata), {"setupResponse": {"version": 8}})
+
+    def test_malformed_setup_is_a_connection_error(self):
+        # 5.4 step 2: a SETUP too short, or a MIME type running past the frame.
+        good = fr.encode_setup(md.encode_setup_metadata())
+        short = struct.pack(">I", 6 + 10)[1:] + good[3:9] + b"\x00" * 10
+        past = struct.pack(">I", 6 + 13)[1:] + good[3:9] + good[9:21] + b"\x40"
+        for raw in (short, past):
+            peer = self.peer(setup=False)
+            peer.send(raw)
+            self.assertConnectionError(peer, fr.ERROR_CONNECTION_ERROR)
+
     def test_first_frame_not_setup_closes_its_fds(self):
         read_end, write_end = self.pipe()
         peer = self.peer(setup=False)
@@ -226,6 +258,50 @@ class Rejections(ServerTest):
                                                              f99=(c.BINARY, b"x")))
         _, result = response_of(peer.read_message(), b"echo")
         self.assertEqual(result, {"success": b"t"})
+
+    def test_order_of_the_checks(self):
+        # META-20: requests that fail several checks get the code of the first (6.8).
+        args = fdtest.encode_tag_args(b"t")
+        cases = [
+            # REQUEST_STREAM for echo with kind 4: step 8.
+            (self._meta(f3=(c.I32, 4)), fr.REQUEST_STREAM, args, md.CODE_WRONG_RPC_KIND),
+            # REQUEST_STREAM with kind 4 for an unknown method: step 7.
+            (self._meta(f2=(c.BINARY, b"nosuch"), f3=(c.I32, 4)), fr.REQUEST_STREAM, args,
+             md.CODE_UNKNOWN_METHOD),
+            # REQUEST_CHANNEL for an unknown method: step 4.
+            (self._meta(f2=(c.BINARY, b"nosuch"), f3=(c.I32, 7)), fr.REQUEST_CHANNEL, args,
+             md.CODE_REQUEST_PARSING_FAILURE),
+            # A checksum request with a wrong kind: step 4.
+            (self._meta(f3=(c.I32, 1), f25=(c.STRUCT, [(1, c.I32, 1)])), fr.REQUEST_RESPONSE, args,
+             md.CODE_REQUEST_PARSING_FAILURE),
+            # Protocol 0 and a wrong kind: step 3.
+            (self._meta(f1=(c.I32, 0), f3=(c.I32, 4)), fr.REQUEST_RESPONSE, args, md.CODE_REQUEST_PARSING_FAILURE),
+            # Wrong kind and an unknown method: step 5.
+            (self._meta(f2=(c.BINARY, b"nosuch"), f3=(c.I32, 1)), fr.REQUEST_RESPONSE, args,
+             md.CODE_WRONG_RPC_KIND),
+            # Unknown method and malformed arguments: step 7.
+            (self._meta(f2=(c.BINARY, b"nosuch")), fr.REQUEST_RESPONSE, b"\x18", md.CODE_UNKNOWN_METHOD),
+            # Compression 0 is no compression (META-14); a kind mismatch then decides.
+            (self._meta(f3=(c.I32, 4), f14=(c.I32, 0)), fr.REQUEST_RESPONSE, args, md.CODE_WRONG_RPC_KIND),
+        ]
+        peer = self.peer()
+        stream_id = 1
+        for meta, ftype, data, code in cases:
+            with self.subTest(meta=meta.hex(), ftype=ftype, code=code):
+                peer.send(fr.encode_message(ftype, stream_id, 0, meta, data, initial_n=1)[0])
+                self.assertRejected(peer, stream_id, code)
+            stream_id += 2
+
+    def test_fields_not_in_the_table_are_not_type_checked(self):
+        # META-3 and 6.1: fields 8 and 15 are unknown, whatever their wire type;
+        # clientTimeoutMs (5) is known, and a string there is malformed.
+        args = fdtest.encode_tag_args(b"t")
+        peer = self.peer()
+        peer.request(1, None, args, meta=self._meta(f8=(c.I32, 1), f15=(c.BINARY, b"x")))
+        _, result = response_of(peer.read_message(), b"echo")
+        self.assertEqual(result, {"success": b"t"})
+        peer.request(3, None, args, meta=self._meta(f5=(c.BINARY, b"100")))
+        self.assertRejected(peer, 3, md.CODE_REQUEST_PARSING_FAILURE)
 
     def test_rejected_request_fds_closed_before_the_error(self):
         peer = self.peer()
@@ -376,7 +452,13 @@ class Framing(ServerTest):
                               fdtest.encode_tag_args(b"x"))[0],
             partial_request + fr.encode_cancel(1),
             partial_request + partial_request,
+            partial_request + fr.encode_request_n(1, 1),
+            partial_request + fr.encode_error(1, fr.ERROR_CANCELED, b""),
+            partial_request + fr.encode_payload_frame(fr.EXT, 1, fr.FLAG_IGNORE, b"", b"", 0),
             header(6, 1, fr.PAYLOAD, 0),
+            # FRAME-7 from the frame alone: a flagless continuation fails too.
+            partial_request + header(6, 1, fr.PAYLOAD, 0),
+            partial_request + header(6, 1, fr.PAYLOAD, fr.FLAG_IGNORE),
         ]
         for raw in cases:
             with self.subTest(raw=raw[:24].hex()):
@@ -389,12 +471,72 @@ class Framing(ServerTest):
         peer.send(fr.encode_payload_frame(fr.EXT, 0, fr.FLAG_IGNORE, b"", b"x", 9))
         peer.send(fr.encode_request_n(1, 5) + fr.encode_cancel(9) + fr.encode_error(5, fr.ERROR_CANCELED, b""))
         peer.send(fr.encode_payload_frame(fr.PAYLOAD, 11, fr.FLAG_NEXT, b"", b"stray"))
+        # FRAME-25: a PAYLOAD with FOLLOWS continuing nothing is ignored on its own and
+        # starts no reassembly: the request that follows on that stream is a request.
+        peer.send(fr.encode_payload_frame(fr.PAYLOAD, 13, fr.FLAG_FOLLOWS, b"", b"stray"))
+        peer.send(fr.encode_payload_frame(fr.PAYLOAD, 13, fr.FLAG_NEXT | fr.FLAG_FOLLOWS, b"", b"stray"))
         peer.send(fr.encode_metadata_push(b"\x00"))
+        # FRAME-21, FRAME-23: undefined flag bits and unused values change nothing.
+        peer.send(fr.encode_payload_frame(fr.EXT, 0, fr.FLAG_IGNORE | 0x080, b"", b"x", 0xFFFFFFFF))
+        peer.send(struct.pack(">I", 10)[1:] + struct.pack(">IH", 1, fr.REQUEST_N << 10 | 0x280) + b"\x00" * 4)
+        peer.send(struct.pack(">I", 6)[1:] + struct.pack(">IH", 3, fr.CANCEL << 10 | 0x2e0))
+        peer.send(struct.pack(">I", 10)[1:] + struct.pack(">IH", 5, fr.ERROR << 10 | 0x280) + b"\xff" * 4)
+        peer.send(struct.pack(">I", 6)[1:] + struct.pack(">IH", 0, fr.METADATA_PUSH << 10 | 0x280) + b"")
         peer.send(fr.encode_keepalive(True, b"ping"))
         frame = peer.read_frame()
         self.assertEqual((frame.ftype, frame.flags, frame.data), (fr.KEEPALIVE, 0, b"ping"))
         _, result = self.echo(peer, 1, b"still")
         self.assertEqual(result["success"], b"still")
+        _, result = self.echo(peer, 13, b"thirteen")
+        self.assertEqual(result["success"], b"thirteen")
+
+    def test_keepalive_answer(self):
+        # FRAME-15 with FRAME-27 and FRAME-21: position 0, data echoed, undefined bits ignored.
+        peer = self.peer()
+        raw = struct.pack(">I", 18)[1:] + struct.pack(">IH", 0, fr.KEEPALIVE << 10 | fr.FLAG_RESPOND | 0x260)
+        peer.send(raw + struct.pack(">Q", 12345) + b"ping")
+        frame = peer.read_frame()
+        self.assertEqual((frame.ftype, frame.flags, frame.position, frame.data), (fr.KEEPALIVE, 0, 0, b"ping"))
+        peer.send(fr.encode_keepalive(False, b"no answer"))
+        _, result = self.echo(peer, 1, b"next")
+        self.assertEqual(result["success"], b"next")
+
+    def test_high_stream_ids(self):
+        # FRAME-24: ids from 2^31 on are ids like any other; an even one still fails (FRAME-13).
+        peer = self.peer()
+        for stream_id in ((1 << 31) + 1, (1 << 32) - 1):
+            _, result = self.echo(peer, stream_id, b"high")
+            self.assertEqual(result["success"], b"high")
+        peer.request(1 << 31, b"echo", fdtest.encode_tag_args(b"even"))
+        self.assertConnectionError(peer)
+
+    def test_request_with_request_flags_of_other_types(self):
+        # FRAME-21: COMPLETE, NEXT and IGNORE on a REQUEST_RESPONSE mean nothing.
+        peer = self.peer()
+        meta = md.encode_request_metadata(b"echo", 0)
+        flags = fr.FLAG_COMPLETE | fr.FLAG_NEXT | fr.FLAG_IGNORE
+        peer.send(fr.encode_payload_frame(fr.REQUEST_RESPONSE, 1, flags, meta, fdtest.encode_tag_args(b"f")))
+        _, result = response_of(peer.read_message(), b"echo")
+        self.assertEqual(result["success"], b"f")
+
+    def test_stream_id_free_once_the_answer_is_queued(self):
+        # 1.4, 4.6: the id is in use until its answer is queued, not until written.
+        # The peer reads nothing while sending requests that reuse one id, so answers
+        # pile up unwritten in the server once the socket buffer is full.
+        peer = self.peer()
+        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        tag = b"q" * 60000
+        request = b"".join(fr.encode_message(fr.REQUEST_RESPONSE, 1, 0, md.encode_request_metadata(b"echo", 0),
+                                             fdtest.encode_tag_args(tag)))
+        count = 12
+        sender = threading.Thread(target=lambda: [peer.send(request) for _ in range(count)])
+        sender.start()
+        time.sleep(0.5)
+        answers = [peer.read_message(timeout=10) for _ in range(count)]
+        sender.join()
+        for message in answers:
+            self.assertEqual((message.ftype, message.stream_id), (fr.PAYLOAD, 1))
+            self.assertEqual(response_of(message, b"echo")[1]["success"], tag)
 
     def _large_echo(self, tag, frames):
         peer = self.peer()
@@ -431,6 +573,61 @@ class Framing(ServerTest):
         raw = fr.encode_payload_frame(fr.REQUEST_RESPONSE, 1, 0, meta, fdtest.encode_tag_args(tag))
         self.assertEqual(raw[:3], b"\xff\xff\xff")
         self._large_echo(tag, [raw])
+
+
+class InFlightLimit(unittest.TestCase):
+    """6.8 step 6 driven through the server core with a limit R of 0, so that
+    every request-response is beyond it: the load check comes after the kind
+    against the frame and before the method lookup, and never applies to a
+    one-way request (META-20, LIMIT-12)."""
+
+    def test_step_6(self):
+        from rocketfd_py.log import Quiet
+        from rocketfd_py.server import FdTestService, ServerConnection
+        client, server_sock = socket.socketpair()
+        read_end, write_end = os.pipe()
+        conn = ServerConnection(server_sock, 1, FdTestService(None, Quiet()), Quiet(), max_in_flight=0)
+        try:
+            requests = [
+                (1, fr.REQUEST_RESPONSE, md.encode_request_metadata(b"echo", 0, 0, 1), [write_end]),
+                (3, fr.REQUEST_RESPONSE, md.encode_request_metadata(b"nosuch", 0), None),
+                (5, fr.REQUEST_RESPONSE, md.encode_request_metadata(b"echo", 1), None),
+                (7, fr.REQUEST_FNF, md.encode_request_metadata(b"record", 1), None),
+            ]
+            conn.on_read(fr.encode_setup(md.encode_setup_metadata()), [])
+            for stream_id, ftype, meta, fds in requests:
+                raw = fr.encode_message(ftype, stream_id, 0, meta, fdtest.encode_tag_args(b"r"))[0]
+                conn.on_read(raw, [os.dup(fd) for fd in fds or []])
+            os.close(write_end)
+            conn.flush()
+            self.assertFalse(conn.closed)
+            self.assertTrue(pipe_is_closed(read_end, timeout=0))  # claimed, then closed (LIMIT-12)
+            self.assertEqual(conn.last_recorded[0], b"r")  # the one-way request was executed
+            conn.close()
+            buffer = fr.FrameBuffer()
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    break
+                buffer.feed(data)
+            answers = {}
+            while True:
+                raw = buffer.next_frame()
+                if raw is None:
+                    break
+                frame = fr.parse_frame(raw)
+                if frame.ftype == fr.ERROR:
+                    error = md.decode_response_rpc_error(frame.data)
+                    answers[frame.stream_id] = (frame.error_code, error["category"], error["code"])
+            self.assertEqual(answers, {
+                1: (fr.ERROR_REJECTED, md.CATEGORY_LOADSHEDDING, md.CODE_OVERLOAD),
+                3: (fr.ERROR_REJECTED, md.CATEGORY_LOADSHEDDING, md.CODE_OVERLOAD),
+                5: (fr.ERROR_INVALID, md.CATEGORY_INVALID_REQUEST, md.CODE_WRONG_RPC_KIND),
+            })
+        finally:
+            conn.close()
+            client.close()
+            os.close(read_end)
 
 
 class Open(ServerTest):
