@@ -1295,9 +1295,8 @@ finish_request(struct rfd_conn *conn, uint32_t stream_id)
  * No method streams its response here, so every answer of the application to
  * such a request but an unknown method (6.8 step 7) is sent as a method of
  * another kind (step 8), which the table puts before the later steps.
- * Limitation: the application learns that a request came as REQUEST_STREAM
- * only from struct rfd_msg; the public API does not say it yet, so a handler
- * runs such a request before its answer is replaced.
+ * Handlers see the mark through rfd_msg_streaming() and should not run the
+ * method at all; this keeps the wire right for those that do.
  */
 static bool
 forget_streaming(struct rfd_conn *conn, uint32_t stream_id)

@@ -78,6 +78,12 @@ rfd_msg_peer(const struct rfd_msg *msg)
 	return &msg->peer;
 }
 
+bool
+rfd_msg_streaming(const struct rfd_msg *msg)
+{
+	return msg->streaming;
+}
+
 uint64_t
 rfd_msg_connection(const struct rfd_msg *msg)
 {

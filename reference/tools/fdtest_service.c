@@ -678,6 +678,12 @@ fdt_service_handle(void *user, struct rfd_msg *request)
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		if (strcmp(method, methods[i].name) != 0)
 			continue;
+		/* No FdTest method streams its response (6.8 step 8, META-17). */
+		if (rfd_msg_streaming(request)) {
+			snprintf(what, sizeof(what), "%s does not stream its response", method);
+			fail_request(request, RFD_FAIL_WRONG_KIND, what);
+			return;
+		}
 		if (oneway != methods[i].oneway) {
 			snprintf(what, sizeof(what), "%s is %s, and was sent %s", method,
 			         methods[i].oneway ? "one-way" : "a request-response method",

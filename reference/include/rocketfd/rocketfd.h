@@ -112,6 +112,12 @@ RFD_EXPORT uint32_t rfd_msg_error_code(const struct rfd_msg *msg);
 RFD_EXPORT const char *rfd_msg_error_text(const struct rfd_msg *msg);
 /* For requests: the peer that sent it, valid for the request's whole life. */
 RFD_EXPORT const struct rfd_peer *rfd_msg_peer(const struct rfd_msg *msg);
+/*
+ * For requests: whether it came as REQUEST_STREAM (a streaming response was
+ * asked for).  A handler whose method does not stream answers it with
+ * RFD_FAIL_WRONG_KIND without running the method.
+ */
+RFD_EXPORT bool rfd_msg_streaming(const struct rfd_msg *msg);
 /* For requests: the connection it came on, unique for the server's life (never 0). */
 RFD_EXPORT uint64_t rfd_msg_connection(const struct rfd_msg *msg);
 /* Release the message and close every FD not taken.  NULL is accepted. */
