@@ -169,12 +169,16 @@ fail(struct rfd_conn *conn, int err, uint32_t code, const char *fmt, ...)
 	close_marks(conn);
 	rfd_streams_free(&conn->streams);
 	rfd_streams_free(&conn->streaming);
-	if (!conn->out_mid) {
-		conn->out.len = 0;
-		conn->out_head = 0;
-		if (code)
-			queue_error_frame(conn, 0, code, conn->error_text);
-	}
+	/*
+	 * Unsent output is dropped whole: its FDs are closed above, so messages
+	 * that claim them must not go out either.  After a partial write the
+	 * peer sees a cut frame and EOF; otherwise it gets an ERROR frame.
+	 */
+	conn->out_base += conn->out_head;
+	conn->out.len = 0;
+	conn->out_head = 0;
+	if (!conn->out_mid && code)
+		queue_error_frame(conn, 0, code, conn->error_text);
 	if (conn->cb.failed)
 		conn->cb.failed(conn->user, err, conn->error_text);
 }

@@ -1382,7 +1382,33 @@ test_stream_marker_ends_with_the_request(void)
 	rfd_conn_free(server);
 }
 
+/*
+ * A connection that fails after a partial write sends nothing more: the
+ * messages still queued claim FDs that failing closed.
+ */
+static void
+test_failure_after_partial_write_drops_the_rest(void)
+{
+	struct events ev = {0};
+	struct rfd_conn *client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &ev);
+	struct rfd_out_chunk chunk;
+	int fds[2] = {open_null(), open_null()};
+
+	REQUIRE(client);
+	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "a", NULL, 0, 0,
+	                      rfd_fdgroup_new(&fds[0], 1), NULL);
+	rfd_conn_send_request(client, RFD_REQUEST_RESPONSE, "b", NULL, 0, 0,
+	                      rfd_fdgroup_new(&fds[1], 1), NULL);
+	REQUIRE(rfd_conn_out_peek(client, &chunk));
+	rfd_conn_out_advance(client, chunk.len / 2); /* SETUP, cut in the middle */
+	rfd_conn_fail(client, -EPIPE, "write failed");
+	CHECK_EQ(rfd_conn_out_pending(client), 0);
+	CHECK(!rfd_conn_out_peek(client, &chunk));
+	rfd_conn_free(client);
+}
+
 static const struct rfd_test tests[] = {
+    {"failure_after_partial_write_drops_the_rest", test_failure_after_partial_write_drops_the_rest},
     {"frame_over_configured_maximum", test_frame_over_configured_maximum},
     {"internal_failure_answer", test_internal_failure_answer},
     {"second_setup_and_bad_stream_ids_fail_the_connection",
