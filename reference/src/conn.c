@@ -596,7 +596,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	enum rfd_failure failure;
 	struct rfd_fdgroup *fds;
 	struct rfd_msg *msg;
-	const char *why;
+	const char *why = "out of memory";
 	size_t offset = 0;
 	int r;
 
@@ -697,7 +697,7 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 	struct rfd_response_metadata md;
 	struct rfd_fdgroup *fds = NULL;
 	struct rfd_msg *msg;
-	const char *why;
+	const char *why = "out of memory";
 	size_t offset = 0;
 	int r;
 
@@ -752,7 +752,7 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 	struct rfd_response_error error;
 	struct rfd_slice text = frame->data;
 	struct rfd_msg *msg;
-	const char *why;
+	const char *why = "out of memory";
 	size_t offset = 0;
 
 	if (!rfd_streams_find(&conn->streams, frame->stream_id))
@@ -821,7 +821,7 @@ handle_payload_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 	bool follows = frame->flags & RFD_FLAG_FOLLOWS;
 	struct rfd_reassembly *reassembly;
 	struct rfd_frame whole;
-	const char *why;
+	const char *why = "out of memory";
 	int r;
 
 	if (ignored_payload(conn, frame))
@@ -854,7 +854,7 @@ static void
 handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_setup_metadata md;
-	const char *why;
+	const char *why = "out of memory";
 	int32_t version;
 
 	if (frame->type != RFD_FRAME_SETUP) {
@@ -925,7 +925,7 @@ static void
 handle_setup_response(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_server_push push;
-	const char *why;
+	const char *why = "out of memory";
 
 	if (frame->type == RFD_FRAME_ERROR) {
 		fail(conn, -EPROTO, 0, "server refused SETUP (error 0x%" PRIx32 "): %.*s",
@@ -988,7 +988,7 @@ static void
 handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 {
 	struct rfd_frame frame;
-	const char *why;
+	const char *why = "out of memory";
 
 	if (rfd_frame_decode(bytes, len, &frame, &why) < 0) {
 		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "malformed frame: %s", why);
@@ -1063,7 +1063,7 @@ process_input(struct rfd_conn *conn)
 
 	while (!conn->error) {
 		size_t frame_len;
-		const char *why;
+		const char *why = "out of memory";
 		int r = rfd_frame_split(conn->in.data + pos, conn->in.len - pos,
 		                        conn->limits.max_frame, &frame_len, &why);
 

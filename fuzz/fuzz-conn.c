@@ -1,0 +1,2018 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz target: the connection core (conn.h) on either side, driven by a
+ * script (see conn-script.h) of reads split at chosen points, FD groups,
+ * frames built from descriptions, API calls, partial writes and EOF.
+ *
+ * The FDs are real (fdtrack.h).  Beside the core runs a model of the input
+ * side written from the protocol's rules: it sees the same bytes and groups,
+ * decodes the same frames, applies each message's FD claim to its own queue
+ * of groups, and so knows which group every message must get and which
+ * groups must be closed.  After every step the target checks that model
+ * against the core (queued FD count, the FDs each delivered message carries,
+ * every FD closed that should be and none that should not, no FD closed
+ * twice), the requests in flight, the callbacks' order, and the memory held.
+ * What the core writes is decoded too: every frame must decode, and every
+ * FD group must go with the message that claims it, with the right count
+ * and sequence number.  At the end everything is freed and every FD must
+ * have been closed exactly once, with no allocation left.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compact.h"
+#include "conn-script.h"
+#include "conn.h"
+#include "fdtrack.h"
+#include "frame.h"
+#include "fuzz.h"
+#include "metadata.h"
+
+#define PROTOCOL_KEY 0xf09f9a80u
+
+static const char METADATA_MIME[] = "application/x-rocket-metadata+compact";
+static const char DATA_MIME[] = "application/x-rocket-payload";
+
+enum {
+	MAX_GROUPS = FDTRACK_POOL_SIZE,
+	MAX_HELD = 64,
+	MAX_CALLS = 512,
+	MAX_REASSEMBLIES = 8,
+	FD_MAP_SIZE = 1 << 16,
+	MEMORY_BASE = 2 << 20,
+	MEMORY_PER_BYTE = 64,
+	MEMORY_PER_FD = 256,
+	DRAIN_MAX_WRITES = 4096,
+	FRAGMENT_BASE = 16,
+	TRACE_LINE_MAX = 200,
+	FAILURES = RFD_FAIL_INTERNAL + 1,
+	BIG_UNIT = 4096, /* a SEND with the big flag has 4096 zero bytes per length unit */
+	BUDGET_MAX = 4096,
+};
+
+/* ---- Byte buffers of the harness's own (plain malloc, never failed) ---- */
+
+struct bytes {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+
+static void
+bytes_append(struct bytes *b, const void *data, size_t len)
+{
+	if (len == 0)
+		return;
+	if (b->cap - b->len < len) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *grown;
+
+		while (cap - b->len < len)
+			cap *= 2;
+		grown = realloc(b->data, cap);
+		FUZZ_CHECK(grown, "out of memory");
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+static void
+bytes_consume(struct bytes *b, size_t n)
+{
+	if (n == 0)
+		return;
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+/* ---- The state of one run ---- */
+
+enum fd_origin {
+	FD_RECEIVED = 1, /* given to rfd_conn_recv_fds() */
+	FD_SENDING,      /* given to send_request / send_reply */
+};
+
+struct fd_info {
+	uint8_t origin;
+	int group; /* index in run.groups or run.sends */
+	int held;  /* the held message that owns it, or -1 */
+	bool taken;
+};
+
+enum group_state {
+	GROUP_QUEUED,     /* received, not claimed */
+	GROUP_ORPHANED,   /* older than a claim: must be closed */
+	GROUP_MISMATCHED, /* claimed with another count: must be closed */
+	GROUP_TAKEN,      /* claimed by a message: delivered with it, or closed */
+	GROUP_DELIVERED,  /* in a message the harness holds or held */
+	GROUP_DROPPED,    /* refused or cleared by a failed connection: must be closed */
+};
+
+struct group {
+	int64_t seq;
+	size_t n;
+	size_t first; /* in run.group_fds */
+	uint8_t state;
+};
+
+struct send_group {
+	size_t n;
+	size_t first;   /* in run.send_fds */
+	int64_t seq;    /* the fdSeqNum the core stamped */
+	uint64_t start; /* stream offsets of the chunk that carried it */
+	uint64_t end;
+	bool written;
+};
+
+struct held {
+	struct rfd_msg *msg;
+	uint32_t stream;
+	int group; /* -1: no FDs */
+};
+
+struct call {
+	uint32_t stream;
+	bool abandoned;
+};
+
+enum outcome {
+	OUT_NONE,   /* metadata read, no FDs claimed */
+	OUT_UNREAD, /* metadata did not decode: nothing claimed */
+	OUT_OK,     /* the claimed group was taken */
+	OUT_FAIL,   /* the claim failed */
+};
+
+/* A message the model saw complete during the current call. */
+struct model_msg {
+	uint32_t stream;
+	uint8_t outcome;
+	int group;
+};
+
+/* A message the core delivered during the current call. */
+struct delivery {
+	uint32_t stream;
+	int status;
+	int group;
+};
+
+struct run {
+	enum rfd_role role;
+	struct rfd_limits limits;
+	struct rfd_conn *conn;
+	int error; /* the core's error before the current step */
+	bool ready_seen;
+	bool failed_seen;
+	int failed_err;
+	size_t frames_traced;
+	uint64_t input_total;
+
+	int fd_index[FD_MAP_SIZE]; /* FD -> index in fds[] + 1 */
+	struct fd_info fds[FDTRACK_POOL_SIZE];
+
+	struct group groups[MAX_GROUPS];
+	size_t n_groups;
+	size_t queue_head; /* groups[queue_head..] are the queued ones */
+	int64_t next_seq;
+	int group_fds[FDTRACK_POOL_SIZE];
+	size_t n_group_fds;
+
+	struct send_group sends[MAX_GROUPS];
+	size_t n_sends;
+	size_t next_unwritten;
+	int64_t send_seq;
+	int send_fds[FDTRACK_POOL_SIZE];
+	size_t n_send_fds;
+
+	struct held held[MAX_HELD];
+	size_t n_held;
+	struct call calls[MAX_CALLS]; /* client: requests awaiting replies */
+	size_t n_calls;
+	uint32_t tracked[MAX_CALLS]; /* client: the calls' streams when the step began */
+	size_t n_tracked;
+	uint32_t open[MAX_CALLS]; /* server: requests not yet answered */
+	size_t n_open;
+
+	struct model_msg *model_msgs;
+	size_t n_model_msgs, cap_model_msgs;
+	struct delivery *deliveries;
+	size_t n_deliveries, cap_deliveries;
+
+	/* The model's copy of the input side. */
+	struct bytes pending;
+	struct rfd_reassembly reassembly[MAX_REASSEMBLIES];
+	bool first_frame_done;
+
+	/* What the core wrote. */
+	struct bytes wire;
+	uint64_t wire_base;      /* stream offset of wire.data[0] */
+	uint64_t wire_total;     /* bytes written so far */
+	uint64_t wire_failed_at; /* bytes written when the core failed */
+	size_t wire_next_send;
+	bool wire_first_done;
+	uint64_t wire_message_start; /* stream offset of the message being reassembled */
+	struct rfd_reassembly wire_reassembly;
+};
+
+static struct run run;
+
+/* The arguments or data of big messages, large enough to push the output past 1 MiB. */
+static uint8_t big_zeros[255 * BIG_UNIT];
+
+/* FUZZ_CONN_LOG=1 in the environment prints every step, for reading a crash. */
+static bool log_steps;
+/*
+ * FUZZ_WORKAROUNDS, a comma-separated list, lets fuzzing go past known bugs
+ * while they are open: "no-alloc-fail" ignores the inputs' allocation
+ * failures; "lenient-after-failure" does not check the FD claims of what is
+ * written after the connection failed.
+ */
+static bool no_alloc_fail;
+static bool lenient_after_failure;
+
+static void log_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+log_step(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_steps)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- Small helpers ---- */
+
+static int64_t
+seq_add(int64_t seq, size_t n)
+{
+	return (int64_t)(((uint64_t)seq + n) & (uint64_t)INT64_MAX);
+}
+
+static bool
+seq_before(int64_t a, int64_t b)
+{
+	uint64_t distance = ((uint64_t)b - (uint64_t)a) & (uint64_t)INT64_MAX;
+
+	return distance != 0 && distance < (uint64_t)1 << 62;
+}
+
+static struct fd_info *
+info_of(int fd)
+{
+	FUZZ_CHECK(fd >= 0 && fd < FD_MAP_SIZE && run.fd_index[fd] > 0,
+	           "FD %d is not one the harness handed out", fd);
+	return &run.fds[run.fd_index[fd] - 1];
+}
+
+static int
+issue_fd(enum fd_origin origin, int group)
+{
+	int fd = fdtrack_issue();
+	struct fd_info *info;
+
+	if (fd < 0)
+		return -1;
+	FUZZ_CHECK(fd < FD_MAP_SIZE, "pool FD %d too high", fd);
+	run.fd_index[fd] = (int)fdtrack_count();
+	info = &run.fds[fdtrack_count() - 1];
+	info->origin = (uint8_t)origin;
+	info->group = group;
+	info->held = -1;
+	info->taken = false;
+	return fd;
+}
+
+static bool
+group_all_closed(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (fdtrack_closes(fds[i]) != 1)
+			return false;
+	return true;
+}
+
+static size_t
+model_queued(void)
+{
+	size_t n = 0;
+
+	for (size_t i = run.queue_head; i < run.n_groups; i++)
+		n += run.groups[i].n;
+	return n;
+}
+
+static void *
+grow_array(void *array, size_t *cap, size_t elem_size)
+{
+	void *grown;
+
+	*cap = *cap ? *cap * 2 : 64;
+	grown = realloc(array, *cap * elem_size);
+	FUZZ_CHECK(grown, "out of memory");
+	return grown;
+}
+
+/* ---- Callbacks ---- */
+
+static void
+on_ready(void *user)
+{
+	FUZZ_CHECK(!run.failed_seen, "ready after failed");
+	FUZZ_CHECK(!run.ready_seen, "ready twice");
+	run.ready_seen = true;
+}
+
+static void
+on_failed(void *user, int err, const char *why)
+{
+	FUZZ_CHECK(!run.failed_seen, "failed twice");
+	FUZZ_CHECK(err < 0 && why && why[0], "failed with %d and reason '%s'", err,
+	           why ? why : "NULL");
+	run.failed_seen = true;
+	run.failed_err = err;
+}
+
+static void
+on_trace(void *user, const char *line)
+{
+	log_step("  core: %s", line);
+	FUZZ_CHECK(line && (line[0] == '<' || line[0] == '>') && strlen(line) < TRACE_LINE_MAX,
+	           "odd trace line");
+	if (line[0] == '<')
+		run.frames_traced++;
+}
+
+/* The group a delivered message's FDs form: they must be one received group, whole and in order. */
+static int
+delivered_group(const struct rfd_msg *msg)
+{
+	size_t n = rfd_msg_fd_count(msg);
+	const struct fd_info *info;
+	const struct group *g;
+
+	if (n == 0)
+		return -1;
+	info = info_of(rfd_msg_fd(msg, 0));
+	FUZZ_CHECK(info->origin == FD_RECEIVED, "a message delivered an FD the harness sent");
+	g = &run.groups[info->group];
+	FUZZ_CHECK(g->n == n, "a message delivered %zu FDs of a group of %zu", n, g->n);
+	for (size_t i = 0; i < n; i++) {
+		int fd = rfd_msg_fd(msg, i);
+
+		FUZZ_CHECK(fd == run.group_fds[g->first + i],
+		           "a message's FDs are not one received group in order");
+		FUZZ_CHECK(fdtrack_closes(fd) == 0, "a message delivered a closed FD %d", fd);
+		FUZZ_CHECK(info_of(fd)->held < 0, "FD %d delivered twice", fd);
+	}
+	return info->group;
+}
+
+static void
+record_delivery(uint32_t stream, int status, int group)
+{
+	if (run.n_deliveries == run.cap_deliveries)
+		run.deliveries =
+		    grow_array(run.deliveries, &run.cap_deliveries, sizeof(*run.deliveries));
+	run.deliveries[run.n_deliveries++] = (struct delivery){stream, status, group};
+}
+
+static void
+hold_message(struct rfd_msg *msg, uint32_t stream, int group)
+{
+	size_t len;
+
+	FUZZ_CHECK(rfd_msg_data(msg, &len) && rfd_msg_method(msg) && rfd_msg_error_text(msg),
+	           "message without data or strings");
+	FUZZ_CHECK(rfd_msg_fd(msg, rfd_msg_fd_count(msg)) == -1, "FD past the end");
+	if (run.n_held == MAX_HELD) {
+		rfd_msg_free(msg);
+		return;
+	}
+	run.held[run.n_held] = (struct held){msg, stream, group};
+	for (size_t i = 0; i < rfd_msg_fd_count(msg); i++)
+		info_of(rfd_msg_fd(msg, i))->held = (int)run.n_held;
+	run.n_held++;
+}
+
+static bool
+stream_is_open(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_open; i++)
+		if (run.open[i] == stream)
+			return true;
+	return false;
+}
+
+static void
+remove_open(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_open; i++)
+		if (run.open[i] == stream) {
+			run.open[i] = run.open[--run.n_open];
+			return;
+		}
+}
+
+static void
+on_request(void *user, struct rfd_msg *msg)
+{
+	enum rfd_msg_kind kind = rfd_msg_kind(msg);
+	int group;
+
+	FUZZ_CHECK(run.role == RFD_ROLE_SERVER, "a client got a request");
+	FUZZ_CHECK(run.ready_seen && !run.failed_seen, "request before ready or after failed");
+	FUZZ_CHECK(kind == RFD_MSG_REQUEST || kind == RFD_MSG_ONEWAY, "request of kind %d", kind);
+	FUZZ_CHECK(msg->stream_id % 2 == 1, "request on stream %u", msg->stream_id);
+	group = delivered_group(msg);
+	if (kind == RFD_MSG_REQUEST) {
+		FUZZ_CHECK(!stream_is_open(msg->stream_id),
+		           "second request on open stream %u delivered", msg->stream_id);
+		FUZZ_CHECK(run.n_open < MAX_CALLS, "too many open requests");
+		run.open[run.n_open++] = msg->stream_id;
+	}
+	record_delivery(msg->stream_id, 0, group);
+	hold_message(msg, msg->stream_id, group);
+}
+
+static struct call *
+find_call(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_calls; i++)
+		if (run.calls[i].stream == stream)
+			return &run.calls[i];
+	return NULL;
+}
+
+static void
+on_reply(void *user, uint32_t stream, int status, struct rfd_msg *msg)
+{
+	struct call *call = find_call(stream);
+	int group = -1;
+
+	FUZZ_CHECK(run.role == RFD_ROLE_CLIENT, "a server got a reply");
+	FUZZ_CHECK(run.ready_seen && !run.failed_seen, "reply before ready or after failed");
+	FUZZ_CHECK(call, "reply for stream %u, which has no call", stream);
+	FUZZ_CHECK(!call->abandoned, "reply for abandoned stream %u", stream);
+	FUZZ_CHECK((status == 0) == (msg != NULL), "reply status %d with message %p", status,
+	           (void *)msg);
+	FUZZ_CHECK(status == 0 || status == -EBADFD || status == -EPROTO, "reply status %d",
+	           status);
+	*call = run.calls[--run.n_calls];
+	if (msg) {
+		enum rfd_msg_kind kind = rfd_msg_kind(msg);
+
+		FUZZ_CHECK(kind == RFD_MSG_REPLY || kind == RFD_MSG_EXCEPTION ||
+		               kind == RFD_MSG_ERROR,
+		           "reply of kind %d", kind);
+		FUZZ_CHECK(msg->stream_id == stream, "reply message on another stream");
+		group = delivered_group(msg);
+	}
+	record_delivery(stream, status, group);
+	if (msg)
+		hold_message(msg, stream, group);
+}
+
+static const struct rfd_conn_callbacks callbacks = {
+    .ready = on_ready,
+    .request = on_request,
+    .reply = on_reply,
+    .failed = on_failed,
+    .trace = on_trace,
+};
+
+/* ---- The model of the input side ---- */
+
+static void
+add_model_msg(uint32_t stream, enum outcome outcome, int group)
+{
+	if (run.n_model_msgs == run.cap_model_msgs)
+		run.model_msgs =
+		    grow_array(run.model_msgs, &run.cap_model_msgs, sizeof(*run.model_msgs));
+	run.model_msgs[run.n_model_msgs++] = (struct model_msg){stream, (uint8_t)outcome, group};
+}
+
+/* The rules: older groups are orphans; the group at the claimed seq must have the claimed size. */
+static enum outcome
+model_claim(const struct rfd_fd_metadata *md, int *group_out)
+{
+	struct group *g;
+
+	*group_out = -1;
+	if (!md->present || !md->has_num || md->num_fds == 0)
+		return OUT_NONE;
+	if (md->num_fds < 0 || (unsigned)md->num_fds > run.limits.max_fds_per_msg || !md->has_seq ||
+	    md->fd_seq < 0)
+		return OUT_FAIL;
+	while (run.queue_head < run.n_groups &&
+	       seq_before(run.groups[run.queue_head].seq, md->fd_seq))
+		run.groups[run.queue_head++].state = GROUP_ORPHANED;
+	if (run.queue_head == run.n_groups || run.groups[run.queue_head].seq != md->fd_seq)
+		return OUT_FAIL;
+	g = &run.groups[run.queue_head++];
+	if (g->n != (size_t)md->num_fds) {
+		g->state = GROUP_MISMATCHED;
+		return OUT_FAIL;
+	}
+	g->state = GROUP_TAKEN;
+	*group_out = (int)(g - run.groups);
+	return OUT_OK;
+}
+
+/* Whether a client tracks @stream (in flight or abandoned) at this point of the step. */
+static bool
+model_tracked(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_tracked; i++)
+		if (run.tracked[i] == stream)
+			return true;
+	return false;
+}
+
+/* The same, and the answer ends the tracking, as the stream's final frame does. */
+static bool
+model_untrack(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_tracked; i++)
+		if (run.tracked[i] == stream) {
+			run.tracked[i] = run.tracked[--run.n_tracked];
+			return true;
+		}
+	return false;
+}
+
+/*
+ * A complete message: the claim of a carrier (a request at a server; a
+ * response with NEXT on a tracked stream at a client), or nothing.
+ */
+static void
+model_message(const struct rfd_frame *f)
+{
+	struct rfd_request_metadata request;
+	struct rfd_response_metadata response;
+	const struct rfd_fd_metadata *fd_md = NULL;
+	enum outcome outcome;
+	const char *why;
+	int group = -1;
+
+	if (run.role == RFD_ROLE_SERVER) {
+		if (f->type == RFD_FRAME_PAYLOAD)
+			return; /* continues nothing: ignored */
+		if (rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request, &why) ==
+		    0)
+			fd_md = &request.fd;
+	} else {
+		if (f->type != RFD_FRAME_PAYLOAD)
+			return; /* fails the connection */
+		if (!model_untrack(f->stream_id))
+			return; /* ignored */
+		if ((f->flags & RFD_FLAG_NEXT) &&
+		    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response,
+		                                 &why) == 0)
+			fd_md = &response.fd;
+	}
+	if (!fd_md) {
+		add_model_msg(f->stream_id, OUT_UNREAD, -1);
+		return;
+	}
+	outcome = model_claim(fd_md, &group);
+	add_model_msg(f->stream_id, outcome, group);
+}
+
+static struct rfd_reassembly *
+model_reassembly(uint32_t stream, bool start)
+{
+	struct rfd_reassembly *idle = NULL;
+
+	for (int i = 0; i < MAX_REASSEMBLIES; i++) {
+		struct rfd_reassembly *r = &run.reassembly[i];
+
+		if (r->active && r->stream_id == stream)
+			return r;
+		if (!r->active && !idle)
+			idle = r;
+	}
+	return start ? idle : NULL;
+}
+
+static void
+model_reset_reassembly(struct rfd_reassembly *r)
+{
+	rfd_reassembly_free(r);
+	rfd_reassembly_init(r, run.limits.max_message);
+}
+
+/*
+ * A PAYLOAD that continues no message and answers nothing (a server's, or a
+ * client's on a stream it does not track) is ignored and starts nothing.
+ */
+static bool
+model_ignored_payload(const struct rfd_frame *f)
+{
+	if (f->type != RFD_FRAME_PAYLOAD || model_reassembly(f->stream_id, false))
+		return false;
+	return run.role == RFD_ROLE_SERVER || !model_tracked(f->stream_id);
+}
+
+static void
+model_payload_frame(const struct rfd_frame *f)
+{
+	bool follows = f->flags & RFD_FLAG_FOLLOWS;
+	struct rfd_reassembly *r;
+	struct rfd_frame whole;
+	const char *why;
+	int ret;
+
+	if (model_ignored_payload(f))
+		return;
+	r = model_reassembly(f->stream_id, follows);
+	if (!r) {
+		if (!follows)
+			model_message(f);
+		return;
+	}
+	ret = rfd_reassembly_add(r, f, &whole, &why);
+	if (ret < 0)
+		model_reset_reassembly(r);
+	if (ret != 1)
+		return;
+	model_message(&whole);
+	model_reset_reassembly(r);
+}
+
+static void
+model_frame(const struct rfd_frame *f)
+{
+	if (!run.first_frame_done) {
+		run.first_frame_done = true;
+		return;
+	}
+	switch (f->type) {
+	case RFD_FRAME_REQUEST_RESPONSE:
+	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_REQUEST_STREAM:
+	case RFD_FRAME_REQUEST_CHANNEL:
+	case RFD_FRAME_PAYLOAD:
+		model_payload_frame(f);
+		break;
+	case RFD_FRAME_ERROR:
+		if (run.role == RFD_ROLE_CLIENT && f->stream_id != 0 && model_untrack(f->stream_id))
+			add_model_msg(f->stream_id, OUT_NONE, -1);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Decode the complete frames of the model's input copy; at most @limit of them. */
+static size_t
+model_frames(size_t limit)
+{
+	size_t pos = 0, n = 0;
+
+	if (run.pending.len == 0)
+		return 0;
+	fuzz_alloc_hold(true);
+	while (n < limit) {
+		struct rfd_frame f;
+		const char *why;
+		size_t frame_len;
+
+		if (rfd_frame_split(run.pending.data + pos, run.pending.len - pos,
+		                    run.limits.max_frame, &frame_len, &why) != 1)
+			break;
+		if (rfd_frame_decode(run.pending.data + pos + RFD_FRAME_LENGTH_SIZE,
+		                     frame_len - RFD_FRAME_LENGTH_SIZE, &f, &why) < 0)
+			break;
+		model_frame(&f);
+		pos += frame_len;
+		n++;
+	}
+	fuzz_alloc_hold(false);
+	bytes_consume(&run.pending, pos);
+	return n;
+}
+
+/* A reply, read and dropped, for an abandoned call: the core no longer counts it. */
+static void
+forget_abandoned(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_calls; i++)
+		if (run.calls[i].stream == stream && run.calls[i].abandoned) {
+			run.calls[i] = run.calls[--run.n_calls];
+			return;
+		}
+}
+
+/* Find the model message a delivery is, from *cursor on, and check they agree. */
+static void
+match_delivery(const struct delivery *d, size_t *cursor)
+{
+	for (size_t i = *cursor; i < run.n_model_msgs; i++) {
+		struct model_msg *m = &run.model_msgs[i];
+		bool fits;
+
+		if (m->stream != d->stream)
+			continue;
+		if (d->group >= 0)
+			fits = m->outcome == OUT_OK && m->group == d->group;
+		else if (d->status == 0)
+			fits = m->outcome == OUT_NONE;
+		else if (d->status == -EBADFD)
+			fits = m->outcome == OUT_FAIL;
+		else
+			fits = m->outcome != OUT_FAIL;
+		if (!fits)
+			continue;
+		if (d->group >= 0)
+			run.groups[d->group].state = GROUP_DELIVERED;
+		*cursor = i + 1;
+		return;
+	}
+	fuzz_fail("stream %u: delivered with status %d and %s, which the model does not "
+	          "expect",
+	          d->stream, d->status, d->group >= 0 ? "FDs" : "no FDs");
+}
+
+/* After a call that read bytes: bring the model up to date and hold the core to it. */
+static void
+model_after_read(void)
+{
+	size_t cursor = 0, n;
+
+	if (run.error)
+		return;
+	n = model_frames(rfd_conn_error(run.conn) ? run.frames_traced : SIZE_MAX);
+	FUZZ_CHECK(n == run.frames_traced, "the core read %zu frames, the model %zu",
+	           run.frames_traced, n);
+	for (size_t i = 0; i < run.n_deliveries; i++)
+		match_delivery(&run.deliveries[i], &cursor);
+	if (run.role == RFD_ROLE_CLIENT)
+		for (size_t i = 0; i < run.n_model_msgs; i++)
+			forget_abandoned(run.model_msgs[i].stream);
+}
+
+/* ---- Invariants ---- */
+
+static bool
+group_must_be_closed(uint8_t state)
+{
+	return state == GROUP_ORPHANED || state == GROUP_MISMATCHED || state == GROUP_TAKEN ||
+	       state == GROUP_DROPPED;
+}
+
+static void
+check_fds(void)
+{
+	bool failed = rfd_conn_error(run.conn) != 0;
+
+	for (size_t i = 0; i < fdtrack_count(); i++) {
+		int fd = fdtrack_fd(i);
+		const struct fd_info *info = &run.fds[i];
+		unsigned closes = fdtrack_closes(fd);
+
+		if (info->taken)
+			continue;
+		if (info->held >= 0) {
+			FUZZ_CHECK(closes == 0, "FD %d closed while its message is held", fd);
+			continue;
+		}
+		if (failed) {
+			FUZZ_CHECK(closes == 1, "FD %d still open after the connection failed", fd);
+			continue;
+		}
+		if (info->origin != FD_RECEIVED)
+			continue;
+		if (run.groups[info->group].state == GROUP_QUEUED)
+			FUZZ_CHECK(closes == 0, "queued FD %d was closed", fd);
+		else if (group_must_be_closed(run.groups[info->group].state))
+			FUZZ_CHECK(closes == 1, "FD %d of a %s group is still open", fd,
+			           run.groups[info->group].state == GROUP_ORPHANED ? "orphaned"
+			           : run.groups[info->group].state == GROUP_TAKEN  ? "claimed"
+			                                                           : "refused");
+	}
+}
+
+static void
+check_in_flight(void)
+{
+	size_t in_flight = rfd_conn_in_flight(run.conn);
+
+	if (rfd_conn_error(run.conn)) {
+		FUZZ_CHECK(in_flight == 0, "%zu requests in flight after failure", in_flight);
+		return;
+	}
+	FUZZ_CHECK(in_flight <= run.limits.max_in_flight, "%zu requests in flight, limit %u",
+	           in_flight, run.limits.max_in_flight);
+	if (run.role == RFD_ROLE_SERVER)
+		FUZZ_CHECK(in_flight == run.n_open, "%zu in flight, %zu requests open", in_flight,
+		           run.n_open);
+	else
+		FUZZ_CHECK(in_flight == run.n_calls, "%zu in flight, %zu calls waiting", in_flight,
+		           run.n_calls);
+}
+
+static void
+check_invariants(void)
+{
+	int error = rfd_conn_error(run.conn);
+	size_t memory_bound;
+
+	FUZZ_CHECK(run.error == 0 || error == run.error, "error changed from %d to %d", run.error,
+	           error);
+	FUZZ_CHECK((error != 0) == run.failed_seen && (!error || error == run.failed_err),
+	           "error %d, failed callback %s with %d", error,
+	           run.failed_seen ? "ran" : "not run", run.failed_err);
+	FUZZ_CHECK(!error || rfd_conn_error_text(run.conn)[0], "failed without a reason");
+	if (error) {
+		FUZZ_CHECK(rfd_conn_queued_fds(run.conn) == 0, "FDs queued after failure");
+		for (size_t i = run.queue_head; i < run.n_groups; i++)
+			run.groups[i].state = GROUP_DROPPED;
+		run.queue_head = run.n_groups;
+		if (run.wire_failed_at == UINT64_MAX)
+			run.wire_failed_at = run.wire_total;
+	} else {
+		FUZZ_CHECK(rfd_conn_queued_fds(run.conn) == model_queued(),
+		           "the core has %zu FDs queued, the model %zu",
+		           rfd_conn_queued_fds(run.conn), model_queued());
+		FUZZ_CHECK(model_queued() <= run.limits.fd_budget, "queued FDs over the budget");
+		FUZZ_CHECK(rfd_conn_ready(run.conn) == run.ready_seen, "ready state differs");
+	}
+	check_fds();
+	check_in_flight();
+	memory_bound =
+	    MEMORY_BASE + MEMORY_PER_BYTE * run.input_total + MEMORY_PER_FD * fdtrack_count();
+	FUZZ_CHECK(fuzz_alloc_live_bytes() <= memory_bound, "%zu bytes allocated, bound %zu",
+	           fuzz_alloc_live_bytes(), memory_bound);
+}
+
+/* Every step: note the error before it, run it, update the model, check. */
+static void
+step_begin(void)
+{
+	run.error = rfd_conn_error(run.conn);
+	run.frames_traced = 0;
+	run.n_deliveries = 0;
+	run.n_model_msgs = 0;
+	run.n_tracked = run.n_calls;
+	for (size_t i = 0; i < run.n_calls; i++)
+		run.tracked[i] = run.calls[i].stream;
+}
+
+/* ---- Input steps ---- */
+
+static void
+feed(const uint8_t *bytes, size_t len, bool zero_copy)
+{
+	int r;
+
+	step_begin();
+	log_step("read %zu bytes%s", len, zero_copy ? " (in_space)" : "");
+	run.input_total += len;
+	if (!run.error)
+		bytes_append(&run.pending, bytes, len);
+	if (zero_copy) {
+		uint8_t *space = NULL;
+		size_t room = 0;
+
+		r = rfd_conn_in_space(run.conn, len, &space, &room);
+		if (r == 0) {
+			FUZZ_CHECK(room >= len, "in_space gave %zu bytes for %zu", room, len);
+			memcpy(space, bytes, len);
+			r = rfd_conn_in_commit(run.conn, len);
+		} else if (!run.error) {
+			FUZZ_CHECK(r == -ENOMEM && fuzz_alloc_failed(), "in_space failed: %d", r);
+			rfd_conn_fail(run.conn, r, "no room to read into");
+		}
+	} else {
+		r = rfd_conn_recv_bytes(run.conn, bytes, len);
+	}
+	FUZZ_CHECK(r == rfd_conn_error(run.conn), "recv returned %d, error is %d", r,
+	           rfd_conn_error(run.conn));
+	model_after_read();
+	check_invariants();
+}
+
+static void
+give_fds(size_t n)
+{
+	int fds[2 * RFD_MAX_FDS + 8];
+	size_t queued = model_queued();
+	struct group *g;
+	int r;
+
+	if (n > fdtrack_available())
+		n = fdtrack_available();
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		n = sizeof(fds) / sizeof(fds[0]);
+	step_begin();
+	if (n == 0) {
+		r = rfd_conn_recv_fds(run.conn, fds, 0);
+		FUZZ_CHECK(r == run.error, "an empty group returned %d", r);
+		return;
+	}
+	g = &run.groups[run.n_groups];
+	g->first = run.n_group_fds;
+	g->n = n;
+	g->seq = run.next_seq;
+	g->state = GROUP_QUEUED;
+	for (size_t i = 0; i < n; i++) {
+		fds[i] = issue_fd(FD_RECEIVED, (int)run.n_groups);
+		run.group_fds[run.n_group_fds++] = fds[i];
+	}
+	r = rfd_conn_recv_fds(run.conn, fds, n);
+	log_step("FD group of %zu at seq %lld: %d", n, (long long)g->seq, r);
+	run.n_groups++;
+	if (run.error) {
+		FUZZ_CHECK(r == run.error, "FDs after failure returned %d", r);
+		g->state = GROUP_DROPPED;
+	} else if (r == -ENOMEM && fuzz_alloc_failed()) {
+		g->state = GROUP_DROPPED;
+	} else if (n > run.limits.max_fds_per_msg || queued + n > run.limits.fd_budget) {
+		FUZZ_CHECK(r == -E2BIG, "a group over the cap or budget returned %d", r);
+		g->state = GROUP_DROPPED;
+	} else if (r < 0) {
+		FUZZ_CHECK(r == -ENOMEM && fuzz_alloc_failed(), "recv_fds returned %d", r);
+		g->state = GROUP_DROPPED;
+	} else {
+		run.next_seq = seq_add(run.next_seq, n);
+	}
+	if (g->state == GROUP_DROPPED)
+		FUZZ_CHECK(group_all_closed(run.group_fds + g->first, n),
+		           "a refused group was not closed");
+	check_invariants();
+}
+
+/* ---- Frames built from a description ---- */
+
+struct claim {
+	bool present;
+	bool has_seq;
+	bool has_num;
+	int64_t seq;
+	int32_t num;
+	bool empty_first;
+};
+
+struct frame_desc {
+	uint8_t kind;
+	uint8_t variant;
+	uint32_t stream;
+	struct claim claim;
+	uint8_t pieces;
+	size_t pieces_fds;
+	bool wrong_kind;
+	uint8_t fragment;
+	bool first_fragment_only;
+	const uint8_t *data;
+	size_t data_len;
+};
+
+/* bit 7: a raw id; a client: else one of its calls; a server: bit 6, an open request, else a new
+ * odd id. */
+static uint32_t
+pick_stream(uint8_t b)
+{
+	if (b & 0x80)
+		return b & 0x7f;
+	if (run.role == RFD_ROLE_CLIENT)
+		return run.n_calls ? run.calls[b % run.n_calls].stream : 1;
+	if ((b & 0x40) && run.n_open)
+		return run.open[b % run.n_open];
+	return 1 + 2 * (uint32_t)(b & 0x3f);
+}
+
+static void
+read_claim(struct fuzz_input *in, uint8_t b, size_t pieces_fds, struct claim *c)
+{
+	bool queued = run.queue_head < run.n_groups;
+	int64_t base = queued ? run.groups[run.queue_head].seq : run.next_seq;
+
+	memset(c, 0, sizeof(*c));
+	switch (b & CONN_CLAIM_MASK) {
+	case CONN_CLAIM_NONE:
+		return;
+	case CONN_CLAIM_HEAD:
+		c->seq = base;
+		c->num = queued ? (int32_t)run.groups[run.queue_head].n
+		                : (int32_t)(pieces_fds ? pieces_fds : 1);
+		break;
+	case CONN_CLAIM_RELATIVE:
+		c->num = (int8_t)fuzz_u8(in);
+		c->seq = base + (int8_t)fuzz_u8(in);
+		break;
+	default:
+		c->num = (int32_t)fuzz_u32(in);
+		c->seq = (int64_t)fuzz_u64(in);
+		break;
+	}
+	c->present = true;
+	c->has_seq = !(b & CONN_CLAIM_NO_SEQ);
+	c->has_num = !(b & CONN_CLAIM_NO_NUM);
+	c->empty_first = b & CONN_CLAIM_EMPTY_FIRST;
+}
+
+static void
+put_claim(struct rfd_cw *w, int16_t id, const struct claim *c)
+{
+	if (c->empty_first) {
+		rfd_cw_field(w, RFD_CT_STRUCT, id);
+		rfd_cw_struct_begin(w);
+		rfd_cw_struct_end(w);
+	}
+	if (!c->present)
+		return;
+	rfd_cw_field(w, RFD_CT_STRUCT, id);
+	rfd_cw_struct_begin(w);
+	if (c->has_seq)
+		rfd_cw_field_i64(w, 1, c->seq);
+	if (c->has_num)
+		rfd_cw_field_i32(w, 2, c->num);
+	rfd_cw_struct_end(w);
+}
+
+static void
+put_empty_struct(struct rfd_cw *w, int16_t id)
+{
+	rfd_cw_field(w, RFD_CT_STRUCT, id);
+	rfd_cw_struct_begin(w);
+	rfd_cw_struct_end(w);
+}
+
+/* RequestRpcMetadata, written field by field so that every variant can be had. */
+static void
+put_request_metadata(struct rfd_buf *out, const struct frame_desc *d, int32_t rpc_kind)
+{
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i32(&w, 1, d->variant == CONN_VARIANT_BINARY ? 0 : 2);
+	if (d->variant != CONN_VARIANT_NO_NAME)
+		rfd_cw_field_string(&w, 2, "m");
+	rfd_cw_field_i32(&w, 3, d->wrong_kind ? rpc_kind + 1 : rpc_kind);
+	if (d->variant == CONN_VARIANT_COMPRESSION)
+		rfd_cw_field_i32(&w, 14, 1);
+	if (d->variant == CONN_VARIANT_INTERACTION)
+		rfd_cw_field_i64(&w, 16, 7);
+	put_claim(&w, 22, &d->claim);
+	if (d->variant == CONN_VARIANT_BAD_VERSION) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 25);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_i32(&w, 1, 1); /* a checksum algorithm other than NONE */
+		rfd_cw_struct_end(&w);
+	}
+	rfd_cw_struct_end(&w);
+}
+
+/* ResponseRpcMetadata (@stream_payload false) or StreamPayloadMetadata. */
+static void
+put_response_metadata(struct rfd_buf *out, const struct frame_desc *d, bool stream_payload)
+{
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	if (d->variant == CONN_VARIANT_COMPRESSION)
+		rfd_cw_field_i32(&w, stream_payload ? 1 : 6, 1);
+	rfd_cw_field(&w, RFD_CT_STRUCT, stream_payload ? 3 : 7);
+	rfd_cw_struct_begin(&w);
+	if (d->kind == CONN_FRAME_EXCEPTION || d->kind == CONN_FRAME_APP_EXCEPTION) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 2);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_string(&w, 1, "E");
+		rfd_cw_field_string(&w, 2, "what");
+		rfd_cw_field(&w, RFD_CT_STRUCT, 3);
+		rfd_cw_struct_begin(&w);
+		put_empty_struct(&w, d->kind == CONN_FRAME_EXCEPTION ? 1 : 6);
+		rfd_cw_struct_end(&w);
+		rfd_cw_struct_end(&w);
+	} else {
+		put_empty_struct(&w, 1);
+	}
+	rfd_cw_struct_end(&w);
+	put_claim(&w, stream_payload ? 5 : 12, &d->claim);
+	if (d->variant == CONN_VARIANT_INTERACTION)
+		put_empty_struct(&w, stream_payload ? 6 : 14);
+	rfd_cw_struct_end(&w);
+}
+
+static void
+put_setup_metadata(struct rfd_buf *out, uint8_t variant)
+{
+	struct rfd_cw w;
+
+	rfd_buf_put_u32(out, variant == CONN_VARIANT_COMPRESSION ? 0x12345678u : PROTOCOL_KEY);
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i32(&w, 3, variant == CONN_VARIANT_BAD_VERSION ? 11 : 8);
+	rfd_cw_field_i32(&w, 4, variant == CONN_VARIANT_BAD_VERSION ? 12 : 10);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 9);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_string(&w, 1, "fuzz");
+	rfd_cw_struct_end(&w);
+	if (variant == CONN_VARIANT_BINARY)
+		rfd_cw_field_bool(&w, 13, true);
+	rfd_cw_struct_end(&w);
+}
+
+static void
+put_server_push(struct rfd_buf *out, uint8_t variant)
+{
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	if (variant == CONN_VARIANT_BINARY) {
+		put_empty_struct(&w, 2);
+	} else if (variant == CONN_VARIANT_NO_NAME) {
+		put_empty_struct(&w, 3);
+	} else {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_i32(&w, 1, variant == CONN_VARIANT_BAD_VERSION ? 7 : 10);
+		rfd_cw_struct_end(&w);
+	}
+	rfd_cw_struct_end(&w);
+}
+
+static void
+put_response_error(struct rfd_buf *out)
+{
+	struct rfd_response_error error = {
+	    .has_what = true,
+	    .what = {(const uint8_t *)"nope", 4},
+	    .has_category = true,
+	    .category = RFD_ERROR_CATEGORY_INVALID_REQUEST,
+	    .has_code = true,
+	    .code = RFD_ERROR_CODE_REQUEST_PARSING_FAILURE,
+	};
+
+	rfd_response_error_encode(&error, out);
+}
+
+static const uint8_t frame_types[CONN_FRAME_COUNT] = {
+    [CONN_FRAME_REQUEST] = RFD_FRAME_REQUEST_RESPONSE,
+    [CONN_FRAME_ONEWAY] = RFD_FRAME_REQUEST_FNF,
+    [CONN_FRAME_STREAM] = RFD_FRAME_REQUEST_STREAM,
+    [CONN_FRAME_CHANNEL] = RFD_FRAME_REQUEST_CHANNEL,
+    [CONN_FRAME_REPLY] = RFD_FRAME_PAYLOAD,
+    [CONN_FRAME_EXCEPTION] = RFD_FRAME_PAYLOAD,
+    [CONN_FRAME_APP_EXCEPTION] = RFD_FRAME_PAYLOAD,
+    [CONN_FRAME_STREAM_PAYLOAD] = RFD_FRAME_PAYLOAD,
+    [CONN_FRAME_ERROR] = RFD_FRAME_ERROR,
+    [CONN_FRAME_CONN_ERROR] = RFD_FRAME_ERROR,
+    [CONN_FRAME_KEEPALIVE] = RFD_FRAME_KEEPALIVE,
+    [CONN_FRAME_CANCEL] = RFD_FRAME_CANCEL,
+    [CONN_FRAME_REQUEST_N] = RFD_FRAME_REQUEST_N,
+    [CONN_FRAME_PUSH] = RFD_FRAME_METADATA_PUSH,
+    [CONN_FRAME_SETUP] = RFD_FRAME_SETUP,
+    [CONN_FRAME_EXT] = RFD_FRAME_EXT,
+};
+
+/* The metadata of a frame of @d's kind, into @md; false when it has none. */
+static bool
+put_metadata(const struct frame_desc *d, struct rfd_buf *md)
+{
+	switch (d->kind) {
+	case CONN_FRAME_REQUEST:
+		put_request_metadata(md, d, RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE);
+		return true;
+	case CONN_FRAME_ONEWAY:
+		put_request_metadata(md, d, RFD_RPC_SINGLE_REQUEST_NO_RESPONSE);
+		return true;
+	case CONN_FRAME_STREAM:
+	case CONN_FRAME_CHANNEL:
+		put_request_metadata(md, d, RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE);
+		return true;
+	case CONN_FRAME_REPLY:
+	case CONN_FRAME_EXCEPTION:
+	case CONN_FRAME_APP_EXCEPTION:
+		put_response_metadata(md, d, false);
+		return true;
+	case CONN_FRAME_STREAM_PAYLOAD:
+		put_response_metadata(md, d, true);
+		return true;
+	case CONN_FRAME_PUSH:
+		put_server_push(md, d->variant);
+		return true;
+	case CONN_FRAME_SETUP:
+		put_setup_metadata(md, d->variant);
+		return true;
+	case CONN_FRAME_EXT:
+		return d->variant != CONN_VARIANT_NORMAL;
+	default:
+		return false;
+	}
+}
+
+/* The frame's fixed fields, flags and data. */
+static void
+fill_frame(const struct frame_desc *d, struct rfd_frame *f, struct rfd_buf *data)
+{
+	f->type = frame_types[d->kind];
+	f->stream_id = d->stream;
+	f->data.ptr = d->data;
+	f->data.len = d->data_len;
+	switch (d->kind) {
+	case CONN_FRAME_STREAM:
+	case CONN_FRAME_CHANNEL:
+	case CONN_FRAME_REQUEST_N:
+		f->u32 = 1;
+		break;
+	case CONN_FRAME_REPLY:
+	case CONN_FRAME_EXCEPTION:
+	case CONN_FRAME_APP_EXCEPTION:
+	case CONN_FRAME_STREAM_PAYLOAD:
+		f->flags = d->variant == CONN_VARIANT_NO_NAME ? RFD_FLAG_COMPLETE
+		                                              : RFD_FLAG_NEXT | RFD_FLAG_COMPLETE;
+		break;
+	case CONN_FRAME_ERROR:
+		f->u32 = d->variant % 2 ? RFD_ERROR_REJECTED : RFD_ERROR_INVALID;
+		put_response_error(data);
+		f->data.ptr = data->data;
+		f->data.len = data->len;
+		break;
+	case CONN_FRAME_CONN_ERROR:
+		f->stream_id = 0;
+		f->u32 = RFD_ERROR_CONNECTION_ERROR;
+		break;
+	case CONN_FRAME_KEEPALIVE:
+		f->stream_id = 0;
+		f->flags = d->variant == CONN_VARIANT_NORMAL ? RFD_FLAG_FOLLOWS : 0;
+		break;
+	case CONN_FRAME_PUSH:
+		f->stream_id = 0;
+		f->data.len = 0;
+		break;
+	case CONN_FRAME_SETUP:
+		f->stream_id = 0;
+		f->version_major = 1;
+		f->keepalive_ms = 0x7FFFFFFF;
+		f->max_lifetime_ms = 0x7FFFFFFF;
+		f->metadata_mime.ptr = (const uint8_t *)METADATA_MIME;
+		f->metadata_mime.len =
+		    d->variant == CONN_VARIANT_NO_NAME ? 5 : sizeof(METADATA_MIME) - 1;
+		f->data_mime.ptr = (const uint8_t *)DATA_MIME;
+		f->data_mime.len = sizeof(DATA_MIME) - 1;
+		if (d->variant == CONN_VARIANT_INTERACTION)
+			f->flags = RFD_FLAG_FOLLOWS;
+		break;
+	case CONN_FRAME_EXT:
+		f->u32 = 1;
+		f->flags = d->variant == CONN_VARIANT_NORMAL ? RFD_FLAG_IGNORE : 0;
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+keep_first_frame(struct rfd_buf *frames)
+{
+	const char *why;
+	size_t len;
+
+	if (rfd_frame_split(frames->data, frames->len, RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX,
+	                    &len, &why) == 1)
+		frames->len = len;
+}
+
+/* Encode @d into @out; false when the description makes no frame. */
+static bool
+encode_frame(const struct frame_desc *d, struct rfd_buf *out)
+{
+	struct rfd_frame f;
+	struct rfd_buf md, data;
+	bool ok;
+
+	memset(&f, 0, sizeof(f));
+	rfd_buf_init(&md);
+	rfd_buf_init(&data);
+	fill_frame(d, &f, &data);
+	if (d->variant == CONN_VARIANT_GARBAGE) {
+		if (d->kind == CONN_FRAME_SETUP)
+			rfd_buf_put_u32(&md, PROTOCOL_KEY);
+		rfd_buf_append(&md, d->data, d->data_len < 3 ? d->data_len : 3);
+		f.has_metadata = true;
+	} else if (d->variant != CONN_VARIANT_NO_METADATA || d->kind == CONN_FRAME_PUSH) {
+		f.has_metadata = put_metadata(d, &md);
+	}
+	f.metadata.ptr = md.data;
+	f.metadata.len = md.len;
+
+	ok = d->fragment && rfd_frame_encode_fragmented(&f, FRAGMENT_BASE + d->fragment, out) == 0;
+	if (ok && d->first_fragment_only)
+		keep_first_frame(out);
+	if (!ok)
+		ok = rfd_frame_encode(&f, out) == 0;
+	rfd_buf_free(&md);
+	rfd_buf_free(&data);
+	return ok;
+}
+
+static void
+feed_pieces(const struct rfd_buf *bytes, uint8_t pieces, size_t pieces_fds)
+{
+	size_t n = pieces ? pieces : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t start = bytes->len * i / n, end = bytes->len * (i + 1) / n;
+
+		if (i == n - 1 && pieces_fds)
+			give_fds(pieces_fds);
+		if (end > start)
+			feed(bytes->data + start, end - start, false);
+	}
+}
+
+static void
+op_frame(struct fuzz_input *in)
+{
+	struct frame_desc d;
+	struct rfd_buf bytes;
+	uint8_t claim_byte, pieces;
+	bool ok;
+
+	memset(&d, 0, sizeof(d));
+	d.kind = fuzz_u8(in) % CONN_FRAME_COUNT;
+	d.stream = pick_stream(fuzz_u8(in));
+	claim_byte = fuzz_u8(in);
+	pieces = fuzz_u8(in);
+	d.pieces = pieces & CONN_PIECES_READS;
+	d.pieces_fds = (pieces & CONN_PIECES_FDS) >> CONN_PIECES_FDS_SHIFT;
+	d.wrong_kind = pieces & CONN_PIECES_WRONG_KIND;
+	d.variant = claim_byte >> CONN_VARIANT_SHIFT;
+	read_claim(in, claim_byte, d.pieces_fds, &d.claim);
+	d.fragment = fuzz_u8(in);
+	d.first_fragment_only = d.fragment & CONN_FRAGMENT_FIRST_ONLY;
+	d.fragment &= ~CONN_FRAGMENT_FIRST_ONLY;
+	d.data_len = fuzz_take(in, fuzz_u8(in), &d.data);
+	log_step("frame kind %u stream %u variant %u claim %s%d@%lld, %zu data bytes, fragments "
+	         "of %u, %u reads, %zu FDs before the last",
+	         d.kind, d.stream, d.variant, d.claim.present ? "" : "none ", d.claim.num,
+	         (long long)d.claim.seq, d.data_len, d.fragment ? FRAGMENT_BASE + d.fragment : 0,
+	         d.pieces, d.pieces_fds);
+
+	fuzz_alloc_hold(true);
+	rfd_buf_init(&bytes);
+	ok = encode_frame(&d, &bytes);
+	fuzz_alloc_hold(false);
+	if (ok)
+		feed_pieces(&bytes, d.pieces, d.pieces_fds);
+	fuzz_alloc_hold(true);
+	rfd_buf_free(&bytes);
+	fuzz_alloc_hold(false);
+}
+
+/* ---- Output ---- */
+
+/* The FD group to send, issued and recorded; NULL when none (or the group could not be made). */
+static struct rfd_fdgroup *
+make_send_group(size_t n, size_t *index)
+{
+	struct send_group *s = &run.sends[run.n_sends];
+	int fds[RFD_MAX_FDS + 8];
+	struct rfd_fdgroup *group;
+
+	*index = SIZE_MAX;
+	if (n > fdtrack_available())
+		n = fdtrack_available();
+	if (n > sizeof(fds) / sizeof(fds[0]))
+		n = sizeof(fds) / sizeof(fds[0]);
+	if (n == 0 || run.n_sends == MAX_GROUPS)
+		return NULL;
+	s->first = run.n_send_fds;
+	s->n = n;
+	s->written = false;
+	for (size_t i = 0; i < n; i++) {
+		fds[i] = issue_fd(FD_SENDING, (int)run.n_sends);
+		run.send_fds[run.n_send_fds++] = fds[i];
+	}
+	*index = run.n_sends++;
+	group = rfd_fdgroup_new(fds, n);
+	if (!group) {
+		FUZZ_CHECK(fuzz_alloc_failed() && group_all_closed(fds, n),
+		           "a group that could not be made left its FDs open");
+		s->written = true; /* never to be written */
+	}
+	return group;
+}
+
+/* After a send returned @r: the group is queued (its seq stamped) or closed. */
+static void
+settle_send_group(size_t index, int r)
+{
+	struct send_group *s;
+	bool closed;
+
+	if (index == SIZE_MAX)
+		return;
+	s = &run.sends[index];
+	closed = group_all_closed(run.send_fds + s->first, s->n);
+	if (r < 0)
+		FUZZ_CHECK(closed, "a refused send left its FDs open");
+	if (closed) {
+		s->written = true; /* never to be written */
+		return;
+	}
+	s->seq = run.send_seq;
+	run.send_seq = seq_add(run.send_seq, s->n);
+}
+
+static void
+check_wire_claim(const struct rfd_fd_metadata *md, uint64_t end)
+{
+	bool claims = md && md->present && md->has_num && md->num_fds > 0;
+	const struct send_group *s = NULL;
+
+	if (lenient_after_failure && end > run.wire_failed_at)
+		return;
+	/* Groups closed without being written went nowhere. */
+	while (run.wire_next_send < run.n_sends && run.sends[run.wire_next_send].written &&
+	       run.sends[run.wire_next_send].end == 0)
+		run.wire_next_send++;
+	if (run.wire_next_send < run.n_sends && run.sends[run.wire_next_send].end)
+		s = &run.sends[run.wire_next_send];
+	if (!claims) {
+		FUZZ_CHECK(!s || s->end != end, "FDs went with a message that claims none");
+		FUZZ_CHECK(!s || s->end > end, "FDs went with no message");
+		return;
+	}
+	FUZZ_CHECK(s && s->end == end, "a message claims FDs that did not go with its last byte");
+	FUZZ_CHECK(s->start >= run.wire_message_start,
+	           "the write carrying a message's FDs began before the message");
+	FUZZ_CHECK(md->has_seq && md->fd_seq == s->seq && (size_t)md->num_fds == s->n,
+	           "a message claims %d FDs at %lld; %zu went, stamped %lld", md->num_fds,
+	           (long long)md->fd_seq, s->n, (long long)s->seq);
+	run.wire_next_send++;
+}
+
+static void
+wire_message(const struct rfd_frame *f, uint64_t end)
+{
+	struct rfd_request_metadata request;
+	struct rfd_response_metadata response;
+	const char *why = NULL;
+
+	if (run.role == RFD_ROLE_CLIENT) {
+		FUZZ_CHECK(f->type == RFD_FRAME_REQUEST_RESPONSE ||
+		               f->type == RFD_FRAME_REQUEST_FNF,
+		           "a client wrote a %s", rfd_frame_type_name(f->type));
+		FUZZ_CHECK(rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request,
+		                                       &why) == 0,
+		           "a client wrote request metadata that does not decode: %s", why);
+		check_wire_claim(&request.fd, end);
+		return;
+	}
+	FUZZ_CHECK(f->type == RFD_FRAME_PAYLOAD, "a server wrote a %s",
+	           rfd_frame_type_name(f->type));
+	FUZZ_CHECK(
+	    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response, &why) == 0,
+	    "a server wrote response metadata that does not decode: %s", why);
+	check_wire_claim(&response.fd, end);
+}
+
+static void
+wire_frame(const struct rfd_frame *f, uint64_t start, uint64_t end)
+{
+	struct rfd_frame whole;
+	const char *why = NULL;
+	int r;
+
+	if (!run.wire_first_done) {
+		run.wire_first_done = true;
+		if (run.role == RFD_ROLE_CLIENT)
+			FUZZ_CHECK(f->type == RFD_FRAME_SETUP || f->type == RFD_FRAME_ERROR,
+			           "a client began with %s", rfd_frame_type_name(f->type));
+		else
+			FUZZ_CHECK(f->type == RFD_FRAME_METADATA_PUSH || f->type == RFD_FRAME_ERROR,
+			           "a server began with %s", rfd_frame_type_name(f->type));
+		return;
+	}
+	switch (f->type) {
+	case RFD_FRAME_REQUEST_RESPONSE:
+	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_PAYLOAD:
+		break;
+	default:
+		check_wire_claim(NULL, end);
+		return;
+	}
+	FUZZ_CHECK(!run.wire_reassembly.active || run.wire_reassembly.stream_id == f->stream_id,
+	           "fragments of two messages interleaved");
+	if (!run.wire_reassembly.active)
+		run.wire_message_start = start;
+	r = rfd_reassembly_add(&run.wire_reassembly, f, &whole, &why);
+	FUZZ_CHECK(r >= 0, "written fragments do not reassemble: %s", why ? why : "?");
+	if (r == 1) {
+		wire_message(&whole, end);
+		rfd_reassembly_free(&run.wire_reassembly);
+		rfd_reassembly_init(&run.wire_reassembly, SIZE_MAX);
+	}
+}
+
+/* A write that took nothing (EAGAIN): the same chunk, with the same FDs, must be next. */
+static void
+write_nothing(void)
+{
+	struct rfd_out_chunk before, after;
+
+	step_begin();
+	if (!rfd_conn_out_peek(run.conn, &before))
+		return;
+	log_step("write nothing of a %zu-byte chunk with %zu FDs", before.len, before.n_fds);
+	rfd_conn_out_advance(run.conn, 0);
+	FUZZ_CHECK(rfd_conn_out_peek(run.conn, &after) && after.bytes == before.bytes &&
+	               after.len == before.len && after.fds == before.fds &&
+	               after.n_fds == before.n_fds,
+	           "a write of nothing changed the next chunk");
+	for (size_t i = 0; i < after.n_fds; i++)
+		FUZZ_CHECK(fdtrack_closes(after.fds[i]) == 0, "a write of nothing closed an FD");
+	check_invariants();
+}
+
+/* Decode everything complete that the core wrote. */
+static void
+wire_parse(void)
+{
+	size_t pos = 0;
+
+	if (run.wire.len == 0)
+		return;
+	fuzz_alloc_hold(true);
+	for (;;) {
+		struct rfd_frame f;
+		const char *why = NULL;
+		size_t frame_len;
+		int r =
+		    rfd_frame_split(run.wire.data + pos, run.wire.len - pos,
+		                    RFD_FRAME_LENGTH_SIZE + RFD_FRAME_LENGTH_MAX, &frame_len, &why);
+
+		FUZZ_CHECK(r >= 0, "the core wrote a bad frame length: %s", why ? why : "?");
+		if (r == 0)
+			break;
+		r = rfd_frame_decode(run.wire.data + pos + RFD_FRAME_LENGTH_SIZE,
+		                     frame_len - RFD_FRAME_LENGTH_SIZE, &f, &why);
+		FUZZ_CHECK(r == 0, "the core wrote a frame that does not decode: %s",
+		           why ? why : "?");
+		wire_frame(&f, run.wire_base + pos, run.wire_base + pos + frame_len);
+		pos += frame_len;
+	}
+	fuzz_alloc_hold(false);
+	run.wire_base += pos;
+	bytes_consume(&run.wire, pos);
+}
+
+static bool
+write_chunk(size_t amount)
+{
+	struct rfd_out_chunk chunk;
+	size_t written;
+
+	step_begin();
+	if (!rfd_conn_out_peek(run.conn, &chunk)) {
+		FUZZ_CHECK(rfd_conn_out_pending(run.conn) == 0, "bytes pending but no chunk");
+		return false;
+	}
+	FUZZ_CHECK(chunk.len > 0 && chunk.len <= rfd_conn_out_pending(run.conn),
+	           "chunk of %zu bytes, %zu pending", chunk.len, rfd_conn_out_pending(run.conn));
+	if (chunk.n_fds) {
+		struct send_group *s;
+
+		while (run.next_unwritten < run.n_sends && run.sends[run.next_unwritten].written)
+			run.next_unwritten++;
+		FUZZ_CHECK(run.next_unwritten < run.n_sends, "chunk with FDs nobody sent");
+		s = &run.sends[run.next_unwritten];
+		FUZZ_CHECK(chunk.n_fds == s->n &&
+		               memcmp(chunk.fds, run.send_fds + s->first, s->n * sizeof(int)) == 0,
+		           "chunk FDs are not the next group sent, in order");
+		for (size_t i = 0; i < s->n; i++)
+			FUZZ_CHECK(fdtrack_closes(chunk.fds[i]) == 0, "chunk carries a closed FD");
+	}
+	written = amount == 0 || amount > chunk.len ? chunk.len : amount;
+	log_step("write %zu of a %zu-byte chunk with %zu FDs", written, chunk.len, chunk.n_fds);
+	bytes_append(&run.wire, chunk.bytes, written);
+	if (chunk.n_fds) {
+		struct send_group *s = &run.sends[run.next_unwritten++];
+
+		s->written = true;
+		s->start = run.wire_total;
+		s->end = run.wire_total + chunk.len;
+	}
+	run.wire_total += written;
+	rfd_conn_out_advance(run.conn, written);
+	if (chunk.n_fds) {
+		const struct send_group *s = &run.sends[run.next_unwritten - 1];
+
+		FUZZ_CHECK(group_all_closed(run.send_fds + s->first, s->n),
+		           "FDs still open after the write that sent them");
+	}
+	wire_parse();
+	check_invariants();
+	return true;
+}
+
+static void
+drain(void)
+{
+	for (int i = 0; i < DRAIN_MAX_WRITES && write_chunk(0); i++)
+		;
+}
+
+/* ---- API calls ---- */
+
+static void
+send_request(struct fuzz_input *in, bool big)
+{
+	bool oneway = fuzz_u8(in) & 1;
+	char method[16];
+	const uint8_t *name, *args;
+	size_t name_len = fuzz_take(in, fuzz_u8(in) % sizeof(method), &name);
+	size_t args_len = big ? (size_t)fuzz_u8(in) * BIG_UNIT : fuzz_take(in, fuzz_u8(in), &args);
+	size_t n_fds = fuzz_u8(in), index;
+	int32_t timeout = (int32_t)fuzz_u32(in);
+	struct rfd_fdgroup *group;
+	bool full;
+	uint32_t stream = 0;
+	int r;
+
+	if (big)
+		args = big_zeros;
+	memcpy(method, name, name_len);
+	method[name_len] = '\0';
+	step_begin();
+	group = make_send_group(n_fds, &index);
+	if (index != SIZE_MAX && !group)
+		return;
+	n_fds = group ? group->n : 0;
+	full = rfd_conn_in_flight(run.conn) >= run.limits.max_in_flight;
+	r = rfd_conn_send_request(run.conn, oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
+	                          method, args, args_len, timeout, group, &stream);
+	log_step("send %s '%s' with %zu FDs: %d, stream %u", oneway ? "one-way" : "request", method,
+	         n_fds, r, stream);
+	run.input_total += args_len;
+	if (run.error)
+		FUZZ_CHECK(r == run.error, "send after failure returned %d", r);
+	else if (n_fds > RFD_MAX_FDS)
+		FUZZ_CHECK(r == -E2BIG, "a request with %zu FDs returned %d", n_fds, r);
+	else if (!oneway && full)
+		FUZZ_CHECK(r == -EAGAIN, "a request over the in-flight limit returned %d", r);
+	else
+		FUZZ_CHECK(r == 0 || (r == -ENOMEM && fuzz_alloc_failed()), "send_request: %d", r);
+	if (r == 0) {
+		FUZZ_CHECK(stream && stream < 0x80000000u && stream % 2 == 1,
+		           "request on stream %u", stream);
+		FUZZ_CHECK(!find_call(stream), "stream %u given to two calls", stream);
+		FUZZ_CHECK(run.n_calls < MAX_CALLS, "more calls than the limit allows");
+		if (!oneway)
+			run.calls[run.n_calls++] = (struct call){stream, false};
+		FUZZ_CHECK(index == SIZE_MAX ||
+		               !group_all_closed(run.send_fds + run.sends[index].first, n_fds),
+		           "a queued request's FDs were closed");
+	}
+	settle_send_group(index, r);
+	check_invariants();
+}
+
+static void
+send_answer(struct fuzz_input *in, bool big)
+{
+	uint8_t which = fuzz_u8(in), answer = fuzz_u8(in);
+	const uint8_t *data = big_zeros;
+	size_t len = big ? (size_t)fuzz_u8(in) * BIG_UNIT : fuzz_take(in, fuzz_u8(in), &data);
+	size_t n_fds = answer % 3 == 0 ? fuzz_u8(in) : 0, index = SIZE_MAX;
+	uint32_t stream =
+	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open];
+	bool was_open = stream_is_open(stream);
+	struct rfd_fdgroup *group = NULL;
+	int r;
+
+	step_begin();
+	if (answer % 3 == 0) {
+		group = make_send_group(n_fds, &index);
+		if (index != SIZE_MAX && !group)
+			return;
+		n_fds = group ? group->n : 0;
+		r = rfd_conn_send_reply(run.conn, stream, data, len, group);
+	} else if (answer % 3 == 1) {
+		r = rfd_conn_send_exception(run.conn, stream, "E", "what", data, len);
+	} else {
+		r = rfd_conn_send_error(run.conn, stream, (enum rfd_failure)(answer / 3 % FAILURES),
+		                        "failed");
+	}
+	log_step("answer %u on stream %u with %zu FDs: %d", answer % 3, stream, n_fds, r);
+	run.input_total += len;
+	if (run.error) {
+		FUZZ_CHECK(r == run.error, "answer after failure returned %d", r);
+	} else if (n_fds > RFD_MAX_FDS) {
+		FUZZ_CHECK(r == -E2BIG, "a reply with %zu FDs returned %d", n_fds, r);
+	} else if (!was_open) {
+		FUZZ_CHECK(r == -ENOENT, "answer on stream %u, not open, returned %d", stream, r);
+	} else {
+		FUZZ_CHECK(r == 0 || (r == -ENOMEM && fuzz_alloc_failed()), "answer: %d", r);
+		remove_open(stream);
+	}
+	settle_send_group(index, r);
+	check_invariants();
+}
+
+static void
+op_send(struct fuzz_input *in, bool big)
+{
+	if (run.role == RFD_ROLE_CLIENT)
+		send_request(in, big);
+	else
+		send_answer(in, big);
+}
+
+static void
+op_abandon(struct fuzz_input *in)
+{
+	uint8_t which = fuzz_u8(in);
+
+	if (run.role != RFD_ROLE_CLIENT)
+		return;
+	step_begin();
+	if (run.n_calls == 0) {
+		rfd_conn_abandon(run.conn, which);
+	} else {
+		struct call *call = &run.calls[which % run.n_calls];
+
+		rfd_conn_abandon(run.conn, call->stream);
+		call->abandoned = true;
+	}
+	check_invariants();
+}
+
+static void
+free_held(size_t index, size_t take)
+{
+	struct held *h = &run.held[index];
+	size_t n = rfd_msg_fd_count(h->msg);
+	int left[RFD_MAX_FDS];
+	size_t n_left = 0;
+
+	for (size_t i = 0; i < take && i < n; i++) {
+		int expected = rfd_msg_fd(h->msg, i);
+		int fd = rfd_msg_take_fd(h->msg, i);
+
+		FUZZ_CHECK(fd == expected && fd >= 0, "take_fd gave %d, expected %d", fd, expected);
+		FUZZ_CHECK(rfd_msg_take_fd(h->msg, i) == -1, "an FD taken twice");
+		info_of(fd)->taken = true;
+		info_of(fd)->held = -1;
+		close(fd);
+	}
+	for (size_t i = take < n ? take : n; i < n; i++) {
+		left[n_left] = rfd_msg_fd(h->msg, i);
+		info_of(left[n_left++])->held = -1;
+	}
+	rfd_msg_free(h->msg);
+	FUZZ_CHECK(group_all_closed(left, n_left), "rfd_msg_free left an FD open");
+	*h = run.held[--run.n_held];
+	if (index == run.n_held)
+		return;
+	for (size_t i = 0; i < rfd_msg_fd_count(h->msg); i++) {
+		int fd = rfd_msg_fd(h->msg, i);
+
+		if (fd >= 0)
+			info_of(fd)->held = (int)index;
+	}
+}
+
+static void
+op_free(struct fuzz_input *in)
+{
+	uint8_t which = fuzz_u8(in), take = fuzz_u8(in);
+
+	if (run.n_held == 0)
+		return;
+	step_begin();
+	free_held(which % run.n_held, take);
+	check_invariants();
+}
+
+/* ---- The run ---- */
+
+static void
+read_limits(struct fuzz_input *in, struct rfd_limits *limits)
+{
+	uint8_t cap = fuzz_u8(in), budget = fuzz_u8(in), in_flight = fuzz_u8(in);
+	uint8_t max_frame = fuzz_u8(in), max_message = fuzz_u8(in);
+
+	limits->max_fds_per_msg = 1 + cap % RFD_MAX_FDS;
+	limits->fd_budget = 2 * (size_t)limits->max_fds_per_msg + 4 * (size_t)budget;
+	if (limits->fd_budget > BUDGET_MAX)
+		limits->fd_budget = BUDGET_MAX;
+	limits->max_in_flight = 1 + in_flight % 32;
+	if (max_frame)
+		limits->max_frame = 64 * (size_t)max_frame;
+	if (max_message)
+		limits->max_message = 256 * (size_t)max_message;
+}
+
+static void
+handshake(void)
+{
+	struct frame_desc d = {.kind = run.role == RFD_ROLE_SERVER ? CONN_FRAME_SETUP
+	                                                           : CONN_FRAME_PUSH};
+	struct rfd_buf bytes;
+	bool ok;
+
+	fuzz_alloc_hold(true);
+	rfd_buf_init(&bytes);
+	ok = encode_frame(&d, &bytes);
+	fuzz_alloc_hold(false);
+	FUZZ_CHECK(ok, "cannot encode the handshake");
+	feed(bytes.data, bytes.len, false);
+	fuzz_alloc_hold(true);
+	rfd_buf_free(&bytes);
+	fuzz_alloc_hold(false);
+}
+
+static void
+run_op(struct fuzz_input *in)
+{
+	uint8_t op = fuzz_u8(in);
+	const uint8_t *bytes;
+	size_t n;
+
+	switch (op & 0x0f) {
+	case CONN_OP_BYTES:
+	case CONN_OP_BYTES_ZC:
+		n = fuzz_take(in, (size_t)(op >> 4) << 8 | fuzz_u8(in), &bytes);
+		feed(bytes, n, (op & 0x0f) == CONN_OP_BYTES_ZC);
+		break;
+	case CONN_OP_FDS:
+		n = fuzz_u8(in);
+		give_fds(n | (size_t)(op >> 4 & 1) << 8);
+		break;
+	case CONN_OP_FRAME:
+		op_frame(in);
+		break;
+	case CONN_OP_WRITE:
+		if (op >> 4 & 8)
+			write_nothing();
+		else
+			write_chunk((size_t)fuzz_u16(in) << (op >> 4 & 7));
+		break;
+	case CONN_OP_DRAIN:
+		drain();
+		break;
+	case CONN_OP_SEND:
+		op_send(in, op >> 4 & 1);
+		break;
+	case CONN_OP_ABANDON:
+		op_abandon(in);
+		break;
+	case CONN_OP_FREE:
+		op_free(in);
+		break;
+	case CONN_OP_EOF:
+		step_begin();
+		rfd_conn_recv_eof(run.conn);
+		FUZZ_CHECK(rfd_conn_error(run.conn) == (run.error ? run.error : -ECONNRESET),
+		           "EOF left error %d", rfd_conn_error(run.conn));
+		check_invariants();
+		break;
+	case CONN_OP_FAIL:
+		step_begin();
+		rfd_conn_fail(run.conn, op >> 4 & 1 ? -ECONNRESET : -EIO, "harness");
+		check_invariants();
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+free_all_held(void)
+{
+	while (run.n_held)
+		free_held(run.n_held - 1, 0);
+}
+
+/* Everything freed: every FD closed exactly once, no allocation left. */
+static void
+check_end(void)
+{
+	for (size_t i = 0; i < fdtrack_count(); i++)
+		FUZZ_CHECK(fdtrack_closes(fdtrack_fd(i)) == 1, "FD %d leaked", fdtrack_fd(i));
+	FUZZ_CHECK(fuzz_alloc_live_blocks() == 0, "%zu blocks (%zu bytes) leaked",
+	           fuzz_alloc_live_blocks(), fuzz_alloc_live_bytes());
+}
+
+static void
+run_reset(void)
+{
+	struct delivery *deliveries = run.deliveries;
+	struct model_msg *model_msgs = run.model_msgs;
+	size_t cap_deliveries = run.cap_deliveries, cap_model_msgs = run.cap_model_msgs;
+	struct bytes pending = run.pending, wire = run.wire;
+
+	/* fd_index is large: only the entries of the last run are cleared. */
+	for (size_t i = 0; i < fdtrack_count(); i++)
+		run.fd_index[fdtrack_fd(i)] = 0;
+	memset(&run, 0, offsetof(struct run, fd_index));
+	memset(&run.fds, 0, sizeof(run) - offsetof(struct run, fds));
+	run.deliveries = deliveries;
+	run.cap_deliveries = cap_deliveries;
+	run.model_msgs = model_msgs;
+	run.cap_model_msgs = cap_model_msgs;
+	run.pending = pending;
+	run.pending.len = 0;
+	run.wire = wire;
+	run.wire.len = 0;
+	run.wire_failed_at = UINT64_MAX;
+}
+
+static void
+read_workarounds(const char *list)
+{
+	char copy[256], *save = NULL;
+
+	if (!list)
+		return;
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *name = strtok_r(copy, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (strcmp(name, "no-alloc-fail") == 0)
+			no_alloc_fail = true;
+		else if (strcmp(name, "lenient-after-failure") == 0)
+			lenient_after_failure = true;
+		else
+			fuzz_fail("FUZZ_WORKAROUNDS: unknown '%s'", name);
+	}
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	fdtrack_init();
+	log_steps = getenv("FUZZ_CONN_LOG") != NULL;
+	read_workarounds(getenv("FUZZ_WORKAROUNDS"));
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_input in;
+	uint8_t options;
+
+	fuzz_input_init(&in, data, size);
+	options = fuzz_u8(&in);
+	run_reset();
+	fdtrack_begin();
+	run.role = options & CONN_OPT_SERVER ? RFD_ROLE_SERVER : RFD_ROLE_CLIENT;
+	rfd_limits_init(&run.limits);
+	if (options & CONN_OPT_LIMITS)
+		read_limits(&in, &run.limits);
+	for (int i = 0; i < MAX_REASSEMBLIES; i++)
+		rfd_reassembly_init(&run.reassembly[i], run.limits.max_message);
+	rfd_reassembly_init(&run.wire_reassembly, SIZE_MAX);
+	if (options & CONN_OPT_ALLOC_FAIL) {
+		uint16_t index = fuzz_u16(&in);
+
+		fuzz_alloc_fail_at(no_alloc_fail ? -1 : index);
+	} else {
+		fuzz_alloc_fail_at(-1);
+	}
+
+	run.conn = rfd_conn_new(run.role, &run.limits, &callbacks, NULL);
+	if (run.conn) {
+		if (options & CONN_OPT_HANDSHAKE)
+			handshake();
+		while (!fuzz_input_empty(&in))
+			run_op(&in);
+		if (options & CONN_OPT_EOF_AT_END) {
+			step_begin();
+			rfd_conn_recv_eof(run.conn);
+			check_invariants();
+		}
+		if (options & CONN_OPT_FREE_MSGS_FIRST)
+			free_all_held();
+		rfd_conn_free(run.conn);
+	} else {
+		FUZZ_CHECK(fuzz_alloc_failed(), "rfd_conn_new failed");
+	}
+	free_all_held();
+	fuzz_alloc_fail_at(-1);
+
+	for (int i = 0; i < MAX_REASSEMBLIES; i++)
+		rfd_reassembly_free(&run.reassembly[i]);
+	rfd_reassembly_free(&run.wire_reassembly);
+	check_end();
+	fdtrack_end();
+	return 0;
+}
