@@ -94,20 +94,13 @@ int
 main(int argc, char **argv)
 {
 	static const struct option long_options[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"cmd", required_argument, NULL, 'c'},
-	    {"list", no_argument, NULL, 'l'},
-	    {"case", required_argument, NULL, 'C'},
-	    {"section", required_argument, NULL, 'S'},
-	    {"timeout", required_argument, NULL, 't'},
-	    {"strict", no_argument, NULL, 'x'},
-	    {"skip", required_argument, NULL, 'K'},
-	    {"json", required_argument, NULL, 'j'},
-	    {"junit", required_argument, NULL, 'u'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"no-color", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},  {"cmd", required_argument, NULL, 'c'},
+	    {"list", no_argument, NULL, 'l'},          {"case", required_argument, NULL, 'C'},
+	    {"section", required_argument, NULL, 'S'}, {"timeout", required_argument, NULL, 't'},
+	    {"strict", no_argument, NULL, 'x'},        {"skip", required_argument, NULL, 'K'},
+	    {"json", required_argument, NULL, 'j'},    {"junit", required_argument, NULL, 'u'},
+	    {"verbose", no_argument, NULL, 'v'},       {"no-color", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	const char *socket_path = NULL, *command = NULL, *case_list = NULL, *section = NULL;
 	const char *skip_list = NULL;

@@ -336,8 +336,8 @@ main(int argc, char **argv)
 	printf("memory after warm-up -> end: client %ld -> %ld KiB, server %ld -> %ld KiB\n",
 	       rss_warm[0], rss_end[0], rss_warm[1], rss_end[1]);
 	ok = soak.failed == 0 && soak.wrong_fds == 0 && soak.completed == o.calls &&
-	     fds_after[0] <= fds_before[0] && fds_after[1] <= fds_before[1] &&
-	     WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	     fds_after[0] <= fds_before[0] && fds_after[1] <= fds_before[1] && WIFEXITED(status) &&
+	     WEXITSTATUS(status) == 0;
 #ifdef __SANITIZE_ADDRESS__
 	/* AddressSanitizer's quarantine keeps freed memory on purpose: growth means nothing. */
 	printf("memory growth not judged under AddressSanitizer\n");

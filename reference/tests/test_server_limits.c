@@ -176,7 +176,7 @@ cpu_ticks(pid_t pid)
 	p = strrchr(buf, ')');
 	/* Fields after the command: state is field 3; utime and stime are 14 and 15. */
 	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-			 &stime) != 2)
+	                 &stime) != 2)
 		return -1;
 	return (long)(utime + stime);
 }
@@ -249,7 +249,7 @@ test_accept_at_emfile_does_not_spin(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"accept_at_emfile_does_not_spin", test_accept_at_emfile_does_not_spin},
+    {"accept_at_emfile_does_not_spin", test_accept_at_emfile_does_not_spin},
     {"stale_socket_is_replaced", test_stale_socket_is_replaced},
     {"live_socket_and_other_files_are_left_alone", test_live_socket_and_other_files_are_left_alone},
     {"socket_mode_and_path_length", test_socket_mode_and_path_length},
