@@ -24,7 +24,8 @@
  *              which open request (bit 7: a raw stream id), u8 answer (% 3:
  *              0 reply, 1 exception, 2 error with failure (b / 3) % 5), u8
  *              data length, data, and for a reply u8 FD count.  With arg
- *              bit 0 the length counts 4096 zero bytes a unit (no data bytes)
+ *              bit 0 the length counts 4096 zero bytes a unit (no data bytes), up to
+ *              4 MiB of such bytes a run
  *   ABANDON    u8 which call (client)
  *   FREE       u8 which held message, u8 how many of its FDs to take first
  *   EOF        rfd_conn_recv_eof()

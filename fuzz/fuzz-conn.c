@@ -51,7 +51,8 @@ enum {
 	FRAGMENT_BASE = 16,
 	TRACE_LINE_MAX = 200,
 	FAILURES = RFD_FAIL_INTERNAL + 1,
-	BIG_UNIT = 4096, /* a SEND with the big flag has 4096 zero bytes per length unit */
+	BIG_UNIT = 4096,      /* a SEND with the big flag has 4096 zero bytes per length unit */
+	BIG_BUDGET = 4 << 20, /* big bytes per run: past the core's 1 MiB compaction, yet fast */
 	BUDGET_MAX = 4096,
 };
 
@@ -173,6 +174,7 @@ struct run {
 	int failed_err;
 	size_t frames_traced;
 	uint64_t input_total;
+	size_t big_total;
 
 	int fd_index[FD_MAP_SIZE]; /* FD -> index in fds[] + 1 */
 	struct fd_info fds[FDTRACK_POOL_SIZE];
@@ -1633,6 +1635,18 @@ drain(void)
 
 /* ---- API calls ---- */
 
+/* The length of a big message of @units, within what is left of the run's budget. */
+static size_t
+big_length(uint8_t units)
+{
+	size_t len = (size_t)units * BIG_UNIT;
+
+	if (len > BIG_BUDGET - run.big_total)
+		len = BIG_BUDGET - run.big_total;
+	run.big_total += len;
+	return len;
+}
+
 static void
 send_request(struct fuzz_input *in, bool big)
 {
@@ -1640,7 +1654,7 @@ send_request(struct fuzz_input *in, bool big)
 	char method[16];
 	const uint8_t *name, *args;
 	size_t name_len = fuzz_take(in, fuzz_u8(in) % sizeof(method), &name);
-	size_t args_len = big ? (size_t)fuzz_u8(in) * BIG_UNIT : fuzz_take(in, fuzz_u8(in), &args);
+	size_t args_len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &args);
 	size_t n_fds = fuzz_u8(in), index;
 	int32_t timeout = (int32_t)fuzz_u32(in);
 	struct rfd_fdgroup *group;
@@ -1691,7 +1705,7 @@ send_answer(struct fuzz_input *in, bool big)
 {
 	uint8_t which = fuzz_u8(in), answer = fuzz_u8(in);
 	const uint8_t *data = big_zeros;
-	size_t len = big ? (size_t)fuzz_u8(in) * BIG_UNIT : fuzz_take(in, fuzz_u8(in), &data);
+	size_t len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &data);
 	size_t n_fds = answer % 3 == 0 ? fuzz_u8(in) : 0, index = SIZE_MAX;
 	uint32_t stream =
 	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open];
