@@ -37,9 +37,11 @@ do for [i = 1:n] {
 	if (p == 1 || p == 3) {
 		set logscale y
 		set yrange [*:*]
+		set offsets 0, 0, 0, 0
 	} else {
 		unset logscale y
 		set yrange [0:*]
+		set offsets 0, 0, graph 0.05, 0
 	}
 	plot for [c = 2:ncol] f using c:xtic(1) title columnheader(c) lc rgb word(colors, c - 1)
 }
