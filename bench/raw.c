@@ -265,6 +265,7 @@ send_request(int sock, size_t len, const int *fds, size_t n_fds)
 	if (n_fds) {
 		struct cmsghdr *c;
 
+		memset(&control, 0, CMSG_SPACE(n_fds * sizeof(int)));
 		msg.msg_control = &control;
 		msg.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
 		c = CMSG_FIRSTHDR(&msg);

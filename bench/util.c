@@ -30,21 +30,26 @@ pin_mode_name(enum pin_mode mode)
 	return mode == PIN_ONE_CORE ? "pinned" : "unpinned";
 }
 
-/* Children forked after this inherit the affinity. */
+/* Children forked after this inherit the affinity.  PIN_NONE restores the mask the run began with.
+ */
 int
 pin_apply(const struct bench_config *config, enum pin_mode mode)
 {
+	static cpu_set_t original;
+	static bool saved;
 	cpu_set_t set;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	assert(config);
 
-	CPU_ZERO(&set);
+	if (!saved) {
+		if (sched_getaffinity(0, sizeof(original), &original) < 0)
+			return -errno;
+		saved = true;
+	}
+	set = original;
 	if (mode == PIN_ONE_CORE) {
+		CPU_ZERO(&set);
 		CPU_SET(config->core, &set);
-	} else {
-		for (long i = 0; i < ncpu && i < CPU_SETSIZE; i++)
-			CPU_SET(i, &set);
 	}
 	if (sched_setaffinity(0, sizeof(set), &set) < 0)
 		return -errno;
