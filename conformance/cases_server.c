@@ -4442,6 +4442,274 @@ cred_connections_released(struct conf_ctx *ctx)
 	return result;
 }
 
+/* Whether this kernel has SO_PEERPIDFD (Linux 6.5), tried on a socket pair of the harness's own. */
+static bool
+kernel_has_peer_pidfd(void)
+{
+	int pair[2], fd = -1;
+	socklen_t len = sizeof(fd);
+	bool has;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return false;
+	has = getsockopt(pair[0], SOL_SOCKET, SO_PEERPIDFD, &fd, &len) == 0;
+	if (fd >= 0)
+		close(fd);
+	close(pair[0]);
+	close(pair[1]);
+	return has;
+}
+
+/* whoami on @w with @fds: the PeerInfo it answered, which carries no FD (CRED-14). */
+static enum conf_result
+whoami(struct conf_ctx *ctx, struct wire *w, const int *fds, size_t n_fds,
+       struct fdt_peer_info *info)
+{
+	enum conf_result result;
+	struct case_answer a;
+	const char *why = "";
+
+	result = call(ctx, w, FDT_METHOD_WHOAMI, NULL, fds, n_fds, NULL, &a);
+	if (result != CONF_PASS)
+		return reason_prefix(ctx, "whoami()");
+	result = expect_success_shape(ctx, &a, "whoami()");
+	if (result == CONF_PASS &&
+	    (a.stray_fds ||
+	     (a.reply.md.fd.present && a.reply.md.fd.has_num && a.reply.md.fd.num_fds != 0)))
+		result = conf_fail(ctx, "whoami's answer carries FDs");
+	if (result == CONF_PASS &&
+	    fdt_decode_peer_info_result(a.reply.data.data, a.reply.data.len, info, &why) < 0)
+		result = conf_fail(ctx, "whoami's result is not {0: PeerInfo}: %s", why);
+	case_answer_free(&a);
+	return result;
+}
+
+/* @info names the process @pid with this process's uid and gid. */
+static enum conf_result
+expect_peer(struct conf_ctx *ctx, const struct fdt_peer_info *info, pid_t pid, const char *who)
+{
+	if (info->pid != pid || info->uid != (int32_t)getuid() || info->gid != (int32_t)getgid())
+		return conf_fail(ctx,
+		                 "whoami answered pid %d uid %d gid %d, expected %s: pid %d uid %d "
+		                 "gid %d",
+		                 (int)info->pid, (int)info->uid, (int)info->gid, who, (int)pid,
+		                 (int)getuid(), (int)getgid());
+	return CONF_PASS;
+}
+
+/* whoami, twice, with a pipe's write end the first time: the harness's own credentials. */
+static enum conf_result
+cred_whoami(struct conf_ctx *ctx)
+{
+	struct fdt_peer_info info;
+	enum conf_result result;
+	int reader = -1, writer = -1;
+	struct wire w;
+
+	if (wire_pipe(&reader, &writer) < 0)
+		return conf_skip(ctx, "the harness cannot make a pipe");
+	result = case_connect(ctx, &w);
+	if (result != CONF_PASS) {
+		close(reader);
+		close(writer);
+		return result;
+	}
+	result = whoami(ctx, &w, &writer, 1, &info);
+	close(writer);
+	if (result == CONF_PASS)
+		result = expect_peer(ctx, &info, getpid(), "the harness");
+	if (result == CONF_PASS && !case_closed_now(reader))
+		result =
+		    conf_fail(ctx, "whoami did not close the FD sent with it before answering");
+	if (result == CONF_PASS)
+		result = whoami(ctx, &w, NULL, 0, &info);
+	if (result == CONF_PASS)
+		result = expect_peer(ctx, &info, getpid(), "the harness, again");
+	close(reader);
+	wire_close(&w);
+	return result;
+}
+
+/* A socket a child process connects to the server and hands over before it exits; -1 on failure. */
+static int
+connect_in_child(struct conf_ctx *ctx, pid_t *child)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct rfd_cmsg_result control;
+	int pair[2], status = 0, sock = -1;
+	const char *why = NULL;
+	uint8_t byte;
+	ssize_t n;
+
+	if (strlen(ctx->socket_path) >= sizeof(addr.sun_path) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return -1;
+	memcpy(addr.sun_path, ctx->socket_path, strlen(ctx->socket_path));
+	*child = fork();
+	if (*child == 0) {
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		close(pair[0]);
+		if (s < 0 || connect(s, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+			_exit(1);
+		_exit(rfd_sock_send(pair[1], (const uint8_t *)"s", 1, &s, 1) == 1 ? 0 : 2);
+	}
+	close(pair[1]);
+	if (*child < 0) {
+		close(pair[0]);
+		return -1;
+	}
+	/* The socket waits in the pair once the child has exited. */
+	if (waitpid(*child, &status, 0) != *child || !WIFEXITED(status) || WEXITSTATUS(status)) {
+		close(pair[0]);
+		return -1;
+	}
+	n = rfd_sock_recv(pair[0], &byte, 1, 0, &control, &why);
+	close(pair[0]);
+	if (n == 1 && control.n_fds == 1)
+		sock = control.fds[0];
+	else if (n >= 0)
+		for (size_t i = 0; i < control.n_fds; i++)
+			close(control.fds[i]);
+	return sock;
+}
+
+/*
+ * A connection made by a child that exited at once, and one of the
+ * harness's own, whoami on each in turn: each answers its connecting
+ * process, not the harness that writes the requests.
+ */
+static enum conf_result
+cred_snapshot_of_connector(struct conf_ctx *ctx)
+{
+	struct fdt_peer_info info;
+	enum conf_result result;
+	struct wire theirs, ours;
+	pid_t child = -1;
+	int sock, r;
+
+	sock = connect_in_child(ctx, &child);
+	if (sock < 0)
+		return conf_skip(
+		    ctx, "a child of the harness could not connect and hand over its socket");
+	wire_adopt(&theirs, ctx, sock);
+	r = wire_handshake(&theirs);
+	if (r < 0) {
+		wire_close(&theirs);
+		return conf_fail(ctx, "SETUP was not answered with a setup response (%s)",
+		                 strerror(-r));
+	}
+	result = case_connect(ctx, &ours);
+	if (result != CONF_PASS) {
+		wire_close(&theirs);
+		return result;
+	}
+	result = whoami(ctx, &theirs, NULL, 0, &info);
+	if (result == CONF_PASS)
+		result = expect_peer(ctx, &info, child, "the child that connected");
+	if (result == CONF_PASS)
+		result = whoami(ctx, &ours, NULL, 0, &info);
+	if (result == CONF_PASS)
+		result = expect_peer(ctx, &info, getpid(), "the harness, on its own connection");
+	if (result == CONF_PASS)
+		result = whoami(ctx, &theirs, NULL, 0, &info);
+	if (result == CONF_PASS)
+		result = expect_peer(ctx, &info, child, "the child that connected, again");
+	wire_close(&theirs);
+	wire_close(&ours);
+	return result;
+}
+
+/* Where the kernel has SO_PEERPIDFD, the server takes the pidfd with it: pidPinned. */
+static enum conf_result
+cred_pid_pinned(struct conf_ctx *ctx)
+{
+	struct fdt_peer_info info;
+	enum conf_result result;
+	struct wire w;
+
+	if (!kernel_has_peer_pidfd())
+		return conf_skip(ctx, "this kernel has no SO_PEERPIDFD (Linux 6.5)");
+	result = case_connect(ctx, &w);
+	if (result != CONF_PASS)
+		return result;
+	result = whoami(ctx, &w, NULL, 0, &info);
+	if (result == CONF_PASS && !info.pid_pinned)
+		result = conf_fail(ctx, "whoami says pidPinned false although the kernel has "
+		                        "SO_PEERPIDFD");
+	wire_close(&w);
+	return result;
+}
+
+/* An FD of the server's that is a pidfd of @pid (its fdinfo's "Pid:" line); the FD, or -1. */
+static int
+find_pidfd_of(pid_t target, pid_t pid)
+{
+	char path[64], line[128], want[32];
+	struct dirent *e;
+	int found = -1;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)target);
+	snprintf(want, sizeof(want), "Pid:\t%d\n", (int)pid);
+	dir = opendir(path);
+	while (dir && found < 0 && (e = readdir(dir))) {
+		char info[320];
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(info, sizeof(info), "%s/%s", path, e->d_name);
+		f = fopen(info, "re");
+		while (f && found < 0 && fgets(line, sizeof(line), f))
+			if (strcmp(line, want) == 0)
+				found = atoi(e->d_name);
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return found;
+}
+
+/*
+ * pidPinned true only with a pidfd taken by SO_PEERPIDFD: never on a kernel
+ * without it, and otherwise only while the server holds a pidfd of the
+ * harness.
+ */
+static enum conf_result
+cred_pinned_means_pidfd(struct conf_ctx *ctx)
+{
+	struct fdt_peer_info info;
+	enum conf_result result;
+	bool has = kernel_has_peer_pidfd();
+	int fd;
+	struct wire w;
+
+	result = case_connect(ctx, &w);
+	if (result != CONF_PASS)
+		return result;
+	result = whoami(ctx, &w, NULL, 0, &info);
+	if (result == CONF_PASS && info.pid_pinned && !has)
+		result = conf_fail(ctx, "whoami says pidPinned true on a kernel without "
+		                        "SO_PEERPIDFD");
+	if (result == CONF_PASS && info.pid_pinned) {
+		fd = find_pidfd_of(ctx->target_pid, getpid());
+		if (fd < 0)
+			result =
+			    conf_fail(ctx, "whoami says pidPinned true, but the server holds no "
+			                   "pidfd of the harness (no \"Pid:\" line of its fdinfo "
+			                   "names it)");
+		else
+			conf_note(ctx, "the server's FD %d is a pidfd of the harness", fd);
+	} else if (result == CONF_PASS) {
+		conf_note(ctx, "pidPinned false%s",
+		          has ? " although the kernel has SO_PEERPIDFD" : "");
+	}
+	wire_close(&w);
+	return result;
+}
+
 /* ==== 17.3 inspect, echo, record, lastRecorded ==== */
 
 /* Five kinds of FD, each described exactly as the harness sees the same open file. */
@@ -6277,6 +6545,20 @@ const struct conf_case conf_server_cases[] = {
            "8 connections, an inspect on each, then all closed; expects the server's FD count "
            "back where it was",
            CONF_NEEDS_LAUNCH, cred_connections_released),
+    SERVER("cred/whoami", "15", "CRED-12,CRED-2,CRED-14", CONF_MUST,
+           "whoami with a pipe write end, then whoami alone; expects the harness's pid, uid and "
+           "gid both times, no FD with the answers, the pipe closed by the first",
+           0, cred_whoami),
+    SERVER("cred/snapshot-of-connector", "15", "CRED-1,CRED-2,CRED-12", CONF_MUST,
+           "a child connects, hands the socket over and exits; whoami on it, on a connection of "
+           "the harness, on it again; expects the child's pid on its connection every time",
+           0, cred_snapshot_of_connector),
+    SERVER("cred/pid-pinned", "15", "CRED-3", CONF_SHOULD,
+           "whoami, on a kernel with SO_PEERPIDFD; expects pidPinned true", 0, cred_pid_pinned),
+    SERVER("cred/pinned-means-pidfd", "15", "CRED-13", CONF_MUST,
+           "whoami, then reads /proc/PID/fdinfo of the server; expects pidPinned false without "
+           "SO_PEERPIDFD, and when true a pidfd of the harness among the server's FDs",
+           CONF_NEEDS_LAUNCH, cred_pinned_means_pidfd),
 
     /* 16. Peers that refuse FDs */
     SERVER("passrights/refused", "16", "PASSRIGHTS-1,PASSRIGHTS-2,ERR-9,OWN-5", CONF_MUST,

@@ -64,6 +64,7 @@ const struct conf_section conf_sections[] = {
     {"17.2", "FdInfo"},
     {"17.3", "inspect, echo, record, lastRecorded"},
     {"17.4", "open"},
+    {"17.7", "whoami"},
     {"18", "Conformance contracts and client scenarios"},
     {"18.1", "Server under test"},
     {"18.2", "Client under test"},

@@ -43,6 +43,23 @@ exception FdTestError {
   2: i32 errnum;
 }
 
+// The server's view of the process at the other end of a connection
+// (spec/fd-passing.md, sections 15 and 17.7).
+struct PeerInfo {
+  // pid, uid and gid from SO_PEERCRED, read when the server accepted the
+  // connection: the process that connected, whichever process wrote the
+  // request, as the server's pid and user namespaces see it.  uid and gid
+  // carry the same bits as the unsigned values (4294967295 is -1); -1 for
+  // all three when the server could not read them.
+  1: i32 pid;
+  2: i32 uid;
+  3: i32 gid;
+  // Whether the server holds a pidfd of that process obtained with
+  // SO_PEERPIDFD (Linux 6.5), which no later process with the same pid can
+  // be mistaken for; false without one, or for a pidfd_open() fallback.
+  4: bool pidPinned;
+}
+
 service FdTest {
   // Describes every descriptor received with this request (one FdInfo each,
   // in receive order), closes all of them, and only after they are closed
@@ -80,4 +97,10 @@ service FdTest {
   // FdTestError, with no descriptor.  Descriptors sent with this request
   // are closed before the answer.
   string open(1: string path) throws (1: FdTestError error);
+
+  // Answers with the credentials the server took from the socket when it
+  // accepted this connection, and whether it holds a pinned pidfd of the
+  // process that connected.  Descriptors sent with this request are closed
+  // before the answer, which carries none.
+  PeerInfo whoami();
 }

@@ -61,8 +61,25 @@ rfd_io_flush(int sock, struct rfd_conn *conn)
 	return rfd_conn_error(conn);
 }
 
+static void
+note_sender(const struct rfd_cmsg_result *control, struct rfd_peer *sender)
+{
+	if (!sender)
+		return;
+	sender->pid = control->has_creds ? control->pid : -1;
+	sender->uid = control->has_creds ? control->uid : (uid_t)-1;
+	sender->gid = control->has_creds ? control->gid : (gid_t)-1;
+}
+
 int
 rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads)
+{
+	return rfd_io_read_sender(sock, conn, allow, max_reads, NULL);
+}
+
+int
+rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_reads,
+                   struct rfd_peer *sender)
 {
 	for (int i = 0; i < max_reads; i++) {
 		struct rfd_cmsg_result control;
@@ -99,6 +116,7 @@ rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads)
 			rfd_conn_recv_eof(conn);
 			return rfd_conn_error(conn);
 		}
+		note_sender(&control, sender);
 		r = rfd_conn_in_commit(conn, (size_t)n);
 		if (r < 0)
 			return r;

@@ -24,6 +24,14 @@ int rfd_io_flush(int sock, struct rfd_conn *conn);
 int rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads);
 
 /*
+ * rfd_io_read(), telling which credentials came with each read: before the
+ * bytes of a read are processed (and its messages delivered), *sender holds
+ * its SCM_CREDENTIALS, or pid -1 when it brought none.
+ */
+int rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_reads,
+                       struct rfd_peer *sender);
+
+/*
  * Turn the caller's FDs into a group the library owns, per @mode: RFD_FDS_DUP
  * duplicates them (close-on-exec), RFD_FDS_TAKE takes them.  Every FD must be
  * open (-EBADF otherwise) and there may be at most RFD_MAX_FDS (-E2BIG).  With

@@ -72,12 +72,6 @@ rfd_msg_error_text(const struct rfd_msg *msg)
 	return msg->error_text;
 }
 
-const struct rfd_peer *
-rfd_msg_peer(const struct rfd_msg *msg)
-{
-	return &msg->peer;
-}
-
 bool
 rfd_msg_streaming(const struct rfd_msg *msg)
 {

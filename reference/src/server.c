@@ -16,10 +16,11 @@
 #include <rocketfd/rocketfd.h>
 
 #include "alloc.h"
-#include "cmsg.h" /* SO_PEERPIDFD */
+#include "cmsg.h" /* RFD_CMSG_ALLOW_CREDENTIALS */
 #include "conn.h"
 #include "frame.h"
 #include "io.h"
+#include "peer.h"
 
 enum {
 	DEFAULT_MAX_CONNECTIONS = 1024,
@@ -38,8 +39,10 @@ struct server_conn {
 	struct rfd_server *server; /* NULL once the connection is closed */
 	int sock;
 	struct rfd_conn *conn;
-	struct rfd_peer peer;
-	int peer_pidfd; /* SO_PEERPIDFD, or -1 where the kernel has none */
+	/* Read at accept; requests reach it through their reference to this connection. */
+	struct rfd_identity *identity;
+	/* The credentials of the read being processed (pass_credentials), pid -1 when none. */
+	struct rfd_peer read_sender;
 	uint64_t id;
 	uint32_t epoll_events;
 	bool reading;  /* inside rfd_io_read(): handlers run, the core must stay */
@@ -56,6 +59,7 @@ struct rfd_server {
 	rfd_handler_fn *handler;
 	void *user;
 	struct rfd_server_options options;
+	struct rfd_identity_source identity_source;
 	struct server_conn *conns;
 	size_t n_conns;
 	uint64_t last_conn_id;
@@ -72,6 +76,8 @@ rfd_server_options_init(struct rfd_server_options *options)
 	options->closed = NULL;
 	options->trace = NULL;
 	options->trace_user = NULL;
+	options->pass_credentials = false;
+	options->pidfd_fallback = false;
 }
 
 /* ---- Connections ---- */
@@ -80,11 +86,17 @@ static void
 conn_unref(struct server_conn *sc)
 {
 	assert(sc->refs > 0);
-	if (--sc->refs == 0)
-		rfd_free(sc);
+	if (--sc->refs > 0)
+		return;
+	rfd_identity_unref(sc->identity);
+	rfd_free(sc);
 }
 
-/* Close the socket and free the core (and every FD it owns); requests out there keep @sc. */
+/*
+ * Close the socket and free the core (and every FD it owns).  Requests out
+ * there keep @sc, and with it the peer's identity: its pidfd is closed with
+ * the last of them (conn_unref()).
+ */
 static void
 conn_close(struct server_conn *sc)
 {
@@ -95,9 +107,6 @@ conn_close(struct server_conn *sc)
 	epoll_ctl(server->epoll_fd, EPOLL_CTL_DEL, sc->sock, NULL);
 	close(sc->sock);
 	sc->sock = -1;
-	if (sc->peer_pidfd >= 0)
-		close(sc->peer_pidfd);
-	sc->peer_pidfd = -1;
 	rfd_conn_free(sc->conn);
 	sc->conn = NULL;
 	sc->server = NULL;
@@ -270,7 +279,8 @@ on_request(void *user, struct rfd_msg *request)
 
 	request->origin = sc;
 	request->release = request_release;
-	request->peer = sc->peer;
+	/* The peer field of a request holds its sender; rfd_msg_peer() reads the identity. */
+	request->peer = sc->read_sender;
 	request->connection = sc->id;
 	sc->refs++;
 	sc->server->handler(sc->server->user, request);
@@ -280,35 +290,56 @@ static const struct rfd_conn_callbacks server_callbacks = {
     .request = on_request,
 };
 
-/* ---- Accepting ---- */
+/* ---- The peer's identity, per request ---- */
 
-/*
- * The peer's credentials, once, at accept: SO_PEERCRED, and a pidfd pinned
- * at connect time where the kernel offers SO_PEERPIDFD (Linux 6.5).
- */
-static void
-read_peer(int sock, struct rfd_peer *peer, int *pidfd)
+/* The identity a request came with, or NULL for messages that are not a server's requests. */
+static const struct rfd_identity *
+request_identity(const struct rfd_msg *msg)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	int fd = -1;
+	const struct server_conn *sc;
 
-	len = sizeof(fd);
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &fd, &len) < 0)
-		fd = -1;
-	*pidfd = fd;
-	len = sizeof(cred);
-
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-		peer->pid = cred.pid;
-		peer->uid = cred.uid;
-		peer->gid = cred.gid;
-	} else {
-		peer->pid = -1;
-		peer->uid = (uid_t)-1;
-		peer->gid = (gid_t)-1;
-	}
+	if (!msg || msg->release != request_release)
+		return NULL;
+	sc = msg->origin;
+	return sc->identity;
 }
+
+const struct rfd_peer *
+rfd_msg_peer(const struct rfd_msg *msg)
+{
+	const struct rfd_identity *identity = request_identity(msg);
+
+	return identity ? &identity->cred : &rfd_peer_unknown;
+}
+
+int
+rfd_msg_peer_pidfd(const struct rfd_msg *msg)
+{
+	const struct rfd_identity *identity = request_identity(msg);
+
+	return identity ? identity->pidfd : -1;
+}
+
+bool
+rfd_msg_peer_pinned(const struct rfd_msg *msg)
+{
+	const struct rfd_identity *identity = request_identity(msg);
+
+	return identity && identity->pinned;
+}
+
+int
+rfd_msg_sender(const struct rfd_msg *msg, struct rfd_peer *out)
+{
+	if (!msg || !out)
+		return -EINVAL;
+	if (!request_identity(msg) || msg->peer.pid < 0)
+		return -ENODATA;
+	*out = msg->peer;
+	return 0;
+}
+
+/* ---- Accepting ---- */
 
 static void
 add_connection(struct rfd_server *server, int sock)
@@ -329,15 +360,15 @@ add_connection(struct rfd_server *server, int sock)
 	sc->sock = sock;
 	sc->refs = 1;
 	sc->id = ++server->last_conn_id;
-	read_peer(sock, &sc->peer, &sc->peer_pidfd);
+	sc->read_sender = rfd_peer_unknown;
 	callbacks.trace = server->options.trace;
 	callbacks.trace_user = server->options.trace_user;
-	sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &callbacks, sc);
+	if (rfd_identity_new(sock, &server->identity_source, &sc->identity) == 0)
+		sc->conn = rfd_conn_new(RFD_ROLE_SERVER, &server->options.limits, &callbacks, sc);
 	ev.data.ptr = sc;
 	if (!sc->conn || epoll_ctl(server->epoll_fd, EPOLL_CTL_ADD, sock, &ev) < 0) {
 		rfd_conn_free(sc->conn);
-		if (sc->peer_pidfd >= 0)
-			close(sc->peer_pidfd);
+		rfd_identity_unref(sc->identity);
 		rfd_free(sc);
 		close(sock);
 		return;
@@ -384,9 +415,13 @@ static void
 serve_connection(struct server_conn *sc, uint32_t events)
 {
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		unsigned allow =
+		    sc->server->options.pass_credentials ? RFD_CMSG_ALLOW_CREDENTIALS : 0;
+
 		sc->reading = true;
-		rfd_io_read(sc->sock, sc->conn, 0, MAX_READS_PER_WAKE);
+		rfd_io_read_sender(sc->sock, sc->conn, allow, MAX_READS_PER_WAKE, &sc->read_sender);
 		sc->reading = false;
+		sc->read_sender = rfd_peer_unknown;
 	}
 	/* A handler may have closed the server's view of it; settle only a live connection. */
 	if (sc->server)
@@ -528,6 +563,24 @@ bind_socket(struct rfd_server *server, const char *path)
 	return 0;
 }
 
+/*
+ * SO_PASSCRED goes on the listening socket: accepted sockets inherit it at
+ * accept, and the kernel attaches credentials to what a client writes before
+ * the accept too.  Set on the accepted socket instead, it would leave bytes
+ * written between accept and setsockopt without credentials.
+ */
+static int
+pass_credentials(struct rfd_server *server)
+{
+	int on = 1;
+
+	if (!server->options.pass_credentials)
+		return 0;
+	if (setsockopt(server->listen_fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0)
+		return -errno;
+	return 0;
+}
+
 static int
 add_to_epoll(int epoll_fd, int fd, uint64_t tag)
 {
@@ -560,6 +613,7 @@ rfd_server_listen(const char *path, const struct rfd_server_options *options,
 		server->options = *options;
 	else
 		rfd_server_options_init(&server->options);
+	server->identity_source.peer_pidfd_error = server->options.pidfd_fallback ? ENOPROTOOPT : 0;
 	server->listen_fd = -1;
 	server->stop_fd = -1;
 
@@ -575,6 +629,9 @@ rfd_server_listen(const char *path, const struct rfd_server_options *options,
 		r = -errno;
 		goto fail;
 	}
+	r = pass_credentials(server);
+	if (r < 0)
+		goto fail;
 	r = bind_socket(server, path);
 	if (r < 0)
 		goto fail;

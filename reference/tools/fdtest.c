@@ -29,6 +29,10 @@ enum {
 	REPORT_FDS = 2,
 	ERROR_MESSAGE = 1,
 	ERROR_ERRNUM = 2,
+	PEER_PID = 1,
+	PEER_UID = 2,
+	PEER_GID = 3,
+	PEER_PID_PINNED = 4,
 };
 
 void
@@ -245,6 +249,29 @@ fdt_encode_error_result(const char *message, int32_t errnum, struct fdt_bytes *o
 	rfd_cw_struct_begin(&w);
 	write_string(&w, ERROR_MESSAGE, message);
 	rfd_cw_field_i32(&w, ERROR_ERRNUM, errnum);
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	return finish(&w, &buf, out);
+}
+
+int
+fdt_encode_peer_info_result(const struct fdt_peer_info *info, struct fdt_bytes *out)
+{
+	struct rfd_buf buf;
+	struct rfd_cw w;
+
+	assert(info);
+	assert(out);
+	memset(out, 0, sizeof(*out));
+	rfd_buf_init(&buf);
+	rfd_cw_init(&w, &buf);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, RESULT_SUCCESS);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i32(&w, PEER_PID, info->pid);
+	rfd_cw_field_i32(&w, PEER_UID, info->uid);
+	rfd_cw_field_i32(&w, PEER_GID, info->gid);
+	rfd_cw_field_bool(&w, PEER_PID_PINNED, info->pid_pinned);
 	rfd_cw_struct_end(&w);
 	rfd_cw_struct_end(&w);
 	return finish(&w, &buf, out);
@@ -643,6 +670,69 @@ fdt_decode_open_result(const uint8_t *data, size_t len, struct fdt_open_result *
 	assert(data || len == 0);
 	assert(result);
 	return decode_string_or_error(data, len, result, true, why);
+}
+
+static int
+peer_info_field(struct rfd_cr *r, const struct rfd_cr_field *f, void *out)
+{
+	struct fdt_peer_info *info = out;
+
+	switch (f->id) {
+	case PEER_PID:
+		return read_i32_field(r, f, &info->pid, "PeerInfo.pid is not an i32");
+	case PEER_UID:
+		return read_i32_field(r, f, &info->uid, "PeerInfo.uid is not an i32");
+	case PEER_GID:
+		return read_i32_field(r, f, &info->gid, "PeerInfo.gid is not an i32");
+	case PEER_PID_PINNED:
+		info->pid_pinned = f->type == RFD_CT_BOOL && f->bool_value;
+		return expect_type(r, f, RFD_CT_BOOL, "PeerInfo.pidPinned is not a bool");
+	default:
+		return rfd_cr_skip_field(r, f);
+	}
+}
+
+struct peer_info_result {
+	struct fdt_peer_info *info;
+	bool present;
+};
+
+static int
+peer_info_result_field(struct rfd_cr *r, const struct rfd_cr_field *f, void *out)
+{
+	struct peer_info_result *result = out;
+	int ret;
+
+	if (f->id != RESULT_SUCCESS)
+		return rfd_cr_skip_field(r, f);
+	ret = expect_type(r, f, RFD_CT_STRUCT, "result field 0 is not a struct");
+	if (ret < 0)
+		return ret;
+	/* A repeated field replaces the earlier value. */
+	memset(result->info, 0, sizeof(*result->info));
+	result->present = true;
+	return read_struct(r, peer_info_field, result->info);
+}
+
+int
+fdt_decode_peer_info_result(const uint8_t *data, size_t len, struct fdt_peer_info *info,
+                            const char **why)
+{
+	struct peer_info_result result = {.info = info};
+	struct rfd_cr r;
+	int ret;
+
+	assert(data || len == 0);
+	assert(info);
+	memset(info, 0, sizeof(*info));
+	rfd_cr_init(&r, data, len);
+	ret = read_struct(&r, peer_info_result_field, &result);
+	if (ret == 0 && !result.present)
+		ret = rfd_cr_fail(&r, "the result holds no return value (field 0)");
+	ret = conclude(&r, ret, why);
+	if (ret < 0)
+		memset(info, 0, sizeof(*info));
+	return ret;
 }
 
 /* ---- Describing FDs ---- */

@@ -8,6 +8,7 @@
  *	struct FdInfo { 1: i64 dev; 2: i64 ino; 3: i32 type; 4: bool cloexec; 5: i32 flags; }
  *	struct FdReport { 1: string tag; 2: list<FdInfo> fds; }
  *	exception FdTestError { 1: string message; 2: i32 errnum; }
+ *	struct PeerInfo { 1: i32 pid; 2: i32 uid; 3: i32 gid; 4: bool pidPinned; }
  *
  *	method        args struct          result struct
  *	inspect       {1: string tag}      {0: FdReport}
@@ -15,6 +16,7 @@
  *	record        {1: string tag}      none (one-way)
  *	lastRecorded  {}                   {0: FdReport}
  *	open          {1: string path}     {0: string} or {1: FdTestError}
+ *	whoami        {}                   {0: PeerInfo}
  *
  * Encoders fill a struct fdt_bytes the caller releases with fdt_bytes_free().
  * Decoders accept any field order, skip fields they do not know, take an
@@ -44,6 +46,7 @@
 #define FDT_METHOD_RECORD  "record"
 #define FDT_METHOD_LAST    "lastRecorded"
 #define FDT_METHOD_OPEN    "open"
+#define FDT_METHOD_WHOAMI  "whoami"
 /* The name a declared FdTestError travels under (exception metadata name_utf8). */
 #define FDT_ERROR_NAME "FdTestError"
 
@@ -77,6 +80,14 @@ struct fdt_open_result {
 	bool failed;
 	char *path;             /* when !failed */
 	struct fdt_error error; /* when failed */
+};
+
+/* The server's view of its caller: SO_PEERCRED at accept, and whether it holds a pinned pidfd. */
+struct fdt_peer_info {
+	int32_t pid;
+	int32_t uid; /* uid_t and gid_t with the same bits: (uid_t)-1 is -1 */
+	int32_t gid;
+	bool pid_pinned;
 };
 
 struct fdt_bytes {
@@ -123,6 +134,11 @@ int fdt_encode_error_result(const char *message, int32_t errnum, struct fdt_byte
 /* Either shape of open's result; one holding both fields or neither is refused. */
 int fdt_decode_open_result(const uint8_t *data, size_t len, struct fdt_open_result *result,
                            const char **why);
+
+/* {0: PeerInfo} for whoami.  A result without field 0 is refused. */
+int fdt_encode_peer_info_result(const struct fdt_peer_info *info, struct fdt_bytes *out);
+int fdt_decode_peer_info_result(const uint8_t *data, size_t len, struct fdt_peer_info *info,
+                                const char **why);
 
 /* ---- Describing FDs ---- */
 

@@ -655,6 +655,50 @@ do_open(struct fdt_service *service, struct rfd_msg *request)
 	fdt_bytes_free(&result);
 }
 
+static const char *
+pidfd_kind(const struct rfd_msg *request)
+{
+	if (rfd_msg_peer_pinned(request))
+		return "pinned";
+	return rfd_msg_peer_pidfd(request) >= 0 ? "best effort" : "none";
+}
+
+/* The caller's credentials as the library took them at accept, and whether its pidfd is pinned. */
+static void
+do_whoami(struct fdt_service *service, struct rfd_msg *request)
+{
+	const struct rfd_peer *peer = rfd_msg_peer(request);
+	struct fdt_peer_info info = {
+	    .pid = peer->pid,
+	    .uid = (int32_t)peer->uid,
+	    .gid = (int32_t)peer->gid,
+	    .pid_pinned = rfd_msg_peer_pinned(request),
+	};
+	struct fdt_bytes result;
+	const uint8_t *data;
+	const char *why;
+	char what[160];
+	size_t len;
+	int r;
+
+	data = rfd_msg_data(request, &len);
+	if (fdt_decode_empty_args(data, len, &why) < 0) {
+		snprintf(what, sizeof(what), "the arguments do not decode: %s", why);
+		fail_request(request, RFD_FAIL_BAD_REQUEST, what);
+		return;
+	}
+	close_request_fds(request);
+	log_debug("connection %llu: whoami: pid %d uid %d gid %d, pidfd %s", connection_of(request),
+	          (int)info.pid, (int)info.uid, (int)info.gid, pidfd_kind(request));
+	r = fdt_encode_peer_info_result(&info, &result);
+	if (r < 0) {
+		fail_internal(request, r);
+		return;
+	}
+	reply_result(request, &result, NULL, 0);
+	fdt_bytes_free(&result);
+}
+
 static const struct {
 	const char *name;
 	bool oneway;
@@ -662,7 +706,7 @@ static const struct {
 } methods[] = {
     {FDT_METHOD_INSPECT, false, do_inspect}, {FDT_METHOD_ECHO, false, do_echo},
     {FDT_METHOD_RECORD, true, do_record},    {FDT_METHOD_LAST, false, do_last_recorded},
-    {FDT_METHOD_OPEN, false, do_open},
+    {FDT_METHOD_OPEN, false, do_open},       {FDT_METHOD_WHOAMI, false, do_whoami},
 };
 
 void

@@ -22,8 +22,10 @@
  * lastRecorded, per connection; open opens a regular file read-only beneath
  * the root directory and answers the path with its FD, or an FdTestError
  * (EACCES when the service has no root, EINVAL for a path holding a NUL
- * byte).  lastRecorded and open close the FDs sent with them before they
- * answer.  Errors (spec/fd-passing.md section 6.8): an unknown method is
+ * byte); whoami answers the caller's credentials as the library took them
+ * at accept (rfd_msg_peer()) and whether its pidfd is pinned.  lastRecorded,
+ * open and whoami close the FDs sent with them before they answer.  Errors
+ * (spec/fd-passing.md section 6.8): an unknown method is
  * RFD_FAIL_UNKNOWN_METHOD, a method sent one-way when it is not (or record
  * sent expecting an answer) RFD_FAIL_WRONG_KIND, arguments that do not decode
  * RFD_FAIL_BAD_REQUEST, a failure inside the server (out of memory)

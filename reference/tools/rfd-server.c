@@ -26,7 +26,7 @@ enum {
 
 static const char usage_line[] =
     "usage: rfd-server --socket PATH [--root DIR] [--mode OCTAL] [--max-connections N]\n"
-    "                  [--max-fds N] [--trace] [-v] [--help]\n";
+    "                  [--max-fds N] [--pass-credentials] [--trace] [-v] [--help]\n";
 
 static const char help_text[] =
     "Serve the FdTest service (spec/fdtest.thrift) over fbthrift's Rocket transport on a\n"
@@ -39,6 +39,9 @@ static const char help_text[] =
     "  --mode OCTAL           the socket file's mode, e.g. 0600 (default: from the umask)\n"
     "  --max-connections N    connections beyond N are accepted and closed (default 1024)\n"
     "  --max-fds N            most FDs accepted with one message, 1..253 (default 253)\n"
+    "  --pass-credentials     SO_PASSCRED: each request carries the credentials of the\n"
+    "                         process that wrote it, logged with -v (whoami still\n"
+    "                         answers those of the process that connected)\n"
     "  --trace                log every frame read (<) and written (>)\n"
     "  -v, --verbose          log each call and the FDs it carried (debug level)\n"
     "  -h, --help             this help\n"
@@ -119,6 +122,7 @@ parse_args(int argc, char **argv, struct server_config *config)
 	    {"mode", required_argument, NULL, 'm'},
 	    {"max-connections", required_argument, NULL, 'c'},
 	    {"max-fds", required_argument, NULL, 'f'},
+	    {"pass-credentials", no_argument, NULL, 'p'},
 	    {"trace", no_argument, NULL, 't'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -153,6 +157,9 @@ parse_args(int argc, char **argv, struct server_config *config)
 				return usage_error("--max-fds %s: not a number from 1 to 253",
 				                   optarg);
 			config->options.limits.max_fds_per_msg = (unsigned)value;
+			break;
+		case 'p':
+			config->options.pass_credentials = true;
 			break;
 		case 't':
 			config->options.trace = on_trace;
@@ -230,6 +237,19 @@ install_signal_handlers(sigset_t *blocked)
 	return 0;
 }
 
+/* With --pass-credentials: log who wrote each request, then let the service handle it. */
+static void
+handle_logging_sender(void *user, struct rfd_msg *request)
+{
+	struct rfd_peer sender;
+
+	if (rfd_msg_sender(request, &sender) == 0)
+		log_debug("connection %llu: %s written by pid %d uid %u gid %u",
+		          (unsigned long long)rfd_msg_connection(request), rfd_msg_method(request),
+		          (int)sender.pid, (unsigned)sender.uid, (unsigned)sender.gid);
+	fdt_service_handle(user, request);
+}
+
 static int
 serve(const struct server_config *config, int root_fd)
 {
@@ -249,7 +269,9 @@ serve(const struct server_config *config, int root_fd)
 		return EXIT_FAILURE;
 	}
 	options.closed = fdt_service_closed;
-	r = rfd_server_listen(config->socket_path, &options, fdt_service_handle, service, &server);
+	r = rfd_server_listen(config->socket_path, &options,
+	                      options.pass_credentials ? handle_logging_sender : fdt_service_handle,
+	                      service, &server);
 	if (r < 0) {
 		explain_listen_error(config->socket_path, r);
 		fdt_service_free(service);

@@ -12,6 +12,7 @@ METHOD_KINDS = {
     b"record": 1,
     b"lastRecorded": 0,
     b"open": 0,
+    b"whoami": 0,
 }
 
 FD_INFO = {
@@ -32,6 +33,14 @@ FD_TEST_ERROR = {
     2: ("errnum", c.I32, None),
 }
 
+# 17.7: the caller's credentials as the server took them at accept.
+PEER_INFO = {
+    1: ("pid", c.I32, None),
+    2: ("uid", c.I32, None),
+    3: ("gid", c.I32, None),
+    4: ("pidPinned", c.BOOL, None),
+}
+
 TAG_ARGS = {1: ("tag", c.BINARY, None)}
 PATH_ARGS = {1: ("path", c.BINARY, None)}
 NO_ARGS = {}
@@ -39,12 +48,14 @@ NO_ARGS = {}
 REPORT_RESULT = {0: ("success", c.STRUCT, FD_REPORT)}
 STRING_RESULT = {0: ("success", c.BINARY, None)}
 OPEN_RESULT = {0: ("success", c.BINARY, None), 1: ("error", c.STRUCT, FD_TEST_ERROR)}
+PEER_INFO_RESULT = {0: ("success", c.STRUCT, PEER_INFO)}
 
 RESULT_SCHEMAS = {
     b"inspect": REPORT_RESULT,
     b"echo": STRING_RESULT,
     b"lastRecorded": REPORT_RESULT,
     b"open": OPEN_RESULT,
+    b"whoami": PEER_INFO_RESULT,
 }
 
 ARG_SCHEMAS = {
@@ -53,6 +64,7 @@ ARG_SCHEMAS = {
     b"record": TAG_ARGS,
     b"lastRecorded": NO_ARGS,
     b"open": PATH_ARGS,
+    b"whoami": NO_ARGS,
 }
 
 EXCEPTION_NAME = b"FdTestError"
@@ -104,6 +116,17 @@ def encode_report_result(tag, infos):
 
 def encode_string_result(value):
     return c.encode_struct([(0, c.BINARY, value)])
+
+
+def to_signed32(value):
+    """A uid or gid as the i32 with the same bits (17.7)."""
+    value &= (1 << 32) - 1
+    return value - (1 << 32) if value >> 31 else value
+
+
+def encode_peer_info_result(pid, uid, gid, pid_pinned):
+    return c.encode_struct([(0, c.STRUCT, [(1, c.I32, to_signed32(pid)), (2, c.I32, to_signed32(uid)),
+                                           (3, c.I32, to_signed32(gid)), (4, c.BOOL, pid_pinned)])])
 
 
 def encode_error_result(message, errnum):

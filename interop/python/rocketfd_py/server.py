@@ -60,7 +60,8 @@ class Credentials:
             self.pidfd = None
 
     def copy(self):
-        return (self.pid, self.uid, self.gid)
+        """pid, uid, gid, and whether a pidfd from SO_PEERPIDFD pins the pid (17.7)."""
+        return (self.pid, self.uid, self.gid, self.pidfd is not None)
 
     def close(self):
         if self.pidfd is not None:
@@ -449,6 +450,12 @@ class FdTestService:
                          exception=(fdtest.EXCEPTION_NAME, message))
             return
         conn.respond(request.stream_id, fdtest.encode_string_result(path), [fd])
+
+    def _whoami(self, conn, request):
+        """17.7: the snapshot taken at accept, whoever wrote this request; no FD back."""
+        close_fds(request.take_fds())
+        pid, uid, gid, pinned = request.credentials
+        conn.respond(request.stream_id, fdtest.encode_peer_info_result(pid, uid, gid, pinned))
 
 
 class Server:

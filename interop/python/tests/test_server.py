@@ -434,6 +434,33 @@ class Claims(ServerTest):
         self.assertEqual(result["success"], {"tag": b"", "fds": []})
 
 
+def kernel_has_peer_pidfd():
+    left, right = socket.socketpair()
+    try:
+        os.close(left.getsockopt(socket.SOL_SOCKET, 77))
+        return True
+    except OSError:
+        return False
+    finally:
+        left.close()
+        right.close()
+
+
+class Whoami(ServerTest):
+    def test_answers_the_connecting_process(self):
+        """17.7: this process's credentials, pidPinned with SO_PEERPIDFD, the FD closed, none back."""
+        peer = self.peer()
+        read_end, write_end = self.pipe()
+        peer.request(1, b"whoami", b"\x00", [write_end], 0)
+        os.close(write_end)
+        message = peer.read_message()
+        meta, result = response_of(message, b"whoami")
+        self.assertEqual(result["success"], {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
+                                             "pidPinned": kernel_has_peer_pidfd()})
+        self.assertNotIn("fdMetadata", meta)
+        self.assertTrue(pipe_is_closed(read_end))
+
+
 class Framing(ServerTest):
     def test_connection_errors(self):
         header = lambda length, stream, ftype, flags: (struct.pack(">I", length)[1:] +  # noqa: E731

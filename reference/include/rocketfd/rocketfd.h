@@ -75,7 +75,12 @@ RFD_EXPORT void rfd_limits_init(struct rfd_limits *limits);
  */
 typedef void rfd_trace_fn(void *user, const char *line);
 
-/* Credentials of the peer process, captured when the connection was made (SO_PEERCRED). */
+/*
+ * Credentials of a peer process: those the kernel captured when it connected
+ * (SO_PEERCRED, rfd_msg_peer()), or those it attached to the bytes of one
+ * request (SCM_CREDENTIALS, rfd_msg_sender()).  pid is as this process's pid
+ * namespace sees it (0: not visible there), -1 when unknown.
+ */
 struct rfd_peer {
 	pid_t pid;
 	uid_t uid;
@@ -110,8 +115,37 @@ RFD_EXPORT int rfd_msg_take_fd(struct rfd_msg *msg, size_t index);
 RFD_EXPORT uint32_t rfd_msg_error_code(const struct rfd_msg *msg);
 /* For RFD_MSG_ERROR and RFD_MSG_EXCEPTION: the server's text, or "". */
 RFD_EXPORT const char *rfd_msg_error_text(const struct rfd_msg *msg);
-/* For requests: the peer that sent it, valid for the request's whole life. */
+/*
+ * For requests: the peer that made the connection, read when it was
+ * accepted, valid for the request's whole life (after the connection closed
+ * too).  For other messages: pid, uid and gid all -1.
+ */
 RFD_EXPORT const struct rfd_peer *rfd_msg_peer(const struct rfd_msg *msg);
+/*
+ * For requests: a pidfd of the peer process that made the connection, owned
+ * by the library and valid for the request's whole life (duplicate it with
+ * F_DUPFD_CLOEXEC to keep it longer), or -1 when there is none.  Decisions
+ * about the peer process rest on it (rfd_pidfd_alive(),
+ * rfd_pidfd_read_proc()), never on the pid, which another process may have
+ * by now.
+ */
+RFD_EXPORT int rfd_msg_peer_pidfd(const struct rfd_msg *msg);
+/*
+ * Whether that pidfd is pinned: taken with SO_PEERPIDFD (Linux 6.5), it names
+ * the process that called connect() and no other.  False when there is no
+ * pidfd or when it is the best-effort pidfd_open() of the pid that kernels
+ * without SO_PEERPIDFD leave (see rfd_server_options.pidfd_fallback): that
+ * process may have exited before the accept and its pid gone to another.
+ */
+RFD_EXPORT bool rfd_msg_peer_pinned(const struct rfd_msg *msg);
+/*
+ * For requests on a server with pass_credentials: in *out, the credentials
+ * the kernel attached to the read that delivered the request's last byte,
+ * which are those of the process that wrote it (it may not be the one that
+ * connected: sockets can be passed on and inherited).  0, -ENODATA when
+ * pass_credentials is off or no credentials came, -EINVAL for NULL.
+ */
+RFD_EXPORT int rfd_msg_sender(const struct rfd_msg *msg, struct rfd_peer *out);
 /*
  * For requests: whether it came as REQUEST_STREAM (a streaming response was
  * asked for).  A handler whose method does not stream answers it with
@@ -122,6 +156,24 @@ RFD_EXPORT bool rfd_msg_streaming(const struct rfd_msg *msg);
 RFD_EXPORT uint64_t rfd_msg_connection(const struct rfd_msg *msg);
 /* Release the message and close every FD not taken.  NULL is accepted. */
 RFD_EXPORT void rfd_msg_free(struct rfd_msg *msg);
+
+/* ---- Peer processes ------------------------------------------------------------------- */
+
+/* 1 while the process of @pidfd runs, 0 once it has exited, or a negative errno (-EBADF). */
+RFD_EXPORT int rfd_pidfd_alive(int pidfd);
+
+/*
+ * Read /proc/PID/@name of the process of @pidfd into @buf, NUL-terminated and
+ * cut at @size - 1 bytes: a file ("comm", "status", "cmdline") or the target
+ * of a link ("exe", "cwd").  PID is the pidfd's own, from its fdinfo, and
+ * the process is checked to be still running after the read, so what was
+ * read is that process's and never another's that was given its pid.
+ * Returns the bytes read, -ESRCH once the process has exited (or is in a pid
+ * namespace /proc cannot see), -EBADF when @pidfd is no pidfd, -ENOENT when
+ * @name does not exist or /proc is not mounted, -EINVAL for a @name that is
+ * absolute or holds "..", or another negative errno.
+ */
+RFD_EXPORT int rfd_pidfd_read_proc(int pidfd, const char *name, char *buf, size_t size);
 
 /* ---- Client ---------------------------------------------------------------------------- */
 
@@ -224,6 +276,19 @@ struct rfd_server_options {
 	rfd_closed_fn *closed; /* may be NULL */
 	rfd_trace_fn *trace;   /* may be NULL; trace_user is passed to it */
 	void *trace_user;
+	/*
+	 * SO_PASSCRED on the listening socket, inherited by every accepted one:
+	 * each request then carries the credentials of its writer
+	 * (rfd_msg_sender()).  Off by default.
+	 */
+	bool pass_credentials;
+	/*
+	 * Take no pidfd with SO_PEERPIDFD, as on kernels before 6.5, and use
+	 * their fallback instead: pidfd_open() of the SO_PEERCRED pid, kept only
+	 * where /proc/sys/kernel/pid_max is at least 4194304 and both calls took
+	 * less than a second; never pinned.  For testing that path.  Off by default.
+	 */
+	bool pidfd_fallback;
 };
 
 RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);
