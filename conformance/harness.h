@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CONF_SPEC_VERSION    "0.2"
+#define CONF_SPEC_VERSION    "0.3"
 #define CONF_HARNESS_VERSION "0.1.0"
 
 enum conf_role {
@@ -68,6 +68,11 @@ extern const struct conf_case conf_server_cases[];
 extern const size_t conf_n_server_cases;
 extern const struct conf_case conf_client_cases[];
 extern const size_t conf_n_client_cases;
+/* Streams and sinks (spec section 21), in files of their own. */
+extern const struct conf_case conf_stream_server_cases[];
+extern const size_t conf_n_stream_server_cases;
+extern const struct conf_case conf_stream_client_cases[];
+extern const size_t conf_n_stream_client_cases;
 extern const struct conf_section conf_sections[];
 extern const size_t conf_n_sections;
 

@@ -81,6 +81,54 @@ in_section(const char *case_section, const char *wanted)
 	       (case_section[len] == '\0' || case_section[len] == '.');
 }
 
+/* Where section @number comes in the specification (conf_sections), unknown ones last. */
+static size_t
+section_rank(const char *number)
+{
+	for (size_t i = 0; i < conf_n_sections; i++)
+		if (strcmp(conf_sections[i].number, number) == 0)
+			return i;
+	return conf_n_sections;
+}
+
+/* Order @cases by section as the specification does, keeping the order within a section. */
+static void
+sort_by_section(struct conf_case *cases, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		struct conf_case moving = cases[i];
+		size_t rank = section_rank(moving.section), j = i;
+
+		for (; j > 0 && section_rank(cases[j - 1].section) > rank; j--)
+			cases[j] = cases[j - 1];
+		cases[j] = moving;
+	}
+}
+
+/*
+ * Every case of @role, from the core table and the stream and sink table,
+ * in the order of the specification's sections.  Free with free().
+ */
+static struct conf_case *
+role_cases(enum conf_role role, size_t *n)
+{
+	const struct conf_case *core = role == CONF_SERVER ? conf_server_cases : conf_client_cases;
+	const struct conf_case *streams =
+	    role == CONF_SERVER ? conf_stream_server_cases : conf_stream_client_cases;
+	size_t n_core = role == CONF_SERVER ? conf_n_server_cases : conf_n_client_cases;
+	size_t n_streams =
+	    role == CONF_SERVER ? conf_n_stream_server_cases : conf_n_stream_client_cases;
+	struct conf_case *all = calloc(n_core + n_streams, sizeof(*all));
+
+	if (!all)
+		return NULL;
+	memcpy(all, core, n_core * sizeof(*all));
+	memcpy(all + n_core, streams, n_streams * sizeof(*all));
+	*n = n_core + n_streams;
+	sort_by_section(all, *n);
+	return all;
+}
+
 static void
 list_cases(const struct conf_case *cases, size_t n)
 {
@@ -107,7 +155,8 @@ main(int argc, char **argv)
 	const char *json_path = NULL, *junit_path = NULL, *scale_text;
 	bool list = false, no_color = false;
 	double timeout_s = DEFAULT_TIMEOUT_S, scale = 1.0;
-	const struct conf_case *all, **selected;
+	const struct conf_case **selected;
+	struct conf_case *all;
 	struct run run = {0};
 	size_t n_all, n = 0;
 	int opt, status;
@@ -178,10 +227,12 @@ main(int argc, char **argv)
 		return EXIT_HARNESS;
 	}
 
-	all = run.options.role == CONF_SERVER ? conf_server_cases : conf_client_cases;
-	n_all = run.options.role == CONF_SERVER ? conf_n_server_cases : conf_n_client_cases;
+	all = role_cases(run.options.role, &n_all);
+	if (!all)
+		return EXIT_HARNESS;
 	if (list) {
 		list_cases(all, n_all);
+		free(all);
 		return 0;
 	}
 
@@ -192,6 +243,7 @@ main(int argc, char **argv)
 		run.options.command_text = command;
 		if (!run.options.command) {
 			fprintf(stderr, "rfd-conform: error: cannot parse --cmd '%s'\n", command);
+			free(all);
 			return EXIT_HARNESS;
 		}
 	}
@@ -203,8 +255,10 @@ main(int argc, char **argv)
 	run.options.progress = isatty(STDERR_FILENO) && !run.options.verbose;
 
 	selected = calloc(n_all ? n_all : 1, sizeof(*selected));
-	if (!selected)
+	if (!selected) {
+		free(all);
 		return EXIT_HARNESS;
+	}
 	for (size_t i = 0; i < n_all; i++)
 		if ((!case_list || in_list(case_list, all[i].id)) &&
 		    (!skip_list || !in_list(skip_list, all[i].id)) &&
@@ -213,6 +267,7 @@ main(int argc, char **argv)
 	if (n == 0) {
 		fprintf(stderr, "rfd-conform: error: no case matches the selection\n");
 		free(selected);
+		free(all);
 		target_free_argv(run.options.command);
 		return EXIT_HARNESS;
 	}
@@ -220,6 +275,7 @@ main(int argc, char **argv)
 	if (run_cases(&run, selected, n) < 0) {
 		fprintf(stderr, "rfd-conform: error: cannot run the cases\n");
 		free(selected);
+		free(all);
 		target_free_argv(run.options.command);
 		return EXIT_HARNESS;
 	}
@@ -237,6 +293,7 @@ main(int argc, char **argv)
 	}
 	run_free(&run);
 	free(selected);
+	free(all);
 	target_free_argv(run.options.command);
 	return status;
 }

@@ -64,6 +64,8 @@ const struct conf_section conf_sections[] = {
     {"17.2", "FdInfo"},
     {"17.3", "inspect, echo, record, lastRecorded"},
     {"17.4", "open"},
+    {"17.5", "streamFds"},
+    {"17.6", "sinkFds"},
     {"17.7", "whoami"},
     {"18", "Conformance contracts and client scenarios"},
     {"18.1", "Server under test"},
@@ -72,6 +74,15 @@ const struct conf_section conf_sections[] = {
     {"18.4", "Scenarios"},
     {"19", "Differences from fbthrift"},
     {"20", "Versioning of this document"},
+    {"21", "Streams and sinks"},
+    {"21.1", "Frames"},
+    {"21.2", "Streams: requests, items and their end"},
+    {"21.3", "Stream credits"},
+    {"21.4", "Cancellation, abandoned streams and timeouts"},
+    {"21.5", "Timeouts on the wire"},
+    {"21.6", "Sinks"},
+    {"21.7", "FDs on streams and sinks"},
+    {"21.8", "The extensions `sink` and `exception`"},
 };
 
 const size_t conf_n_sections = sizeof(conf_sections) / sizeof(conf_sections[0]);

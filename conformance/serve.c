@@ -35,8 +35,15 @@ enum {
 	ACCEPT_POLL_MS = 50,
 	EXIT_GRACE_MS = 300, /* a failure waits this long to name the client's exit status */
 	DEADLINE_MARGIN_MS = 200,
-	PROC_STAT_EXIT_CODE = 52, /* field of /proc/PID/stat, Linux 3.5 and later */
+	PROC_STAT_EXIT_CODE = 52,    /* field of /proc/PID/stat, Linux 3.5 and later */
+	KIND_SINK = 6,               /* RpcKind SINK */
+	SETUP_CLIENT_METADATA = 9,   /* RequestSetupMetadata.clientMetadata */
+	CLIENT_OTHER_METADATA = 3,   /* ClientMetadata.otherMetadata */
+	RESPONSE_OTHER_METADATA = 3, /* ResponseRpcMetadata.otherMetadata */
 };
+
+#define METHOD_STREAM_FDS "streamFds"
+#define METHOD_SINK_FDS   "sinkFds"
 
 _Static_assert(sizeof(((struct wire *)0)->groups) / sizeof(struct wire_group) == SERVE_MAX_GROUPS,
                "SERVE_MAX_GROUPS is the capacity of struct wire's groups");
@@ -237,10 +244,27 @@ conn_init(struct serve_conn *c, struct conf_ctx *ctx, long long deadline, int so
 	rfd_buf_init(&c->msg.data);
 }
 
+static void
+close_group(struct wire_group *g)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->fds[i] >= 0)
+			close(g->fds[i]);
+	g->n = 0;
+}
+
 void
 serve_close(struct serve_conn *c)
 {
 	assert(c);
+	if (c->held) {
+		serve_request_free(c->held);
+		free(c->held);
+		c->held = NULL;
+	}
+	for (size_t i = 0; i < c->n_sink_events; i++)
+		close_group(&c->sink_events[i].fds);
+	c->n_sink_events = 0;
 	wire_close(&c->w);
 	rfd_buf_free(&c->msg.metadata);
 	rfd_buf_free(&c->msg.data);
@@ -412,16 +436,44 @@ read_frame(struct serve_conn *c, struct rfd_frame *f)
 	return 1;
 }
 
+static const struct serve_stream *
+stream_of(const struct serve_conn *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_streams; i++)
+		if (c->streams[i].id == id)
+			return &c->streams[i];
+	return NULL;
+}
+
+struct serve_stream *
+serve_stream_find(struct serve_conn *c, uint32_t id)
+{
+	assert(c);
+	return (struct serve_stream *)stream_of(c, id);
+}
+
+/* A PAYLOAD with NEXT on a sink the client may still send items on: a carrier (section 8). */
+static bool
+is_sink_item(const struct serve_conn *c, const struct rfd_frame *f)
+{
+	const struct serve_stream *st =
+	    f->type == RFD_FRAME_PAYLOAD ? stream_of(c, f->stream_id) : NULL;
+
+	return st && st->sink && !st->cancelled && !st->completed && (f->flags & RFD_FLAG_NEXT);
+}
+
 static bool
 slice_is(struct rfd_slice s, const char *text)
 {
 	return s.len == strlen(text) && memcmp(s.ptr, text, s.len) == 0;
 }
 
-/* Could the frame carry FDs, as part of a request (section 8)? */
+/* Could the frame carry FDs, as part of a request or a sink item (section 8)? */
 static bool
 carries_request(const struct serve_conn *c, const struct rfd_frame *f)
 {
+	if (!c->msg.active && is_sink_item(c, f))
+		return true;
 	if (c->msg.active)
 		return f->type == RFD_FRAME_PAYLOAD && f->stream_id == c->msg.stream_id;
 	return f->type == RFD_FRAME_REQUEST_RESPONSE || f->type == RFD_FRAME_REQUEST_FNF ||
@@ -476,6 +528,64 @@ check_setup_frame(struct serve_conn *c, const struct rfd_frame *f)
 	return 0;
 }
 
+/* EXT-1: names separated by single commas, without white space, each once. */
+static bool
+offer_well_formed(struct rfd_slice offer)
+{
+	const uint8_t *p = offer.ptr, *end = offer.ptr + offer.len;
+
+	while (p < end) {
+		const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
+		const uint8_t *stop = comma ? comma : end;
+		char name[32];
+
+		if (stop == p || (size_t)(stop - p) >= sizeof(name) || (comma && comma + 1 == end))
+			return false;
+		for (const uint8_t *q = p; q < stop; q++)
+			if (*q == ' ' || *q == '\t')
+				return false;
+		memcpy(name, p, (size_t)(stop - p));
+		name[stop - p] = '\0';
+		if (comma && wire_extension_named(
+		                 (struct rfd_slice){comma + 1, (size_t)(end - comma - 1)}, name))
+			return false;
+		p = comma ? comma + 1 : end;
+	}
+	return offer.len > 0;
+}
+
+/* The extensions the SETUP offers: ClientMetadata (9) otherMetadata (3) "rocketfd.fds" (21.8). */
+static int
+read_offer(struct serve_conn *c, const uint8_t *bytes, size_t len)
+{
+	struct rfd_slice client = {NULL, 0}, offer;
+	struct rfd_cr r;
+	struct rfd_cr_field f;
+	int ret;
+
+	rfd_cr_init(&r, bytes, len);
+	ret = rfd_cr_struct_begin(&r);
+	while (ret >= 0 && (ret = rfd_cr_field(&r, &f)) > 0) {
+		const uint8_t *start = r.p;
+
+		ret = rfd_cr_skip_field(&r, &f);
+		if (ret >= 0 && f.id == SETUP_CLIENT_METADATA && f.type == RFD_CT_STRUCT)
+			client = (struct rfd_slice){start, (size_t)(r.p - start)};
+	}
+	if (!client.ptr ||
+	    wire_extension_value(client.ptr, client.len, CLIENT_OTHER_METADATA, &offer) != 1)
+		return 0;
+	c->has_offer = true;
+	snprintf(c->offer, sizeof(c->offer), "%.*s", (int)offer.len, (const char *)offer.ptr);
+	conf_note(c->ctx, "the client offers the extensions \"%s\"", c->offer);
+	if (!offer_well_formed(offer))
+		return fail_proto(c,
+		                  "EXT-1: the SETUP offers \"%s\", not names separated by single "
+		                  "commas, without white space, each once",
+		                  c->offer);
+	return 0;
+}
+
 static int
 check_setup_metadata(struct serve_conn *c, const struct rfd_frame *f, int32_t *version)
 {
@@ -501,6 +611,8 @@ check_setup_metadata(struct serve_conn *c, const struct rfd_frame *f, int32_t *v
 	if (min > max)
 		return fail_proto(c, "SETUP-23: SETUP has minVersion %d above maxVersion %d", min,
 		                  max);
+	if (read_offer(c, f->metadata.ptr + 4, f->metadata.len - 4) < 0)
+		return -EPROTO;
 	/* SETUP-6 is a SHOULD: the case client/setup-versions judges it from these. */
 	c->setup_min = min;
 	c->setup_max = max;
@@ -657,12 +769,27 @@ checksum_algorithm(const struct rfd_buf *metadata)
 	return algorithm;
 }
 
+/* The RpcKind of a request frame type (META-4). */
+static int32_t
+kind_of(uint8_t type)
+{
+	switch (type) {
+	case RFD_FRAME_REQUEST_FNF:
+		return RFD_RPC_SINGLE_REQUEST_NO_RESPONSE;
+	case RFD_FRAME_REQUEST_STREAM:
+		return RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE;
+	case RFD_FRAME_REQUEST_CHANNEL:
+		return KIND_SINK;
+	default:
+		return RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE;
+	}
+}
+
 static int
 check_request_metadata(struct serve_conn *c, const struct rfd_request_metadata *md)
 {
 	const struct serve_message *m = &c->msg;
-	int32_t kind = m->type == RFD_FRAME_REQUEST_FNF ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
-	                                                : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE;
+	int32_t kind = kind_of(m->type);
 	int32_t algorithm;
 
 	if (!md->has_protocol || md->protocol != RFD_PROTOCOL_COMPACT)
@@ -791,7 +918,35 @@ static bool
 takes_text(const char *method)
 {
 	return strcmp(method, FDT_METHOD_INSPECT) == 0 || strcmp(method, FDT_METHOD_ECHO) == 0 ||
-	       strcmp(method, FDT_METHOD_RECORD) == 0 || strcmp(method, FDT_METHOD_OPEN) == 0;
+	       strcmp(method, FDT_METHOD_RECORD) == 0 || strcmp(method, FDT_METHOD_OPEN) == 0 ||
+	       strcmp(method, METHOD_SINK_FDS) == 0;
+}
+
+/* streamFds's {1: i32 count, 2: i32 fdsPerItem}; absent fields are 0. */
+static int
+decode_stream_args(const struct rfd_buf *data, struct serve_request *req, const char **why)
+{
+	struct rfd_cr r;
+	struct rfd_cr_field f;
+	int ret;
+
+	rfd_cr_init(&r, data->data, data->len);
+	ret = rfd_cr_struct_begin(&r);
+	while (ret >= 0 && (ret = rfd_cr_field(&r, &f)) > 0) {
+		if ((f.id == 1 || f.id == 2) && f.type != RFD_CT_I32)
+			ret = rfd_cr_fail(&r, "an argument is not an i32");
+		else if (f.id == 1)
+			ret = rfd_cr_i32(&r, &req->count);
+		else if (f.id == 2)
+			ret = rfd_cr_i32(&r, &req->per_item);
+		else
+			ret = rfd_cr_skip_field(&r, &f);
+	}
+	if (ret == 0)
+		ret = rfd_cr_finish(&r);
+	if (ret < 0)
+		*why = rfd_cr_error(&r);
+	return ret;
 }
 
 static int
@@ -808,6 +963,15 @@ decode_args(struct serve_conn *c, struct serve_request *req)
 			                  req->stream_id, why);
 		return 0;
 	}
+	if (strcmp(req->method, METHOD_STREAM_FDS) == 0) {
+		if (decode_stream_args(data, req, &why) < 0)
+			return fail_proto(
+			    c,
+			    "META-10: the arguments of streamFds on stream %u are not "
+			    "the Compact struct {1: i32, 2: i32}: %s",
+			    req->stream_id, why);
+		return 0;
+	}
 	if (!takes_text(req->method))
 		return fail_proto(c,
 		                  "the client called \"%s\" on stream %u, which FdTest does not "
@@ -818,6 +982,39 @@ decode_args(struct serve_conn *c, struct serve_request *req)
 		                  "META-10: the arguments of %s on stream %u are not the Compact "
 		                  "struct {1: string}: %s",
 		                  req->method, req->stream_id, why);
+	return 0;
+}
+
+/* A stream or sink request: STREAM-1 or SINK-2, then tracked until it ends. */
+static int
+open_stream(struct serve_conn *c, const struct serve_request *req, uint16_t flags)
+{
+	bool sink = req->type == RFD_FRAME_REQUEST_CHANNEL;
+	struct serve_stream *st;
+
+	if (!sink && req->initial_n < 1)
+		return fail_proto(
+		    c,
+		    "STREAM-1: the REQUEST_STREAM on stream %u has initial request N 0; "
+		    "it needs one credit for the first response",
+		    req->stream_id);
+	if (sink && (req->initial_n != 2 || (flags & RFD_FLAG_COMPLETE)))
+		return fail_proto(
+		    c,
+		    "SINK-2: the REQUEST_CHANNEL on stream %u has initial request N %u%s; "
+		    "a sink request has 2 and no COMPLETE",
+		    req->stream_id, req->initial_n,
+		    flags & RFD_FLAG_COMPLETE ? " and COMPLETE" : "");
+	if (c->n_streams == SERVE_MAX_STREAMS)
+		return fail_proto(c,
+		                  "the client opened more than %d streams and sinks on one "
+		                  "connection, more than a scenario asks for",
+		                  SERVE_MAX_STREAMS);
+	st = &c->streams[c->n_streams++];
+	memset(st, 0, sizeof(*st));
+	st->id = req->stream_id;
+	st->sink = sink;
+	st->granted = sink ? 0 : req->initial_n - 1;
 	return 0;
 }
 
@@ -833,6 +1030,7 @@ finish_request(struct serve_conn *c, struct serve_request *req)
 	req->stream_id = m->stream_id;
 	req->type = m->type;
 	req->n_frames = m->n_frames;
+	req->initial_n = m->initial_n;
 	if (!m->has_metadata)
 		return fail_proto(c, "META-4: the request on stream %u has no metadata",
 		                  m->stream_id);
@@ -842,6 +1040,7 @@ finish_request(struct serve_conn *c, struct serve_request *req)
 		                  "struct: %s",
 		                  m->stream_id, why);
 	req->claim = md.fd;
+	req->client_timeout_ms = md.has_client_timeout ? md.client_timeout_ms : 0;
 	r = check_request_metadata(c, &md);
 	if (r < 0)
 		return r;
@@ -855,6 +1054,8 @@ finish_request(struct serve_conn *c, struct serve_request *req)
 	r = claim_fds(c, &md.fd, req);
 	if (r == 0)
 		r = decode_args(c, req);
+	if (r == 0 && (m->type == RFD_FRAME_REQUEST_STREAM || m->type == RFD_FRAME_REQUEST_CHANNEL))
+		r = open_stream(c, req, m->flags);
 	return r < 0 ? r : 1;
 }
 
@@ -897,6 +1098,8 @@ start_message(struct serve_conn *c, const struct rfd_frame *f, struct serve_requ
 	m->active = true;
 	m->stream_id = f->stream_id;
 	m->type = f->type;
+	m->initial_n = f->u32;
+	m->flags = f->flags;
 	m->n_frames = 0;
 	m->has_metadata = false;
 	m->metadata.len = 0;
@@ -967,6 +1170,206 @@ note_peer_error(struct serve_conn *c, const struct rfd_frame *f)
 	c->peer_error_text[len] = '\0';
 }
 
+/* ---- Streams and sinks: what the client sends on them (section 21) ---- */
+
+/* REQUEST_N on a stream the client opened: its credit (STREAM-8). */
+static int
+on_request_n(struct serve_conn *c, const struct rfd_frame *f)
+{
+	struct serve_stream *st = serve_stream_find(c, f->stream_id);
+
+	if (st->sink)
+		return fail_proto(c,
+		                  "SINK-8: the client sent REQUEST_N on sink %u; a client never "
+		                  "sends REQUEST_N on a sink",
+		                  st->id);
+	if (st->completed) {
+		conf_note(c->ctx, "REQUEST_N %u on stream %u after its end (crossed it)", f->u32,
+		          st->id);
+		return 0;
+	}
+	if (!st->first_sent)
+		return fail_proto(
+		    c,
+		    "STREAM-8: the client sent REQUEST_N on stream %u before its first "
+		    "response",
+		    st->id);
+	if (f->u32 == 0)
+		return fail_proto(c, "STREAM-8: the client sent REQUEST_N 0 on stream %u", st->id);
+	if (st->cancelled)
+		return fail_proto(
+		    c, "STREAM-8: the client sent REQUEST_N on stream %u after its CANCEL", st->id);
+	st->granted += f->u32;
+	st->n_request_n++;
+	conf_note(c->ctx, "the client grants %u more items on stream %u", f->u32, st->id);
+	return 0;
+}
+
+static int
+on_stream_cancel(struct serve_conn *c, const struct rfd_frame *f)
+{
+	struct serve_stream *st = serve_stream_find(c, f->stream_id);
+
+	if (!st)
+		return 0;
+	if (st->sink)
+		return fail_proto(c,
+		                  "SINK-8: the client sent CANCEL on sink %u; it ends a sink with "
+		                  "ERROR 0x203",
+		                  st->id);
+	st->cancelled = true;
+	return 0;
+}
+
+/* The client's ERROR on a sink ends it: it must be 0x203 CANCELED (SINK-8). */
+static int
+on_stream_error(struct serve_conn *c, const struct rfd_frame *f)
+{
+	struct serve_stream *st = serve_stream_find(c, f->stream_id);
+
+	if (!st->sink) {
+		note_peer_error(c, f);
+		return 0;
+	}
+	st->cancelled = true;
+	st->cancel_code = f->u32;
+	conf_note(c->ctx, "the client ended sink %u with ERROR 0x%x", st->id, f->u32);
+	if (f->u32 != RFD_ERROR_CANCELED)
+		return fail_proto(c, "SINK-8: the client ended sink %u with ERROR 0x%x, not 0x203",
+		                  st->id, f->u32);
+	return 0;
+}
+
+/* The client's completion of a sink: COMPLETE|METADATA, metadata `00`, no data (SINK-6). */
+static int
+on_sink_completion(struct serve_conn *c, struct serve_stream *st, const struct rfd_frame *f)
+{
+	struct serve_sink_event *ev;
+
+	if (f->flags != (RFD_FLAG_COMPLETE | RFD_FLAG_METADATA) || f->metadata.len != 1 ||
+	    f->metadata.ptr[0] != 0 || f->data.len != 0)
+		return fail_proto(
+		    c,
+		    "SINK-6: the client's completion of sink %u has flags 0x%03x, %zu "
+		    "metadata and %zu data bytes, not COMPLETE|METADATA with the "
+		    "metadata 00 and no data",
+		    st->id, f->flags, f->metadata.len, f->data.len);
+	st->completed = true;
+	ev = &c->sink_events[c->n_sink_events++];
+	memset(ev, 0, sizeof(*ev));
+	ev->stream_id = st->id;
+	ev->complete = true;
+	return 0;
+}
+
+/* {0: string}: a sink item's tag, cut to fit @size. */
+static int
+decode_item_tag(const struct rfd_frame *f, char *tag, size_t size, const char **why)
+{
+	struct rfd_slice text = {NULL, 0};
+	struct rfd_cr r;
+	struct rfd_cr_field field;
+	int ret;
+
+	rfd_cr_init(&r, f->data.ptr, f->data.len);
+	ret = rfd_cr_struct_begin(&r);
+	while (ret >= 0 && (ret = rfd_cr_field(&r, &field)) > 0) {
+		if (field.id == 0 && field.type == RFD_CT_BINARY)
+			ret = rfd_cr_binary(&r, &text);
+		else
+			ret = rfd_cr_skip_field(&r, &field);
+	}
+	if (ret == 0)
+		ret = rfd_cr_finish(&r);
+	if (ret < 0 || !text.ptr) {
+		*why = ret < 0 ? rfd_cr_error(&r) : "it has no field 0";
+		return -EBADMSG;
+	}
+	snprintf(tag, size, "%.*s", (int)text.len, (const char *)text.ptr);
+	return 0;
+}
+
+/* A sink item: within credit, its metadata and data (SINK-5), FDs only if agreed (EXT-6). */
+static int
+on_sink_item(struct serve_conn *c, struct serve_stream *st, const struct rfd_frame *f)
+{
+	struct rfd_response_metadata md;
+	struct serve_request item = {.stream_id = st->id};
+	struct serve_sink_event *ev;
+	const char *why = "";
+	int r;
+
+	if (f->flags != (RFD_FLAG_NEXT | RFD_FLAG_METADATA))
+		return fail_proto(c,
+		                  "SINK-5: an item of sink %u has flags 0x%03x, not NEXT|METADATA "
+		                  "(0x120)%s",
+		                  st->id, f->flags,
+		                  f->flags & RFD_FLAG_FOLLOWS ? "; a scenario's items fit one frame"
+		                                              : "");
+	if (st->used >= st->granted)
+		return fail_proto(
+		    c,
+		    "SINK-5: the client sent item %llu of sink %u with credit for %llu "
+		    "items",
+		    (unsigned long long)st->used + 1, st->id, (unsigned long long)st->granted);
+	if (rfd_stream_payload_metadata_decode(f->metadata.ptr, f->metadata.len, &md, &why) < 0)
+		return fail_proto(
+		    c,
+		    "SINK-5: the StreamPayloadMetadata of an item of sink %u does not "
+		    "decode: %s",
+		    st->id, why);
+	if (md.payload_kind != RFD_PAYLOAD_RESPONSE)
+		return fail_proto(c,
+		                  "SINK-5: an item of sink %u has no payloadMetadata = "
+		                  "responseMetadata",
+		                  st->id);
+	if (md.fd.has_num && md.fd.num_fds > 0 && !st->accepted_sink)
+		return fail_proto(
+		    c,
+		    "EXT-6: an item of sink %u carries %d FDs, but the harness did not "
+		    "accept the extension sink",
+		    st->id, md.fd.num_fds);
+	r = claim_fds(c, &md.fd, &item);
+	if (r < 0)
+		return r;
+	ev = &c->sink_events[c->n_sink_events++];
+	memset(ev, 0, sizeof(*ev));
+	ev->stream_id = st->id;
+	ev->fds = item.fds;
+	st->used++;
+	if (decode_item_tag(f, ev->tag, sizeof(ev->tag), &why) < 0)
+		return fail_proto(c, "META-10: an item of sink %u is not {0: string}: %s", st->id,
+		                  why);
+	return 0;
+}
+
+/* A PAYLOAD from the client on a stream or sink it opened. */
+static int
+on_sink_payload(struct serve_conn *c, const struct rfd_frame *f)
+{
+	struct serve_stream *st = serve_stream_find(c, f->stream_id);
+
+	if (!st->sink)
+		return fail_proto(c,
+		                  "the client sent a PAYLOAD on stream %u, a stream it requested: "
+		                  "only the server sends items on a stream",
+		                  st->id);
+	if (st->completed || st->cancelled)
+		return fail_proto(c, "SINK-6: the client sent a PAYLOAD on sink %u after its %s",
+		                  st->id, st->completed ? "completion" : "ERROR");
+	if (!st->first_sent)
+		return fail_proto(c,
+		                  "SINK-5: the client sent a PAYLOAD on sink %u before its first "
+		                  "response",
+		                  st->id);
+	if (c->n_sink_events == SERVE_MAX_SINK_EVENTS)
+		return fail_proto(c, "more than %d sink items wait for the scenario to take them",
+		                  SERVE_MAX_SINK_EVENTS);
+	if (!(f->flags & RFD_FLAG_NEXT))
+		return on_sink_completion(c, st, f);
+	return on_sink_item(c, st, f);
+}
+
 /* Process one frame: 1 when it completed a request, 0 to read on, <0 on failure. */
 static int
 on_frame(struct serve_conn *c, const struct rfd_frame *f, struct serve_request *req)
@@ -976,18 +1379,25 @@ on_frame(struct serve_conn *c, const struct rfd_frame *f, struct serve_request *
 	switch (f->type) {
 	case RFD_FRAME_REQUEST_RESPONSE:
 	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_REQUEST_STREAM:
+	case RFD_FRAME_REQUEST_CHANNEL:
 		return start_message(c, f, req);
 	case RFD_FRAME_KEEPALIVE:
 		return answer_keepalive(c, f);
 	case RFD_FRAME_ERROR:
+		if (serve_stream_find(c, f->stream_id))
+			return on_stream_error(c, f);
 		note_peer_error(c, f);
 		return 0;
 	case RFD_FRAME_CANCEL:
 		if (c->n_cancels++ == 0)
 			c->cancel_stream = f->stream_id;
 		conf_note(c->ctx, "the client sent CANCEL on stream %u", f->stream_id);
-		return 0;
+		return on_stream_cancel(c, f);
 	case RFD_FRAME_REQUEST_N:
+		if (serve_stream_find(c, f->stream_id))
+			return on_request_n(c, f);
+		/* fall through */
 	case RFD_FRAME_METADATA_PUSH:
 		conf_note(c->ctx, "the client sent %s on stream %u (ignored)",
 		          rfd_frame_type_name(f->type), f->stream_id);
@@ -1000,6 +1410,8 @@ on_frame(struct serve_conn *c, const struct rfd_frame *f, struct serve_request *
 	case RFD_FRAME_SETUP:
 		return fail_proto(c, "the client sent a second SETUP frame on the connection");
 	case RFD_FRAME_PAYLOAD:
+		if (serve_stream_find(c, f->stream_id))
+			return on_sink_payload(c, f);
 		return fail_proto(c,
 		                  "the client sent a PAYLOAD on stream %u that continues no "
 		                  "request (section 4.5)",
@@ -1019,6 +1431,12 @@ serve_next_request(struct serve_conn *c, struct serve_request *req)
 	assert(c);
 	assert(req);
 	memset(req, 0, sizeof(*req));
+	if (c->held) {
+		*req = *c->held;
+		free(c->held);
+		c->held = NULL;
+		return 1;
+	}
 	for (;;) {
 		r = read_frame(c, &f);
 		if (r <= 0)
@@ -1105,6 +1523,11 @@ serve_check_request(struct serve_conn *c, struct serve_request *req, const char 
 	uint8_t type = strcmp(method, FDT_METHOD_RECORD) == 0 ? RFD_FRAME_REQUEST_FNF
 	                                                      : RFD_FRAME_REQUEST_RESPONSE;
 	char wanted[160], got[160];
+
+	if (strcmp(method, METHOD_STREAM_FDS) == 0)
+		type = RFD_FRAME_REQUEST_STREAM;
+	else if (strcmp(method, METHOD_SINK_FDS) == 0)
+		type = RFD_FRAME_REQUEST_CHANNEL;
 
 	assert(c);
 	assert(req);
@@ -1606,6 +2029,386 @@ serve_check_pipes(struct conf_ctx *ctx, const int *readers, size_t n, bool close
 		if ((r == 1) != closed)
 			return conf_fail(ctx, "W%zu is %s %s: %s", i + 1,
 			                 closed ? "still open" : "already closed", when,
+			                 consequence);
+	}
+	return CONF_PASS;
+}
+
+int
+serve_client_exited(const struct conf_ctx *ctx, int *status)
+{
+	assert(ctx);
+	assert(status);
+	return ctx->target_pid > 0 ? client_status(ctx->target_pid, status) : 0;
+}
+
+/* ---- Streams and sinks: the harness's side (section 21) ---- */
+
+static bool
+wait_done(struct serve_conn *c, enum serve_wait what, uint32_t id, size_t count)
+{
+	const struct serve_stream *st = stream_of(c, id);
+
+	switch (what) {
+	case SERVE_WAIT_CREDIT:
+		return st && st->granted > st->used;
+	case SERVE_WAIT_CANCEL:
+		return st && st->cancelled;
+	case SERVE_WAIT_KEEPALIVE:
+		return c->n_keepalive_answers > count;
+	case SERVE_WAIT_SINK:
+		for (size_t i = 0; i < c->n_sink_events; i++)
+			if (c->sink_events[i].stream_id == id)
+				return true;
+		return false;
+	}
+	return false;
+}
+
+/* A request that completed while the case waited for something else: kept, or a failure. */
+static enum conf_result
+hold_request(struct serve_conn *c, struct serve_request *req, bool hold, const char *awaited)
+{
+	char got[160];
+
+	if (hold && !c->held) {
+		c->held = malloc(sizeof(*c->held));
+		if (c->held) {
+			*c->held = *req;
+			return CONF_PASS;
+		}
+	}
+	describe_call(got, sizeof(got), req->method, req->tag, req->tag_len, req->fds.n);
+	serve_request_free(req);
+	return conf_fail(c->ctx, "the client sent %s on stream %u while the harness waited for %s",
+	                 got, req->stream_id, awaited);
+}
+
+enum conf_result
+serve_wait(struct serve_conn *c, enum serve_wait what, uint32_t id, size_t count,
+           bool hold_request_, const char *awaited)
+{
+	char suffix[128];
+
+	assert(c);
+	assert(awaited);
+	while (!wait_done(c, what, id, count)) {
+		const struct serve_stream *st = stream_of(c, id);
+		struct serve_request req;
+		struct rfd_frame f;
+		int r;
+
+		if (what == SERVE_WAIT_CREDIT && st && st->cancelled)
+			return conf_fail(c->ctx,
+			                 "the client cancelled stream %u while the harness "
+			                 "waited for %s",
+			                 id, awaited);
+		memset(&req, 0, sizeof(req));
+		r = read_frame(c, &f);
+		if (r == 0) {
+			exit_suffix(c->ctx, suffix, sizeof(suffix));
+			return conf_fail(c->ctx,
+			                 "the client closed the connection while the harness "
+			                 "waited for %s%s",
+			                 awaited, suffix);
+		}
+		if (r == -ETIMEDOUT)
+			return conf_fail(c->ctx, "no %s within the case timeout", awaited);
+		if (r < 0)
+			return CONF_FAIL;
+		r = check_frame_fds(c, &f);
+		if (r == 0)
+			r = on_frame(c, &f, &req);
+		if (r < 0)
+			return CONF_FAIL;
+		if (r == 1 && hold_request(c, &req, hold_request_, awaited) != CONF_PASS)
+			return CONF_FAIL;
+	}
+	return CONF_PASS;
+}
+
+static enum conf_result
+known_stream(struct serve_conn *c, uint32_t id, struct serve_stream **st)
+{
+	*st = serve_stream_find(c, id);
+	if (!*st)
+		return conf_fail(c->ctx, "the harness has no stream %u to answer", id);
+	return CONF_PASS;
+}
+
+/* ResponseRpcMetadata {3: {key: @answer}, 7: responseMetadata {}, 12: @claim}. */
+static int
+put_first_metadata(struct rfd_buf *out, const char *answer, const struct rfd_fd_metadata *claim)
+{
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	if (answer) {
+		rfd_cw_field(&w, RFD_CT_MAP, RESPONSE_OTHER_METADATA);
+		rfd_cw_map_begin(&w, RFD_CT_BINARY, RFD_CT_BINARY, 1);
+		rfd_cw_string(&w, WIRE_EXTENSIONS_KEY);
+		rfd_cw_string(&w, answer);
+	}
+	rfd_cw_field(&w, RFD_CT_STRUCT, 7);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	if (claim->present) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 12);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_i64(&w, 1, claim->fd_seq);
+		rfd_cw_field_i32(&w, 2, claim->num_fds);
+		rfd_cw_struct_end(&w);
+	}
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+enum conf_result
+serve_stream_first(struct serve_conn *c, uint32_t id, const char *answer, const int *fds,
+                   size_t n_fds)
+{
+	static const uint8_t empty_result[] = {0x00};
+	struct rfd_fd_metadata claim = wire_claim(&c->w, (int32_t)n_fds);
+	struct rfd_frame frame = {
+	    .stream_id = id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT,
+	    .has_metadata = true,
+	    .data = {empty_result, sizeof(empty_result)},
+	};
+	struct serve_stream *st;
+	struct rfd_buf metadata;
+	enum conf_result result = known_stream(c, id, &st);
+
+	if (result != CONF_PASS)
+		return result;
+	rfd_buf_init(&metadata);
+	if (put_first_metadata(&metadata, answer, &claim) < 0) {
+		rfd_buf_free(&metadata);
+		return conf_fail(c->ctx, "cannot encode a first response");
+	}
+	frame.metadata = (struct rfd_slice){metadata.data, metadata.len};
+	result = serve_send_frame(c, &frame, fds, n_fds, "a first response");
+	rfd_buf_free(&metadata);
+	st->first_sent = true;
+	st->accepted_sink =
+	    st->sink && answer &&
+	    wire_extension_named((struct rfd_slice){(const uint8_t *)answer, strlen(answer)},
+	                         "sink");
+	return result;
+}
+
+static enum conf_result
+send_stream_payload(struct serve_conn *c, uint32_t id, uint16_t flags,
+                    const struct fdt_report *report, const int *fds, size_t n_fds,
+                    const struct rfd_fd_metadata *claim, const char *what)
+{
+	struct rfd_fd_metadata correct = wire_claim(&c->w, (int32_t)n_fds);
+	struct fdt_bytes data = {0};
+	struct rfd_buf bytes;
+	enum conf_result result;
+
+	if (fdt_encode_report_result(report, &data) < 0)
+		return conf_fail(c->ctx, "cannot encode an FdReport");
+	rfd_buf_init(&bytes);
+	wire_encode_stream_payload(&bytes, id, flags, true, claim ? claim : &correct, data.data,
+	                           data.len);
+	result = send_bytes(c, &bytes, fds, n_fds, what);
+	rfd_buf_free(&bytes);
+	fdt_bytes_free(&data);
+	return result;
+}
+
+enum conf_result
+serve_stream_item(struct serve_conn *c, uint32_t id, const struct fdt_report *report,
+                  const int *fds, size_t n_fds, const struct rfd_fd_metadata *claim, bool last)
+{
+	uint16_t flags = RFD_FLAG_NEXT | RFD_FLAG_METADATA | (last ? RFD_FLAG_COMPLETE : 0);
+	struct serve_stream *st;
+	enum conf_result result = known_stream(c, id, &st);
+
+	assert(report);
+	if (result != CONF_PASS)
+		return result;
+	st->used++;
+	st->completed = last;
+	return send_stream_payload(c, id, flags, report, fds, n_fds, claim, "a stream item");
+}
+
+enum conf_result
+serve_stream_complete(struct serve_conn *c, uint32_t id)
+{
+	struct serve_stream *st;
+	struct rfd_buf bytes;
+	enum conf_result result = known_stream(c, id, &st);
+
+	if (result != CONF_PASS)
+		return result;
+	st->completed = true;
+	rfd_buf_init(&bytes);
+	wire_encode_stream_payload(&bytes, id, RFD_FLAG_COMPLETE, false, NULL, NULL, 0);
+	result = send_bytes(c, &bytes, NULL, 0, "a stream's completion");
+	rfd_buf_free(&bytes);
+	return result;
+}
+
+enum conf_result
+serve_settle(struct serve_conn *c, int ms)
+{
+	long long deadline = c->deadline;
+	enum conf_result result = CONF_PASS;
+
+	assert(c);
+	if (now_ms() + ms < deadline)
+		c->deadline = now_ms() + ms;
+	for (;;) {
+		struct serve_request req;
+		struct rfd_frame f;
+		int r;
+
+		memset(&req, 0, sizeof(req));
+		r = read_frame(c, &f);
+		if (r == -ETIMEDOUT || r == 0)
+			break;
+		if (r > 0)
+			r = check_frame_fds(c, &f);
+		if (r == 0)
+			r = on_frame(c, &f, &req);
+		if (r < 0) {
+			result = CONF_FAIL;
+			break;
+		}
+		if (r == 1) {
+			result = hold_request(c, &req, false, "the client to be quiet");
+			break;
+		}
+	}
+	c->deadline = deadline;
+	return result;
+}
+
+enum conf_result
+serve_sink_credit(struct serve_conn *c, uint32_t id, uint32_t n)
+{
+	struct serve_stream *st;
+	struct rfd_buf bytes;
+	enum conf_result result = known_stream(c, id, &st);
+
+	if (result != CONF_PASS)
+		return result;
+	st->granted += n;
+	rfd_buf_init(&bytes);
+	wire_encode_request_n(&bytes, id, n);
+	result = send_bytes(c, &bytes, NULL, 0, "REQUEST_N on a sink");
+	rfd_buf_free(&bytes);
+	return result;
+}
+
+enum conf_result
+serve_sink_next(struct serve_conn *c, uint32_t id, struct serve_sink_event *ev)
+{
+	enum conf_result result =
+	    serve_wait(c, SERVE_WAIT_SINK, id, 0, false, "an item or the completion of the sink");
+
+	if (result != CONF_PASS)
+		return result;
+	for (size_t i = 0; i < c->n_sink_events; i++) {
+		if (c->sink_events[i].stream_id != id)
+			continue;
+		*ev = c->sink_events[i];
+		memmove(&c->sink_events[i], &c->sink_events[i + 1],
+		        (c->n_sink_events - i - 1) * sizeof(c->sink_events[0]));
+		c->n_sink_events--;
+		break;
+	}
+	return CONF_PASS;
+}
+
+enum conf_result
+serve_sink_final(struct serve_conn *c, uint32_t id, const struct fdt_report *report)
+{
+	struct serve_stream *st;
+	enum conf_result result = known_stream(c, id, &st);
+
+	if (result != CONF_PASS)
+		return result;
+	return send_stream_payload(c, id, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE | RFD_FLAG_METADATA,
+	                           report, NULL, 0, NULL, "a sink's final response");
+}
+
+enum conf_result
+serve_reply_fdtest_error_fds(struct serve_conn *c, uint32_t stream, const char *message,
+                             int32_t errnum, const int *fds, size_t n_fds)
+{
+	struct rfd_response_metadata md = {
+	    .payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION,
+	    .has_ex_name = true,
+	    .ex_name = {(const uint8_t *)FDT_ERROR_NAME, strlen(FDT_ERROR_NAME)},
+	    .has_ex_what = true,
+	    .ex_what = {(const uint8_t *)message, strlen(message)},
+	};
+	struct fdt_bytes result = {0};
+	enum conf_result verdict;
+
+	assert(c);
+	md.fd = wire_claim(&c->w, (int32_t)n_fds);
+	if (fdt_encode_error_result(message, errnum, &result) < 0)
+		return conf_fail(c->ctx, "cannot encode FdTestError");
+	verdict = send_payload(c, stream, &md, result.data, result.len, fds, n_fds);
+	fdt_bytes_free(&result);
+	return verdict;
+}
+
+int
+serve_read_end_pipes(int *readers, int *writers, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = wire_pipe(&readers[i], &writers[i]);
+
+		if (r == 0 && fcntl(writers[i], F_SETFL, O_NONBLOCK) < 0) {
+			r = -errno;
+			close(readers[i]);
+			close(writers[i]);
+		}
+		if (r < 0) {
+			for (size_t k = 0; k < i; k++) {
+				close(readers[k]);
+				close(writers[k]);
+			}
+			return r;
+		}
+	}
+	return 0;
+}
+
+int
+serve_read_end_closed(int writer)
+{
+	static const char byte = 'x';
+
+	if (write(writer, &byte, 1) == 1)
+		return 0;
+	if (errno == EPIPE)
+		return 1;
+	return errno == EAGAIN ? 0 : -errno;
+}
+
+enum conf_result
+serve_check_read_ends(struct conf_ctx *ctx, const int *writers, size_t n, size_t first,
+                      const char *when, const char *consequence)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r = serve_read_end_closed(writers[i]);
+
+		if (r < 0)
+			return conf_fail(ctx, "cannot write to harness pipe W%zu: %s", first + i,
+			                 strerror(-r));
+		if (r == 0)
+			return conf_fail(ctx, "R%zu is still open %s: %s", first + i, when,
 			                 consequence);
 	}
 	return CONF_PASS;

@@ -41,7 +41,37 @@ struct serve_message {
 	bool has_metadata;
 	struct rfd_buf metadata;
 	struct rfd_buf data;
+	uint32_t initial_n; /* REQUEST_STREAM, REQUEST_CHANNEL: the initial request N */
+	uint16_t flags;     /* of the first frame */
 };
+
+/* Streams and sinks a connection can have open at once (spec section 21). */
+enum { SERVE_MAX_STREAMS = 8, SERVE_MAX_SINK_EVENTS = 8 };
+
+/* A stream or sink the client opened, as the harness serves it. */
+struct serve_stream {
+	uint32_t id;
+	bool sink;
+	bool first_sent;      /* the harness sent the first response */
+	bool cancelled;       /* the client's CANCEL (stream) or ERROR (sink) arrived */
+	uint32_t cancel_code; /* sink: the code of the client's ERROR */
+	bool completed;       /* sink: the client's completion arrived */
+	bool
+	    accepted_sink; /* sink: the harness accepted the extension sink in its first response */
+	uint64_t granted;  /* stream: items the client gave credit for; sink: the harness did */
+	uint64_t used;     /* stream: items the harness sent; sink: items the client sent */
+	size_t n_request_n; /* REQUEST_N frames the client sent on the stream */
+};
+
+/* What the client sent on a sink: an item (its FDs owned here) or its completion. */
+struct serve_sink_event {
+	uint32_t stream_id;
+	bool complete;
+	char tag[64];          /* the item's {0: string}, cut to fit */
+	struct wire_group fds; /* claimed by the item's fdMetadata */
+};
+
+struct serve_request;
 
 /* The harness's end of one connection from the client under test. */
 struct serve_conn {
@@ -64,6 +94,15 @@ struct serve_conn {
 	size_t n_keepalive_answers;   /* KEEPALIVE frames without RESPOND the client sent */
 	uint8_t keepalive_data[64];   /* the data of the last of them (at most 64 bytes kept) */
 	size_t keepalive_len;         /* its whole length */
+	/* Streams and sinks (section 21): */
+	struct serve_stream streams[SERVE_MAX_STREAMS];
+	size_t n_streams;
+	struct serve_sink_event sink_events[SERVE_MAX_SINK_EVENTS]; /* arrived, not yet taken */
+	size_t n_sink_events;
+	bool has_offer; /* the SETUP offered extensions (21.8) */
+	char offer[64]; /* the offer's value, cut to fit */
+	struct serve_request
+	    *held; /* a request that came while the case waited for another thing */
 };
 
 /* A complete request, its FDs claimed as 7.5 says. */
@@ -76,6 +115,11 @@ struct serve_request {
 	struct rfd_fd_metadata claim; /* as the client sent it */
 	size_t n_frames;              /* 1, or the number of fragments */
 	struct wire_group fds;        /* the request owns them until taken (slots set to -1) */
+	/* Streams and sinks: */
+	uint32_t initial_n; /* the initial request N of REQUEST_STREAM or REQUEST_CHANNEL */
+	int32_t count;      /* streamFds's arguments */
+	int32_t per_item;
+	int32_t client_timeout_ms; /* RequestRpcMetadata 5, or 0 */
 };
 
 /* When a case must have its verdict: a little before the runner's own deadline. */
@@ -230,6 +274,95 @@ int serve_pipe_closed(int reader);
  */
 enum conf_result serve_check_pipes(struct conf_ctx *ctx, const int *readers, size_t n, bool closed,
                                    const char *when, const char *consequence);
+
+/*
+ * 1 when the client under test has exited, with *status as waitpid() reports
+ * it; 0 while it runs or when the harness did not start it; a negative errno.
+ */
+int serve_client_exited(const struct conf_ctx *ctx, int *status);
+
+/* ---- Streams and sinks (spec section 21) ---- */
+
+/* The stream or sink @id the client opened on @c, or NULL. */
+struct serve_stream *serve_stream_find(struct serve_conn *c, uint32_t id);
+
+/* What serve_wait() waits for. */
+enum serve_wait {
+	SERVE_WAIT_CREDIT,    /* the client's credit for one more item on stream @id */
+	SERVE_WAIT_CANCEL,    /* the client's CANCEL on stream @id */
+	SERVE_WAIT_KEEPALIVE, /* more KEEPALIVE answers than @count */
+	SERVE_WAIT_SINK,      /* an item or the completion of sink @id */
+};
+
+/*
+ * Read the client's frames until @what has happened.  A request that
+ * completes meanwhile is kept for the next serve_next_request() when
+ * @hold_request, and fails the case otherwise ("@awaited" names what the
+ * harness waited for).  CONF_PASS, or the failure recorded.
+ */
+enum conf_result serve_wait(struct serve_conn *c, enum serve_wait what, uint32_t id, size_t count,
+                            bool hold_request, const char *awaited);
+
+/*
+ * The first response of stream or sink @id: a PAYLOAD NEXT|METADATA whose
+ * ResponseRpcMetadata has responseMetadata and, with @answer, otherMetadata
+ * {"rocketfd.fds": @answer}; the data `00`; @fds in the same sendmsg,
+ * claimed correctly.  On a sink whose @answer names sink, the harness takes
+ * item FDs from then on (EXT-6).
+ */
+enum conf_result serve_stream_first(struct serve_conn *c, uint32_t id, const char *answer,
+                                    const int *fds, size_t n_fds);
+
+/*
+ * An item of stream @id: PAYLOAD NEXT|METADATA (COMPLETE too with @last),
+ * StreamPayloadMetadata {responseMetadata, fdMetadata}, data {0: FdReport
+ * @report}, with @fds in one sendmsg.  @claim NULL: correct.  It uses one
+ * of the client's credits, whether or not there is one.
+ */
+enum conf_result serve_stream_item(struct serve_conn *c, uint32_t id,
+                                   const struct fdt_report *report, const int *fds, size_t n_fds,
+                                   const struct rfd_fd_metadata *claim, bool last);
+
+/* The completion `28 40` of stream @id. */
+enum conf_result serve_stream_complete(struct serve_conn *c, uint32_t id);
+
+/*
+ * Read and process whatever the client sends within @ms (a request fails the
+ * case), so that what it sent before now is judged by the state before now.
+ */
+enum conf_result serve_settle(struct serve_conn *c, int ms);
+
+/* REQUEST_N @n on sink @id, adding to the client's credit. */
+enum conf_result serve_sink_credit(struct serve_conn *c, uint32_t id, uint32_t n);
+
+/* The next item or completion the client sent on sink @id (waiting for it); *ev owns its FDs. */
+enum conf_result serve_sink_next(struct serve_conn *c, uint32_t id, struct serve_sink_event *ev);
+
+/* A sink's final response: PAYLOAD NEXT|COMPLETE|METADATA, StreamPayloadMetadata, {0: @report}. */
+enum conf_result serve_sink_final(struct serve_conn *c, uint32_t id,
+                                  const struct fdt_report *report);
+
+/* The declared exception FdTestError {@message, @errnum} with @fds, claimed correctly. */
+enum conf_result serve_reply_fdtest_error_fds(struct serve_conn *c, uint32_t stream,
+                                              const char *message, int32_t errnum, const int *fds,
+                                              size_t n_fds);
+
+/*
+ * Harness pipe read ends (18.3): @n pipes whose read ends go in @readers
+ * (to be sent, then closed) and whose write ends, non-blocking, stay in
+ * @writers.  0 or a negative errno.
+ */
+int serve_read_end_pipes(int *readers, int *writers, size_t n);
+
+/* "Rk is closed": 1 when a write of one byte to @writer fails with EPIPE, 0 when it succeeds. */
+int serve_read_end_closed(int writer);
+
+/*
+ * Every read end of @writers is closed right now; otherwise the case fails
+ * with "R<k> is still open @when: @consequence", k counted from @first.
+ */
+enum conf_result serve_check_read_ends(struct conf_ctx *ctx, const int *writers, size_t n,
+                                       size_t first, const char *when, const char *consequence);
 
 /*
  * Set the soft RLIMIT_NOFILE of @pid to the smallest value below which

@@ -24,6 +24,7 @@ checks=(
 	"keep_control_frame_fds server frame/ext-ignored"
 	"skip_seq_check         server claim/head-newer"
 	"leak_after_mismatch    server claim/record-failed"
+	"leak_after_mismatch    server stream/claim-mismatch"
 	"resend_after_partial   client client/echo-large"
 	"no_cloexec             client client/echo-2"
 	"ignore_ctrunc          client client/ctrunc"
@@ -31,6 +32,8 @@ checks=(
 	"leak_after_mismatch    client client/bad-count"
 	"skip_seq_check         client client/bad-seq"
 	"keep_fds_at_eof        client client/eof-with-fds"
+	"skip_seq_check         client client/stream-bad-seq"
+	"no_cloexec             client client/stream-3x2"
 )
 
 failures=0

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compact.h"
 #include "fdsock.h"
 #include "harness.h"
 
@@ -489,6 +490,279 @@ wire_reply_free(struct wire_reply *reply)
 		close(reply->fds.fds[i]);
 	reply->fds.n = 0;
 	rfd_buf_free(&reply->data);
+}
+
+/* ---- Streams and sinks ---- */
+
+enum {
+	CLIENT_METADATA_FIELD = 9,   /* RequestSetupMetadata.clientMetadata */
+	OTHER_METADATA_FIELD = 3,    /* ClientMetadata.otherMetadata */
+	STREAM_PAYLOAD_METADATA = 3, /* StreamPayloadMetadata.payloadMetadata */
+	STREAM_FD_METADATA = 5,      /* StreamPayloadMetadata.fdMetadata */
+};
+
+/* RequestSetupMetadata {3: min, 4: max, 9: {1: agent, 3: {key: @offer}}}. */
+static int
+put_setup_offer_metadata(struct rfd_buf *out, const char *offer)
+{
+	static const char agent[] = "rfd-conform";
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i32(&w, 3, 8);
+	rfd_cw_field_i32(&w, 4, 10);
+	rfd_cw_field(&w, RFD_CT_STRUCT, CLIENT_METADATA_FIELD);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_string(&w, 1, agent);
+	if (offer) {
+		rfd_cw_field(&w, RFD_CT_MAP, OTHER_METADATA_FIELD);
+		rfd_cw_map_begin(&w, RFD_CT_BINARY, RFD_CT_BINARY, 1);
+		rfd_cw_string(&w, WIRE_EXTENSIONS_KEY);
+		rfd_cw_string(&w, offer);
+	}
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	return rfd_cw_finish(&w);
+}
+
+void
+wire_encode_setup_offer(struct rfd_buf *out, const char *offer)
+{
+	struct rfd_frame frame = {
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
+	};
+	struct rfd_buf meta;
+
+	rfd_buf_init(&meta);
+	rfd_buf_put_u32(&meta, PROTOCOL_KEY);
+	if (put_setup_offer_metadata(&meta, offer) == 0) {
+		frame.metadata.ptr = meta.data;
+		frame.metadata.len = meta.len;
+		rfd_frame_encode(&frame, out);
+	}
+	rfd_buf_free(&meta);
+}
+
+int
+wire_handshake_offer(struct wire *w, const char *offer)
+{
+	struct rfd_buf bytes;
+	struct rfd_frame frame;
+	struct rfd_server_push push;
+	const char *why;
+	int r;
+
+	rfd_buf_init(&bytes);
+	wire_encode_setup_offer(&bytes, offer);
+	r = bytes.len ? wire_send(w, bytes.data, bytes.len, NULL, 0) : -ENOMEM;
+	rfd_buf_free(&bytes);
+	if (r < 0)
+		return r;
+	r = wire_read_frame(w, &frame, conf_wait_ms(w->ctx));
+	if (r <= 0) {
+		conf_note(w->ctx, "no setup response (%s)", r == 0 ? "EOF" : strerror(-r));
+		return r == 0 ? -ECONNRESET : r;
+	}
+	if (frame.type != RFD_FRAME_METADATA_PUSH ||
+	    rfd_server_push_decode(frame.metadata.ptr, frame.metadata.len, &push, &why) < 0 ||
+	    push.kind != RFD_PUSH_SETUP_RESPONSE) {
+		conf_note(w->ctx, "first frame from the server is %s, not a setup response",
+		          rfd_frame_type_name(frame.type));
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* A frame of @type_flags on @stream_id: [u32 @prefix], [u24 metadata length, metadata], data. */
+static void
+put_raw_frame(struct rfd_buf *out, uint32_t stream_id, uint16_t type_flags, const uint32_t *prefix,
+              const struct rfd_buf *metadata, const void *data, size_t len)
+{
+	size_t length = 6 + (prefix ? 4 : 0) + (metadata ? 3 + metadata->len : 0) + len;
+
+	rfd_buf_put_u24(out, (uint32_t)length);
+	rfd_buf_put_u32(out, stream_id);
+	rfd_buf_put_u16(out, type_flags);
+	if (prefix)
+		rfd_buf_put_u32(out, *prefix);
+	if (metadata) {
+		rfd_buf_put_u24(out, (uint32_t)metadata->len);
+		rfd_buf_append(out, metadata->data, metadata->len);
+	}
+	if (len)
+		rfd_buf_append(out, data, len);
+}
+
+void
+wire_encode_stream_request(struct rfd_buf *out, uint32_t stream_id,
+                           const struct wire_stream_request *req)
+{
+	struct rfd_request_metadata md = {
+	    .has_protocol = true,
+	    .protocol = RFD_PROTOCOL_COMPACT,
+	    .has_name = true,
+	    .name = {(const uint8_t *)req->method, strlen(req->method)},
+	    .has_kind = req->kind >= 0,
+	    .kind = req->kind,
+	    .has_client_timeout = req->client_timeout_ms > 0,
+	    .client_timeout_ms = req->client_timeout_ms,
+	};
+	struct rfd_buf meta;
+
+	if (req->claim)
+		md.fd = *req->claim;
+	rfd_buf_init(&meta);
+	rfd_request_metadata_encode(&md, &meta);
+	put_raw_frame(out, stream_id, (uint16_t)(req->type << 10 | RFD_FLAG_METADATA),
+	              &req->initial_n, &meta, req->args, req->args_len);
+	rfd_buf_free(&meta);
+}
+
+void
+wire_encode_request_n(struct rfd_buf *out, uint32_t stream_id, uint32_t n)
+{
+	put_raw_frame(out, stream_id, RFD_FRAME_REQUEST_N << 10, &n, NULL, NULL, 0);
+}
+
+void
+wire_encode_cancel(struct rfd_buf *out, uint32_t stream_id)
+{
+	put_raw_frame(out, stream_id, RFD_FRAME_CANCEL << 10, NULL, NULL, NULL, 0);
+}
+
+void
+wire_encode_error(struct rfd_buf *out, uint32_t stream_id, uint32_t code, const void *data,
+                  size_t len)
+{
+	put_raw_frame(out, stream_id, RFD_FRAME_ERROR << 10, &code, NULL, data, len);
+}
+
+void
+wire_encode_stream_payload(struct rfd_buf *out, uint32_t stream_id, uint16_t flags, bool metadata,
+                           const struct rfd_fd_metadata *claim, const void *data, size_t len)
+{
+	struct rfd_frame frame = {
+	    .stream_id = stream_id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = flags,
+	    .has_metadata = metadata,
+	    .data = {data, len},
+	};
+	struct rfd_buf meta;
+	struct rfd_cw w;
+
+	rfd_buf_init(&meta);
+	if (metadata && (flags & RFD_FLAG_NEXT)) {
+		rfd_cw_init(&w, &meta);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field(&w, RFD_CT_STRUCT, STREAM_PAYLOAD_METADATA);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_struct_end(&w);
+		rfd_cw_struct_end(&w);
+		if (claim && claim->present) {
+			rfd_cw_field(&w, RFD_CT_STRUCT, STREAM_FD_METADATA);
+			rfd_cw_struct_begin(&w);
+			if (claim->has_seq)
+				rfd_cw_field_i64(&w, 1, claim->fd_seq);
+			if (claim->has_num)
+				rfd_cw_field_i32(&w, 2, claim->num_fds);
+			rfd_cw_struct_end(&w);
+		}
+		rfd_cw_struct_end(&w);
+		rfd_cw_finish(&w);
+	} else if (metadata) {
+		rfd_buf_put_u8(&meta, 0); /* the empty StreamPayloadMetadata of a completion */
+	}
+	frame.metadata = (struct rfd_slice){meta.data, meta.len};
+	rfd_frame_encode_fragmented(&frame, RFD_FRAGMENT_DEFAULT, out);
+	rfd_buf_free(&meta);
+}
+
+/* Read the map<string, string> of the current field, keeping its last @key entry. */
+static int
+read_string_map(struct rfd_cr *r, const struct rfd_cr_field *f, struct rfd_slice *value,
+                bool *found)
+{
+	uint8_t key_type, value_type;
+	uint32_t n;
+	int ret;
+
+	if (f->type != RFD_CT_MAP)
+		return rfd_cr_skip_field(r, f);
+	ret = rfd_cr_map_begin(r, &key_type, &value_type, &n);
+	if (ret < 0)
+		return ret;
+	for (uint32_t i = 0; i < n && ret >= 0; i++) {
+		struct rfd_slice k = {NULL, 0}, v = {NULL, 0};
+
+		if (key_type != RFD_CT_BINARY || value_type != RFD_CT_BINARY) {
+			ret = rfd_cr_skip(r, key_type);
+			if (ret >= 0)
+				ret = rfd_cr_skip(r, value_type);
+			continue;
+		}
+		ret = rfd_cr_binary(r, &k);
+		if (ret >= 0)
+			ret = rfd_cr_binary(r, &v);
+		if (ret >= 0 && k.len == strlen(WIRE_EXTENSIONS_KEY) &&
+		    memcmp(k.ptr, WIRE_EXTENSIONS_KEY, k.len) == 0) {
+			*value = v;
+			*found = true;
+		}
+	}
+	return ret < 0 ? ret : rfd_cr_map_end(r);
+}
+
+int
+wire_extension_value(const uint8_t *bytes, size_t len, int16_t field, struct rfd_slice *value)
+{
+	struct rfd_cr r;
+	struct rfd_cr_field f;
+	bool found = false;
+	int ret;
+
+	*value = (struct rfd_slice){NULL, 0};
+	rfd_cr_init(&r, bytes, len);
+	ret = rfd_cr_struct_begin(&r);
+	while (ret >= 0 && (ret = rfd_cr_field(&r, &f)) > 0)
+		ret = f.id == field ? read_string_map(&r, &f, value, &found)
+		                    : rfd_cr_skip_field(&r, &f);
+	if (ret == 0)
+		ret = rfd_cr_finish(&r);
+	if (ret < 0)
+		return -EBADMSG;
+	return found ? 1 : 0;
+}
+
+bool
+wire_extension_named(struct rfd_slice value, const char *name)
+{
+	const uint8_t *p = value.ptr, *end = value.ptr + value.len;
+
+	while (p && p <= end) {
+		const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
+		const uint8_t *item_end = comma ? comma : end;
+
+		while (p < item_end && (*p == ' ' || *p == '\t'))
+			p++;
+		while (item_end > p && (item_end[-1] == ' ' || item_end[-1] == '\t'))
+			item_end--;
+		if ((size_t)(item_end - p) == strlen(name) && memcmp(p, name, strlen(name)) == 0)
+			return true;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return false;
 }
 
 /* ---- Pipes ---- */

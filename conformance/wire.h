@@ -123,6 +123,67 @@ struct wire_reply {
 int wire_read_reply(struct wire *w, uint32_t stream_id, struct wire_reply *reply, int timeout_ms);
 void wire_reply_free(struct wire_reply *reply);
 
+/* ---- Streams and sinks (spec section 21) ---- */
+
+/* The key of the extension offer and answer (21.8). */
+#define WIRE_EXTENSIONS_KEY "rocketfd.fds"
+
+/*
+ * A SETUP as wire_encode_setup() writes it, whose ClientMetadata also holds
+ * otherMetadata {WIRE_EXTENSIONS_KEY: @offer} (A.12); @offer NULL: no
+ * otherMetadata at all.
+ */
+void wire_encode_setup_offer(struct rfd_buf *out, const char *offer);
+
+/* wire_handshake() with the SETUP of wire_encode_setup_offer(). */
+int wire_handshake_offer(struct wire *w, const char *offer);
+
+/* What a stream or sink request puts in its frame and metadata. */
+struct wire_stream_request {
+	uint8_t type;              /* RFD_FRAME_REQUEST_STREAM or RFD_FRAME_REQUEST_CHANNEL */
+	int32_t kind;              /* RpcKind written as given; -1: no kind field */
+	uint32_t initial_n;        /* the initial request N */
+	int32_t client_timeout_ms; /* > 0: RequestRpcMetadata 5 clientTimeoutMs */
+	const char *method;
+	const void *args;
+	size_t args_len;
+	const struct rfd_fd_metadata *claim; /* NULL: no fdMetadata */
+};
+
+/* A REQUEST_STREAM or REQUEST_CHANNEL frame (fragmented when it must be) appended to @out. */
+void wire_encode_stream_request(struct rfd_buf *out, uint32_t stream_id,
+                                const struct wire_stream_request *req);
+
+/* REQUEST_N @n, CANCEL, and ERROR @code with @data: the raw frames of 4.4, appended to @out. */
+void wire_encode_request_n(struct rfd_buf *out, uint32_t stream_id, uint32_t n);
+void wire_encode_cancel(struct rfd_buf *out, uint32_t stream_id);
+void wire_encode_error(struct rfd_buf *out, uint32_t stream_id, uint32_t code, const void *data,
+                       size_t len);
+
+/*
+ * A PAYLOAD on @stream_id with @flags whose metadata is a StreamPayloadMetadata
+ * {3: responseMetadata {}} with @claim (NULL: none) as its fdMetadata, and
+ * @data; @metadata false: no metadata at all.  Fragmented when it must be.
+ */
+void wire_encode_stream_payload(struct rfd_buf *out, uint32_t stream_id, uint16_t flags,
+                                bool metadata, const struct rfd_fd_metadata *claim,
+                                const void *data, size_t len);
+
+/*
+ * The value of WIRE_EXTENSIONS_KEY in the otherMetadata map of a metadata
+ * struct, field @field (3 in ResponseRpcMetadata, 3 in ClientMetadata):
+ * 1 with *value set (a slice of @bytes) when the field is a map of strings
+ * holding the key (its last entry), 0 when it is absent or of another
+ * shape (EXT-2), -EBADMSG when @bytes are not one Compact struct.
+ */
+int wire_extension_value(const uint8_t *bytes, size_t len, int16_t field, struct rfd_slice *value);
+
+/*
+ * Whether the comma-separated @value names @name, read as EXT-2 says:
+ * items split at commas, spaces and tabs around them ignored.
+ */
+bool wire_extension_named(struct rfd_slice value, const char *name);
+
 /* ---- Pipes for leak checks ---- */
 
 /* A pipe: the harness keeps read_end, sends write_end (and must close its copy after). */

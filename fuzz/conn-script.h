@@ -20,13 +20,18 @@
  *              with arg bit 3, no u16: a write that takes nothing (EAGAIN)
  *   DRAIN      write everything
  *   SEND       client: u8 kind (bit 0: one-way), u8 method length, method,
- *              u8 args length, args, u8 FD count, i32 timeout.  Server: u8
- *              which open request (bit 7: a raw stream id), u8 answer (% 3:
- *              0 reply, 1 exception, 2 error with failure (b / 3) % 5), u8
- *              data length, data, and for a reply u8 FD count.  With arg
- *              bit 0 the length counts 4096 zero bytes a unit (no data bytes), up to
- *              4 MiB of such bytes a run
- *   ABANDON    u8 which call (client)
+ *              u8 args length, args, u8 FD count, i32 timeout, and with arg
+ *              bit 1 a stream (REQUEST_STREAM) whose u8 initial request n
+ *              follows.  Server: u8 which open request (bit 7: a raw stream
+ *              id), u8 answer (% 3: 0 reply, 1 exception, 2 error with
+ *              failure (b / 3) % 5), u8 data length, data, and for a reply u8
+ *              FD count; with arg bit 1 a stream call instead: answer % 5 is
+ *              0 first response, 1 item, 2 complete, 3 exception, 4 error,
+ *              then for 0, 1 and 3 u8 data length and data, for 0 and 1 u8
+ *              FD count.  With arg bit 0 the length counts 4096 zero bytes a
+ *              unit (no data bytes), up to 4 MiB of such bytes a run
+ *   ABANDON    u8 which call (client); a stream is sent CANCEL
+ *   REQUEST_N  u8 which call, u8 n (client)
  *   FREE       u8 which held message, u8 how many of its FDs to take first
  *   EOF        rfd_conn_recv_eof()
  *   FAIL       rfd_conn_fail(), with -ECONNRESET when arg bit 0 is set, else -EIO
@@ -36,7 +41,8 @@
  * new odd id 1 + 2 * (b & 0x3f)); u8 claim (CONN_CLAIM_*, and the metadata variant
  * in bits 5-7); u8 pieces (CONN_PIECES_*: the bytes go in that many reads,
  * an FD group of that size arrives before the last read, the request's RPC
- * kind is wrong); the claim's own bytes; u8 fragment (frames of at most
+ * kind is wrong, or a PAYLOAD has NEXT without COMPLETE); the claim's own
+ * bytes; a REQUEST_N asks for 1 + the data length; u8 fragment (frames of at most
  * 16 + (b & 0x7f) bytes, 0: whole; CONN_FRAGMENT_FIRST_ONLY: the first
  * fragment alone); u8 data length and the data.
  */
@@ -64,6 +70,7 @@ enum {
 	CONN_OP_FREE,
 	CONN_OP_EOF,
 	CONN_OP_FAIL,
+	CONN_OP_REQUEST_N,
 	CONN_OP_COUNT,
 };
 
@@ -86,6 +93,8 @@ enum {
 	CONN_FRAME_PUSH, /* METADATA_PUSH with a ServerPushMetadata */
 	CONN_FRAME_SETUP,
 	CONN_FRAME_EXT,
+	CONN_FRAME_STREAM_EXCEPTION, /* PAYLOAD with StreamPayloadMetadata, declaredException */
+	CONN_FRAME_COMPLETE,         /* PAYLOAD COMPLETE, no metadata, no data */
 	CONN_FRAME_COUNT,
 };
 
@@ -105,7 +114,7 @@ enum {
 	CONN_PIECES_READS = 7,
 	CONN_PIECES_FDS = 0x78,
 	CONN_PIECES_FDS_SHIFT = 3,
-	CONN_PIECES_WRONG_KIND = 0x80,
+	CONN_PIECES_WRONG_KIND = 0x80, /* a PAYLOAD: NEXT without COMPLETE */
 	CONN_FRAGMENT_FIRST_ONLY = 0x80,
 };
 

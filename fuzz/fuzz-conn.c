@@ -12,10 +12,15 @@
  * against the core (queued FD count, the FDs each delivered message carries,
  * every FD closed that should be and none that should not, no FD closed
  * twice), the requests in flight, the callbacks' order, and the memory held.
- * What the core writes is decoded too: every frame must decode, and every
- * FD group must go with the message that claims it, with the right count
- * and sequence number.  At the end everything is freed and every FD must
- * have been closed exactly once, with no allocation left.
+ * Streams are modelled too, on both sides: a client's first response,
+ * items, credit, completion, abandoned streams (claimed and closed, at most
+ * max_in_flight remembered) and contract violations; a server's credit,
+ * REQUEST_N, CANCEL and the return of every stream call.  What the core
+ * writes is decoded too: every frame must decode, and every FD group must
+ * go with the message that claims it, with the right count and sequence
+ * number, in the order the groups are written (a stream's items are
+ * stamped only when they leave its queue).  At the end everything is freed
+ * and every FD must have been closed exactly once, with no allocation left.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -54,6 +59,7 @@ enum {
 	BIG_UNIT = 4096,      /* a SEND with the big flag has 4096 zero bytes per length unit */
 	BIG_BUDGET = 4 << 20, /* big bytes per run: past the core's 1 MiB compaction, yet fast */
 	BUDGET_MAX = 4096,
+	STREAM_QUEUE_MAX = 4, /* the core's: messages one stream may have waiting */
 };
 
 /* ---- Byte buffers of the harness's own (plain malloc, never failed) ---- */
@@ -123,13 +129,19 @@ struct group {
 	uint8_t state;
 };
 
+/*
+ * A group given to the core to send.  Its fdSeqNum is the count of FDs
+ * written before it: the core stamps a stream item's FDs only when the item
+ * leaves its stream queue, so groups may go out in another order than given.
+ */
 struct send_group {
 	size_t n;
 	size_t first;   /* in run.send_fds */
-	int64_t seq;    /* the fdSeqNum the core stamped */
+	int64_t seq;    /* once written: the fdSeqNum it must carry */
 	uint64_t start; /* stream offsets of the chunk that carried it */
 	uint64_t end;
 	bool written;
+	bool dropped; /* closed without being written */
 };
 
 struct held {
@@ -138,9 +150,29 @@ struct held {
 	int group; /* -1: no FDs */
 };
 
+/* A client's call as the model sees it. */
 struct call {
 	uint32_t stream;
 	bool abandoned;
+	bool is_stream;
+	bool started;     /* a stream's first response came */
+	uint32_t credits; /* a stream's: items the server may still send */
+	uint32_t order;   /* when it was abandoned */
+};
+
+enum srv_state {
+	SRV_OPEN,      /* a request the application holds */
+	SRV_CANCELLED, /* the same, after CANCEL */
+	SRV_FLOWING,   /* a stream past its first response */
+	SRV_ENDING,    /* a stream whose end was given, until it is written */
+};
+
+/* A server's request or stream as the model sees it. */
+struct srv {
+	uint32_t stream;
+	bool is_stream;
+	uint8_t state;
+	uint32_t credits;
 };
 
 enum outcome {
@@ -188,19 +220,24 @@ struct run {
 
 	struct send_group sends[MAX_GROUPS];
 	size_t n_sends;
-	size_t next_unwritten;
+	size_t written_order[MAX_GROUPS]; /* indexes in sends, in the order written */
+	size_t n_written;
 	int64_t send_seq;
 	int send_fds[FDTRACK_POOL_SIZE];
 	size_t n_send_fds;
 
 	struct held held[MAX_HELD];
 	size_t n_held;
-	struct call calls[MAX_CALLS]; /* client: requests awaiting replies */
+	struct call calls[MAX_CALLS]; /* client: calls awaiting replies or items, abandoned too */
 	size_t n_calls;
-	uint32_t tracked[MAX_CALLS]; /* client: the calls' streams when the step began */
+	struct call
+	    tracked[MAX_CALLS]; /* client: the model's calls as it reads the step's frames */
 	size_t n_tracked;
-	uint32_t open[MAX_CALLS]; /* server: requests not yet answered */
+	uint32_t abandon_clock;
+	struct srv open[MAX_CALLS]; /* server: requests not yet answered, and streams */
 	size_t n_open;
+	int cancel_events; /* server: CANCELLED events of the step, and the model's */
+	int model_cancels;
 
 	struct model_msg *model_msgs;
 	size_t n_model_msgs, cap_model_msgs;
@@ -217,7 +254,7 @@ struct run {
 	uint64_t wire_base;      /* stream offset of wire.data[0] */
 	uint64_t wire_total;     /* bytes written so far */
 	uint64_t wire_failed_at; /* bytes written when the core failed */
-	size_t wire_next_send;
+	size_t wire_next_written;
 	bool wire_first_done;
 	uint64_t wire_message_start; /* stream offset of the message being reassembled */
 	struct rfd_reassembly wire_reassembly;
@@ -408,23 +445,31 @@ hold_message(struct rfd_msg *msg, uint32_t stream, int group)
 	run.n_held++;
 }
 
+static struct srv *
+find_open(uint32_t stream)
+{
+	for (size_t i = 0; i < run.n_open; i++)
+		if (run.open[i].stream == stream)
+			return &run.open[i];
+	return NULL;
+}
+
+/* A request not yet answered (its answer may be given) at @stream? */
 static bool
 stream_is_open(uint32_t stream)
 {
-	for (size_t i = 0; i < run.n_open; i++)
-		if (run.open[i] == stream)
-			return true;
-	return false;
+	const struct srv *srv = find_open(stream);
+
+	return srv && (srv->state == SRV_OPEN || srv->state == SRV_CANCELLED);
 }
 
 static void
 remove_open(uint32_t stream)
 {
-	for (size_t i = 0; i < run.n_open; i++)
-		if (run.open[i] == stream) {
-			run.open[i] = run.open[--run.n_open];
-			return;
-		}
+	struct srv *srv = find_open(stream);
+
+	if (srv)
+		*srv = run.open[--run.n_open];
 }
 
 static void
@@ -438,11 +483,21 @@ on_request(void *user, struct rfd_msg *msg)
 	FUZZ_CHECK(kind == RFD_MSG_REQUEST || kind == RFD_MSG_ONEWAY, "request of kind %d", kind);
 	FUZZ_CHECK(msg->stream_id % 2 == 1, "request on stream %u", msg->stream_id);
 	group = delivered_group(msg);
+	FUZZ_CHECK((rfd_msg_call_kind(msg) == RFD_CALL_ONEWAY) == (kind == RFD_MSG_ONEWAY),
+	           "request of kind %d as call kind %d", kind, rfd_msg_call_kind(msg));
 	if (kind == RFD_MSG_REQUEST) {
-		FUZZ_CHECK(!stream_is_open(msg->stream_id),
-		           "second request on open stream %u delivered", msg->stream_id);
+		/* A stream ending on this id: the core forgot it, as it takes a new request. */
+		if (find_open(msg->stream_id) && find_open(msg->stream_id)->state == SRV_ENDING)
+			remove_open(msg->stream_id);
+		FUZZ_CHECK(!find_open(msg->stream_id), "second request on open stream %u delivered",
+		           msg->stream_id);
 		FUZZ_CHECK(run.n_open < MAX_CALLS, "too many open requests");
-		run.open[run.n_open++] = msg->stream_id;
+		run.open[run.n_open++] = (struct srv){
+		    .stream = msg->stream_id,
+		    .is_stream = rfd_msg_call_kind(msg) == RFD_CALL_STREAM,
+		    .state = SRV_OPEN,
+		    .credits = UINT32_MAX, /* set by the model from the frame */
+		};
 	}
 	record_delivery(msg->stream_id, 0, group);
 	hold_message(msg, msg->stream_id, group);
@@ -467,11 +522,11 @@ on_reply(void *user, uint32_t stream, int status, struct rfd_msg *msg)
 	FUZZ_CHECK(run.ready_seen && !run.failed_seen, "reply before ready or after failed");
 	FUZZ_CHECK(call, "reply for stream %u, which has no call", stream);
 	FUZZ_CHECK(!call->abandoned, "reply for abandoned stream %u", stream);
+	FUZZ_CHECK(!call->is_stream, "reply for stream %u, which is a stream", stream);
 	FUZZ_CHECK((status == 0) == (msg != NULL), "reply status %d with message %p", status,
 	           (void *)msg);
 	FUZZ_CHECK(status == 0 || status == -EBADFD || status == -EPROTO, "reply status %d",
 	           status);
-	*call = run.calls[--run.n_calls];
 	if (msg) {
 		enum rfd_msg_kind kind = rfd_msg_kind(msg);
 
@@ -486,10 +541,54 @@ on_reply(void *user, uint32_t stream, int status, struct rfd_msg *msg)
 		hold_message(msg, stream, group);
 }
 
+static void
+on_stream(void *user, uint32_t stream, int status, struct rfd_msg *msg)
+{
+	struct call *call = find_call(stream);
+	int group = -1;
+
+	FUZZ_CHECK(run.role == RFD_ROLE_CLIENT, "a server got a stream message");
+	FUZZ_CHECK(run.ready_seen && !run.failed_seen,
+	           "stream message before ready or after failed");
+	FUZZ_CHECK(call && call->is_stream, "stream message for stream %u, which has no stream",
+	           stream);
+	FUZZ_CHECK(!call->abandoned, "stream message for abandoned stream %u", stream);
+	FUZZ_CHECK(status == 0 || (msg == NULL && (status == -EBADFD || status == -EPROTO)),
+	           "stream status %d with message %p", status, (void *)msg);
+	if (msg) {
+		enum rfd_msg_kind kind = rfd_msg_kind(msg);
+
+		FUZZ_CHECK(kind == RFD_MSG_REPLY || kind == RFD_MSG_EXCEPTION ||
+		               kind == RFD_MSG_ERROR || kind == RFD_MSG_STREAM_ITEM,
+		           "stream message of kind %d", kind);
+		FUZZ_CHECK(msg->stream_id == stream, "stream message on another stream");
+		group = delivered_group(msg);
+	}
+	record_delivery(stream, status, group);
+	if (msg)
+		hold_message(msg, stream, group);
+}
+
+static void
+on_stream_event(void *user, uint32_t stream, enum rfd_conn_stream_event event)
+{
+	const struct srv *srv = find_open(stream);
+
+	FUZZ_CHECK(run.role == RFD_ROLE_SERVER, "a client got a stream event");
+	FUZZ_CHECK(srv && srv->state == SRV_FLOWING,
+	           "stream event %d for stream %u, which is not flowing", event, stream);
+	FUZZ_CHECK(event == RFD_CONN_STREAM_CREDIT || event == RFD_CONN_STREAM_CANCELLED,
+	           "stream event %d", event);
+	if (event == RFD_CONN_STREAM_CANCELLED)
+		run.cancel_events++;
+}
+
 static const struct rfd_conn_callbacks callbacks = {
     .ready = on_ready,
     .request = on_request,
     .reply = on_reply,
+    .stream = on_stream,
+    .stream_event = on_stream_event,
     .failed = on_failed,
     .trace = on_trace,
 };
@@ -532,64 +631,199 @@ model_claim(const struct rfd_fd_metadata *md, int *group_out)
 	return OUT_OK;
 }
 
-/* Whether a client tracks @stream (in flight or abandoned) at this point of the step. */
-static bool
+/* The call a client tracks on @stream (in flight or abandoned) at this point of the step. */
+static struct call *
 model_tracked(uint32_t stream)
 {
 	for (size_t i = 0; i < run.n_tracked; i++)
-		if (run.tracked[i] == stream)
-			return true;
-	return false;
+		if (run.tracked[i].stream == stream)
+			return &run.tracked[i];
+	return NULL;
 }
 
-/* The same, and the answer ends the tracking, as the stream's final frame does. */
-static bool
+/* The call's final frame came: the client stops tracking it. */
+static void
 model_untrack(uint32_t stream)
 {
-	for (size_t i = 0; i < run.n_tracked; i++)
-		if (run.tracked[i] == stream) {
-			run.tracked[i] = run.tracked[--run.n_tracked];
-			return true;
+	struct call *call = model_tracked(stream);
+
+	if (call)
+		*call = run.tracked[--run.n_tracked];
+}
+
+static bool
+payload_exception(enum rfd_payload_kind kind)
+{
+	return kind == RFD_PAYLOAD_DECLARED_EXCEPTION ||
+	       kind == RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION || kind == RFD_PAYLOAD_OTHER_EXCEPTION;
+}
+
+/* A stream's first response has ResponseRpcMetadata, its later messages StreamPayloadMetadata. */
+static bool
+model_decode_stream(const struct rfd_frame *f, bool first, struct rfd_response_metadata *md)
+{
+	const char *why;
+
+	if (first)
+		return rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, md, &why) ==
+		       0;
+	return rfd_stream_payload_metadata_decode(f->metadata.ptr, f->metadata.len, md, &why) == 0;
+}
+
+/*
+ * A PAYLOAD of a stream at a client.  An abandoned stream's FDs are claimed
+ * and closed; a live stream's message is the first response, an item, an
+ * exception or the completion; anything out of place (a frame or metadata it
+ * cannot read, an item past the credit, FDs that do not match) breaks the
+ * contract: the stream ends with an error, and the connection fails.
+ */
+static void
+model_stream_payload(struct call *call, const struct rfd_frame *f)
+{
+	uint32_t stream = f->stream_id;
+	bool first = !call->started, next = f->flags & RFD_FLAG_NEXT;
+	struct rfd_response_metadata md;
+	enum outcome outcome = OUT_NONE;
+	bool last, complete;
+	int group = -1;
+
+	if (call->abandoned) {
+		last = f->flags & RFD_FLAG_COMPLETE;
+		if (next && model_decode_stream(f, first, &md)) {
+			outcome = model_claim(&md.fd, &group);
+			last |= payload_exception(md.payload_kind);
 		}
-	return false;
+		call->started = true;
+		if (last)
+			model_untrack(stream);
+		add_model_msg(stream, outcome, group);
+		return;
+	}
+	if (!next || !model_decode_stream(f, first, &md) ||
+	    (first && md.item_fields && md.payload_kind == RFD_PAYLOAD_NONE)) {
+		/* The completion (or, before the first response, a violation). */
+		model_untrack(stream);
+		add_model_msg(stream, next ? OUT_UNREAD : OUT_NONE, -1);
+		return;
+	}
+	outcome = model_claim(&md.fd, &group);
+	last = payload_exception(md.payload_kind);
+	if (outcome == OUT_FAIL || md.uses_compression || md.uses_checksum ||
+	    md.payload_kind == RFD_PAYLOAD_EMPTY || (!first && !last && call->credits == 0)) {
+		model_untrack(stream);
+		add_model_msg(stream, outcome, group);
+		return;
+	}
+	complete = !last && (f->flags & RFD_FLAG_COMPLETE);
+	add_model_msg(stream, outcome, group);
+	if (last || complete) {
+		model_untrack(stream);
+	} else {
+		call->started = true;
+		call->credits--;
+	}
+	if (complete)
+		add_model_msg(stream, OUT_NONE, -1);
+}
+
+/* A request at a server: a stream request delivered gets its initial request n as credits. */
+static void
+model_request(const struct rfd_frame *f)
+{
+	struct rfd_request_metadata request;
+	enum outcome outcome;
+	struct srv *srv;
+	const char *why;
+	int group = -1;
+
+	if (rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request, &why) < 0) {
+		add_model_msg(f->stream_id, OUT_UNREAD, -1);
+		return;
+	}
+	outcome = model_claim(&request.fd, &group);
+	add_model_msg(f->stream_id, outcome, group);
+	srv = find_open(f->stream_id);
+	if (f->type == RFD_FRAME_REQUEST_STREAM && srv && srv->credits == UINT32_MAX)
+		srv->credits = f->u32;
 }
 
 /*
  * A complete message: the claim of a carrier (a request at a server; a
- * response with NEXT on a tracked stream at a client), or nothing.
+ * response with NEXT on a tracked call at a client), or nothing.
  */
 static void
 model_message(const struct rfd_frame *f)
 {
-	struct rfd_request_metadata request;
 	struct rfd_response_metadata response;
-	const struct rfd_fd_metadata *fd_md = NULL;
 	enum outcome outcome;
+	struct call *call;
 	const char *why;
 	int group = -1;
 
 	if (run.role == RFD_ROLE_SERVER) {
-		if (f->type == RFD_FRAME_PAYLOAD)
-			return; /* continues nothing: ignored */
-		if (rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request, &why) ==
-		    0)
-			fd_md = &request.fd;
-	} else {
-		if (f->type != RFD_FRAME_PAYLOAD)
-			return; /* fails the connection */
-		if (!model_untrack(f->stream_id))
-			return; /* ignored */
-		if ((f->flags & RFD_FLAG_NEXT) &&
-		    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response,
-		                                 &why) == 0)
-			fd_md = &response.fd;
+		if (f->type != RFD_FRAME_PAYLOAD) /* else it continues nothing: ignored */
+			model_request(f);
+		return;
 	}
-	if (!fd_md) {
+	if (f->type != RFD_FRAME_PAYLOAD)
+		return; /* fails the connection */
+	call = model_tracked(f->stream_id);
+	if (!call)
+		return; /* ignored */
+	if (call->is_stream) {
+		model_stream_payload(call, f);
+		return;
+	}
+	model_untrack(f->stream_id);
+	if (!(f->flags & RFD_FLAG_NEXT) ||
+	    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response, &why) < 0) {
 		add_model_msg(f->stream_id, OUT_UNREAD, -1);
 		return;
 	}
-	outcome = model_claim(fd_md, &group);
+	outcome = model_claim(&response.fd, &group);
 	add_model_msg(f->stream_id, outcome, group);
+}
+
+/* Credits saturate at 2^31 - 1, as RSocket's. */
+static uint32_t
+credits_add(uint32_t credits, uint32_t n)
+{
+	return n > 0x7FFFFFFFu - credits ? 0x7FFFFFFFu : credits + n;
+}
+
+/* CANCEL and REQUEST_N: a server's stream ends or gets credit; a client's stream breaks. */
+static void
+model_flow_frame(const struct rfd_frame *f)
+{
+	struct call *call;
+	struct srv *srv;
+
+	if (run.role == RFD_ROLE_CLIENT) {
+		call = model_tracked(f->stream_id);
+		if (f->type != RFD_FRAME_REQUEST_N || !call || !call->is_stream || call->abandoned)
+			return;
+		model_untrack(f->stream_id);
+		add_model_msg(f->stream_id, OUT_NONE, -1);
+		return;
+	}
+	srv = find_open(f->stream_id);
+	if (!srv || !srv->is_stream) {
+		if (srv && f->type == RFD_FRAME_CANCEL && srv->state == SRV_OPEN)
+			srv->state = SRV_CANCELLED;
+		return;
+	}
+	if (f->type == RFD_FRAME_REQUEST_N) {
+		if (srv->state == SRV_OPEN || srv->state == SRV_FLOWING)
+			srv->credits = credits_add(srv->credits, f->u32);
+		return;
+	}
+	if (srv->state == SRV_OPEN) {
+		srv->state = SRV_CANCELLED;
+	} else if (srv->state == SRV_FLOWING || srv->state == SRV_ENDING) {
+		if (srv->state == SRV_FLOWING)
+			run.model_cancels++;
+		remove_open(f->stream_id);
+	}
 }
 
 static struct rfd_reassembly *
@@ -669,8 +903,15 @@ model_frame(const struct rfd_frame *f)
 		model_payload_frame(f);
 		break;
 	case RFD_FRAME_ERROR:
-		if (run.role == RFD_ROLE_CLIENT && f->stream_id != 0 && model_untrack(f->stream_id))
+		if (run.role == RFD_ROLE_CLIENT && f->stream_id != 0 &&
+		    model_tracked(f->stream_id)) {
+			model_untrack(f->stream_id);
 			add_model_msg(f->stream_id, OUT_NONE, -1);
+		}
+		break;
+	case RFD_FRAME_CANCEL:
+	case RFD_FRAME_REQUEST_N:
+		model_flow_frame(f);
 		break;
 	default:
 		break;
@@ -704,17 +945,6 @@ model_frames(size_t limit)
 	fuzz_alloc_hold(false);
 	bytes_consume(&run.pending, pos);
 	return n;
-}
-
-/* A reply, read and dropped, for an abandoned call: the core no longer counts it. */
-static void
-forget_abandoned(uint32_t stream)
-{
-	for (size_t i = 0; i < run.n_calls; i++)
-		if (run.calls[i].stream == stream && run.calls[i].abandoned) {
-			run.calls[i] = run.calls[--run.n_calls];
-			return;
-		}
 }
 
 /* Find the model message a delivery is, from *cursor on, and check they agree. */
@@ -760,9 +990,14 @@ model_after_read(void)
 	           run.frames_traced, n);
 	for (size_t i = 0; i < run.n_deliveries; i++)
 		match_delivery(&run.deliveries[i], &cursor);
-	if (run.role == RFD_ROLE_CLIENT)
-		for (size_t i = 0; i < run.n_model_msgs; i++)
-			forget_abandoned(run.model_msgs[i].stream);
+	if (run.role == RFD_ROLE_CLIENT) {
+		memcpy(run.calls, run.tracked, run.n_tracked * sizeof(run.calls[0]));
+		run.n_calls = run.n_tracked;
+	} else {
+		FUZZ_CHECK(run.cancel_events == run.model_cancels,
+		           "%d streams heard CANCEL, the model %d", run.cancel_events,
+		           run.model_cancels);
+	}
 }
 
 /* ---- Invariants ---- */
@@ -817,12 +1052,41 @@ check_in_flight(void)
 	}
 	FUZZ_CHECK(in_flight <= run.limits.max_in_flight, "%zu requests in flight, limit %u",
 	           in_flight, run.limits.max_in_flight);
-	if (run.role == RFD_ROLE_SERVER)
-		FUZZ_CHECK(in_flight == run.n_open, "%zu in flight, %zu requests open", in_flight,
-		           run.n_open);
-	else
-		FUZZ_CHECK(in_flight == run.n_calls, "%zu in flight, %zu calls waiting", in_flight,
-		           run.n_calls);
+	if (run.role == RFD_ROLE_SERVER) {
+		size_t settled = 0;
+
+		/* A stream ending is forgotten once its end went into the output. */
+		for (size_t i = 0; i < run.n_open; i++) {
+			const struct srv *srv = &run.open[i];
+			unsigned credits = rfd_conn_stream_credits(run.conn, srv->stream);
+
+			settled += srv->state != SRV_ENDING;
+			FUZZ_CHECK(credits <= (srv->state == SRV_FLOWING ? srv->credits : 0) &&
+			               credits <= STREAM_QUEUE_MAX,
+			           "stream %u offers %u credits, the model %u", srv->stream,
+			           credits, srv->credits);
+		}
+		FUZZ_CHECK(in_flight >= settled && in_flight <= run.n_open,
+		           "%zu in flight, %zu requests and streams open, %zu ending", in_flight,
+		           settled, run.n_open - settled);
+		/* Every stream ending was forgotten: the model forgets them too. */
+		for (size_t i = 0; in_flight == settled && i < run.n_open;)
+			if (run.open[i].state == SRV_ENDING)
+				run.open[i] = run.open[--run.n_open];
+			else
+				i++;
+	} else {
+		size_t abandoned = 0;
+
+		for (size_t i = 0; i < run.n_calls; i++)
+			abandoned += run.calls[i].is_stream && run.calls[i].abandoned;
+		FUZZ_CHECK(in_flight == run.n_calls - abandoned, "%zu in flight, %zu calls waiting",
+		           in_flight, run.n_calls - abandoned);
+		FUZZ_CHECK(rfd_conn_abandoned(run.conn) == abandoned &&
+		               abandoned <= run.limits.max_in_flight,
+		           "%zu abandoned streams remembered, the model %zu",
+		           rfd_conn_abandoned(run.conn), abandoned);
+	}
 }
 
 static void
@@ -868,8 +1132,9 @@ step_begin(void)
 	run.n_deliveries = 0;
 	run.n_model_msgs = 0;
 	run.n_tracked = run.n_calls;
-	for (size_t i = 0; i < run.n_calls; i++)
-		run.tracked[i] = run.calls[i].stream;
+	memcpy(run.tracked, run.calls, run.n_calls * sizeof(run.calls[0]));
+	run.cancel_events = 0;
+	run.model_cancels = 0;
 }
 
 /* ---- Input steps ---- */
@@ -991,7 +1256,7 @@ pick_stream(uint8_t b)
 	if (run.role == RFD_ROLE_CLIENT)
 		return run.n_calls ? run.calls[b % run.n_calls].stream : 1;
 	if ((b & 0x40) && run.n_open)
-		return run.open[b % run.n_open];
+		return run.open[b % run.n_open].stream;
 	return 1 + 2 * (uint32_t)(b & 0x3f);
 }
 
@@ -1090,14 +1355,15 @@ put_response_metadata(struct rfd_buf *out, const struct frame_desc *d, bool stre
 		rfd_cw_field_i32(&w, stream_payload ? 1 : 6, 1);
 	rfd_cw_field(&w, RFD_CT_STRUCT, stream_payload ? 3 : 7);
 	rfd_cw_struct_begin(&w);
-	if (d->kind == CONN_FRAME_EXCEPTION || d->kind == CONN_FRAME_APP_EXCEPTION) {
+	if (d->kind == CONN_FRAME_EXCEPTION || d->kind == CONN_FRAME_APP_EXCEPTION ||
+	    d->kind == CONN_FRAME_STREAM_EXCEPTION) {
 		rfd_cw_field(&w, RFD_CT_STRUCT, 2);
 		rfd_cw_struct_begin(&w);
 		rfd_cw_field_string(&w, 1, "E");
 		rfd_cw_field_string(&w, 2, "what");
 		rfd_cw_field(&w, RFD_CT_STRUCT, 3);
 		rfd_cw_struct_begin(&w);
-		put_empty_struct(&w, d->kind == CONN_FRAME_EXCEPTION ? 1 : 6);
+		put_empty_struct(&w, d->kind == CONN_FRAME_APP_EXCEPTION ? 6 : 1);
 		rfd_cw_struct_end(&w);
 		rfd_cw_struct_end(&w);
 	} else {
@@ -1181,6 +1447,8 @@ static const uint8_t frame_types[CONN_FRAME_COUNT] = {
     [CONN_FRAME_PUSH] = RFD_FRAME_METADATA_PUSH,
     [CONN_FRAME_SETUP] = RFD_FRAME_SETUP,
     [CONN_FRAME_EXT] = RFD_FRAME_EXT,
+    [CONN_FRAME_STREAM_EXCEPTION] = RFD_FRAME_PAYLOAD,
+    [CONN_FRAME_COMPLETE] = RFD_FRAME_PAYLOAD,
 };
 
 /* The metadata of a frame of @d's kind, into @md; false when it has none. */
@@ -1204,6 +1472,7 @@ put_metadata(const struct frame_desc *d, struct rfd_buf *md)
 		put_response_metadata(md, d, false);
 		return true;
 	case CONN_FRAME_STREAM_PAYLOAD:
+	case CONN_FRAME_STREAM_EXCEPTION:
 		put_response_metadata(md, d, true);
 		return true;
 	case CONN_FRAME_PUSH:
@@ -1229,16 +1498,29 @@ fill_frame(const struct frame_desc *d, struct rfd_frame *f, struct rfd_buf *data
 	f->data.len = d->data_len;
 	switch (d->kind) {
 	case CONN_FRAME_STREAM:
+		f->u32 = 1 + (uint32_t)(d->data_len % 4);
+		break;
 	case CONN_FRAME_CHANNEL:
-	case CONN_FRAME_REQUEST_N:
 		f->u32 = 1;
+		break;
+	case CONN_FRAME_REQUEST_N:
+		f->u32 = 1 + (uint32_t)d->data_len;
 		break;
 	case CONN_FRAME_REPLY:
 	case CONN_FRAME_EXCEPTION:
 	case CONN_FRAME_APP_EXCEPTION:
 	case CONN_FRAME_STREAM_PAYLOAD:
-		f->flags = d->variant == CONN_VARIANT_NO_NAME ? RFD_FLAG_COMPLETE
-		                                              : RFD_FLAG_NEXT | RFD_FLAG_COMPLETE;
+	case CONN_FRAME_STREAM_EXCEPTION:
+		if (d->variant == CONN_VARIANT_NO_NAME)
+			f->flags = RFD_FLAG_COMPLETE;
+		else if (d->wrong_kind)
+			f->flags = RFD_FLAG_NEXT;
+		else
+			f->flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE;
+		break;
+	case CONN_FRAME_COMPLETE:
+		f->flags = RFD_FLAG_COMPLETE;
+		f->data.len = 0;
 		break;
 	case CONN_FRAME_ERROR:
 		f->u32 = d->variant % 2 ? RFD_ERROR_REJECTED : RFD_ERROR_INVALID;
@@ -1398,6 +1680,8 @@ make_send_group(size_t n, size_t *index)
 	s->first = run.n_send_fds;
 	s->n = n;
 	s->written = false;
+	s->dropped = false;
+	s->end = 0;
 	for (size_t i = 0; i < n; i++) {
 		fds[i] = issue_fd(FD_SENDING, (int)run.n_sends);
 		run.send_fds[run.n_send_fds++] = fds[i];
@@ -1407,12 +1691,13 @@ make_send_group(size_t n, size_t *index)
 	if (!group) {
 		FUZZ_CHECK(fuzz_alloc_failed() && group_all_closed(fds, n),
 		           "a group that could not be made left its FDs open");
-		s->written = true; /* never to be written */
+		s->dropped = true;
 	}
 	return group;
 }
 
-/* After a send returned @r: the group is queued (its seq stamped) or closed. */
+/* After a send returned @r: the group is the core's to write (its seq stamped when it is), or
+ * closed. */
 static void
 settle_send_group(size_t index, int r)
 {
@@ -1425,12 +1710,7 @@ settle_send_group(size_t index, int r)
 	closed = group_all_closed(run.send_fds + s->first, s->n);
 	if (r < 0)
 		FUZZ_CHECK(closed, "a refused send left its FDs open");
-	if (closed) {
-		s->written = true; /* never to be written */
-		return;
-	}
-	s->seq = run.send_seq;
-	run.send_seq = seq_add(run.send_seq, s->n);
+	s->dropped = closed;
 }
 
 static void
@@ -1441,12 +1721,8 @@ check_wire_claim(const struct rfd_fd_metadata *md, uint64_t end)
 
 	if (lenient_after_failure && end > run.wire_failed_at)
 		return;
-	/* Groups closed without being written went nowhere. */
-	while (run.wire_next_send < run.n_sends && run.sends[run.wire_next_send].written &&
-	       run.sends[run.wire_next_send].end == 0)
-		run.wire_next_send++;
-	if (run.wire_next_send < run.n_sends && run.sends[run.wire_next_send].end)
-		s = &run.sends[run.wire_next_send];
+	if (run.wire_next_written < run.n_written)
+		s = &run.sends[run.written_order[run.wire_next_written]];
 	if (!claims) {
 		FUZZ_CHECK(!s || s->end != end, "FDs went with a message that claims none");
 		FUZZ_CHECK(!s || s->end > end, "FDs went with no message");
@@ -1458,7 +1734,7 @@ check_wire_claim(const struct rfd_fd_metadata *md, uint64_t end)
 	FUZZ_CHECK(md->has_seq && md->fd_seq == s->seq && (size_t)md->num_fds == s->n,
 	           "a message claims %d FDs at %lld; %zu went, stamped %lld", md->num_fds,
 	           (long long)md->fd_seq, s->n, (long long)s->seq);
-	run.wire_next_send++;
+	run.wire_next_written++;
 }
 
 static void
@@ -1470,19 +1746,35 @@ wire_message(const struct rfd_frame *f, uint64_t end)
 
 	if (run.role == RFD_ROLE_CLIENT) {
 		FUZZ_CHECK(f->type == RFD_FRAME_REQUEST_RESPONSE ||
-		               f->type == RFD_FRAME_REQUEST_FNF,
+		               f->type == RFD_FRAME_REQUEST_FNF ||
+		               f->type == RFD_FRAME_REQUEST_STREAM,
 		           "a client wrote a %s", rfd_frame_type_name(f->type));
 		FUZZ_CHECK(rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request,
 		                                       &why) == 0,
 		           "a client wrote request metadata that does not decode: %s", why);
+		FUZZ_CHECK(f->type != RFD_FRAME_REQUEST_STREAM || (request.kind == 4 && f->u32 > 0),
+		           "a stream request of kind %d asking for %u", request.kind, f->u32);
 		check_wire_claim(&request.fd, end);
 		return;
 	}
 	FUZZ_CHECK(f->type == RFD_FRAME_PAYLOAD, "a server wrote a %s",
 	           rfd_frame_type_name(f->type));
+	if (!(f->flags & RFD_FLAG_NEXT)) {
+		/* A stream's completion: no metadata, no data, no FDs. */
+		FUZZ_CHECK(!f->has_metadata && f->data.len == 0,
+		           "a server wrote COMPLETE on stream %u with a payload", f->stream_id);
+		check_wire_claim(NULL, end);
+		return;
+	}
 	FUZZ_CHECK(
 	    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response, &why) == 0,
 	    "a server wrote response metadata that does not decode: %s", why);
+	/* Every stream item and exception the core writes has a struct in field 3. */
+	if (response.item_fields)
+		FUZZ_CHECK(rfd_stream_payload_metadata_decode(f->metadata.ptr, f->metadata.len,
+		                                              &response, &why) == 0 &&
+		               response.payload_kind != RFD_PAYLOAD_NONE,
+		           "a server wrote stream item metadata that does not decode: %s", why);
 	check_wire_claim(&response.fd, end);
 }
 
@@ -1506,6 +1798,7 @@ wire_frame(const struct rfd_frame *f, uint64_t start, uint64_t end)
 	switch (f->type) {
 	case RFD_FRAME_REQUEST_RESPONSE:
 	case RFD_FRAME_REQUEST_FNF:
+	case RFD_FRAME_REQUEST_STREAM:
 	case RFD_FRAME_PAYLOAD:
 		break;
 	default:
@@ -1580,6 +1873,7 @@ wire_parse(void)
 static bool
 write_chunk(size_t amount)
 {
+	struct send_group *group = NULL;
 	struct rfd_out_chunk chunk;
 	size_t written;
 
@@ -1591,36 +1885,33 @@ write_chunk(size_t amount)
 	FUZZ_CHECK(chunk.len > 0 && chunk.len <= rfd_conn_out_pending(run.conn),
 	           "chunk of %zu bytes, %zu pending", chunk.len, rfd_conn_out_pending(run.conn));
 	if (chunk.n_fds) {
-		struct send_group *s;
+		const struct fd_info *info = info_of(chunk.fds[0]);
 
-		while (run.next_unwritten < run.n_sends && run.sends[run.next_unwritten].written)
-			run.next_unwritten++;
-		FUZZ_CHECK(run.next_unwritten < run.n_sends, "chunk with FDs nobody sent");
-		s = &run.sends[run.next_unwritten];
-		FUZZ_CHECK(chunk.n_fds == s->n &&
-		               memcmp(chunk.fds, run.send_fds + s->first, s->n * sizeof(int)) == 0,
-		           "chunk FDs are not the next group sent, in order");
-		for (size_t i = 0; i < s->n; i++)
+		FUZZ_CHECK(info->origin == FD_SENDING, "chunk with FDs nobody sent");
+		group = &run.sends[info->group];
+		FUZZ_CHECK(
+		    !group->written && !group->dropped && chunk.n_fds == group->n &&
+		        memcmp(chunk.fds, run.send_fds + group->first, group->n * sizeof(int)) == 0,
+		    "chunk FDs are not a group sent and not yet written, in order");
+		for (size_t i = 0; i < group->n; i++)
 			FUZZ_CHECK(fdtrack_closes(chunk.fds[i]) == 0, "chunk carries a closed FD");
 	}
 	written = amount == 0 || amount > chunk.len ? chunk.len : amount;
 	log_step("write %zu of a %zu-byte chunk with %zu FDs", written, chunk.len, chunk.n_fds);
 	bytes_append(&run.wire, chunk.bytes, written);
-	if (chunk.n_fds) {
-		struct send_group *s = &run.sends[run.next_unwritten++];
-
-		s->written = true;
-		s->start = run.wire_total;
-		s->end = run.wire_total + chunk.len;
+	if (group) {
+		group->written = true;
+		group->start = run.wire_total;
+		group->end = run.wire_total + chunk.len;
+		group->seq = run.send_seq;
+		run.send_seq = seq_add(run.send_seq, group->n);
+		run.written_order[run.n_written++] = (size_t)(group - run.sends);
 	}
 	run.wire_total += written;
 	rfd_conn_out_advance(run.conn, written);
-	if (chunk.n_fds) {
-		const struct send_group *s = &run.sends[run.next_unwritten - 1];
-
-		FUZZ_CHECK(group_all_closed(run.send_fds + s->first, s->n),
+	if (group)
+		FUZZ_CHECK(group_all_closed(run.send_fds + group->first, group->n),
 		           "FDs still open after the write that sent them");
-	}
 	wire_parse();
 	check_invariants();
 	return true;
@@ -1648,18 +1939,20 @@ big_length(uint8_t units)
 }
 
 static void
-send_request(struct fuzz_input *in, bool big)
+send_request(struct fuzz_input *in, bool big, bool stream)
 {
-	bool oneway = fuzz_u8(in) & 1;
+	uint8_t kind = fuzz_u8(in);
+	bool oneway = !stream && (kind & 1);
 	char method[16];
 	const uint8_t *name, *args;
 	size_t name_len = fuzz_take(in, fuzz_u8(in) % sizeof(method), &name);
 	size_t args_len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &args);
 	size_t n_fds = fuzz_u8(in), index;
 	int32_t timeout = (int32_t)fuzz_u32(in);
+	uint32_t initial_n = stream ? fuzz_u8(in) : 0;
 	struct rfd_fdgroup *group;
 	bool full;
-	uint32_t stream = 0;
+	uint32_t id = 0;
 	int r;
 
 	if (big)
@@ -1672,13 +1965,23 @@ send_request(struct fuzz_input *in, bool big)
 		return;
 	n_fds = group ? group->n : 0;
 	full = rfd_conn_in_flight(run.conn) >= run.limits.max_in_flight;
-	r = rfd_conn_send_request(run.conn, oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
-	                          method, args, args_len, timeout, group, &stream);
-	log_step("send %s '%s' with %zu FDs: %d, stream %u", oneway ? "one-way" : "request", method,
-	         n_fds, r, stream);
+	if (stream)
+		r = rfd_conn_send_stream(run.conn, method, args, args_len, timeout, initial_n,
+		                         group, &id);
+	else
+		r = rfd_conn_send_request(run.conn,
+		                          oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
+		                          method, args, args_len, timeout, group, &id);
+	log_step("send %s '%s' with %zu FDs: %d, stream %u",
+	         stream   ? "stream"
+	         : oneway ? "one-way"
+	                  : "request",
+	         method, n_fds, r, id);
 	run.input_total += args_len;
 	if (run.error)
 		FUZZ_CHECK(r == run.error, "send after failure returned %d", r);
+	else if (stream && initial_n == 0)
+		FUZZ_CHECK(r == -EINVAL, "a stream asking for 0 returned %d", r);
 	else if (n_fds > RFD_MAX_FDS)
 		FUZZ_CHECK(r == -E2BIG, "a request with %zu FDs returned %d", n_fds, r);
 	else if (!oneway && full)
@@ -1686,12 +1989,12 @@ send_request(struct fuzz_input *in, bool big)
 	else
 		FUZZ_CHECK(r == 0 || (r == -ENOMEM && fuzz_alloc_failed()), "send_request: %d", r);
 	if (r == 0) {
-		FUZZ_CHECK(stream && stream < 0x80000000u && stream % 2 == 1,
-		           "request on stream %u", stream);
-		FUZZ_CHECK(!find_call(stream), "stream %u given to two calls", stream);
+		FUZZ_CHECK(id && id < 0x80000000u && id % 2 == 1, "request on stream %u", id);
+		FUZZ_CHECK(!find_call(id), "stream %u given to two calls", id);
 		FUZZ_CHECK(run.n_calls < MAX_CALLS, "more calls than the limit allows");
 		if (!oneway)
-			run.calls[run.n_calls++] = (struct call){stream, false};
+			run.calls[run.n_calls++] =
+			    (struct call){.stream = id, .is_stream = stream, .credits = initial_n};
 		FUZZ_CHECK(index == SIZE_MAX ||
 		               !group_all_closed(run.send_fds + run.sends[index].first, n_fds),
 		           "a queued request's FDs were closed");
@@ -1708,7 +2011,7 @@ send_answer(struct fuzz_input *in, bool big)
 	size_t len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &data);
 	size_t n_fds = answer % 3 == 0 ? fuzz_u8(in) : 0, index = SIZE_MAX;
 	uint32_t stream =
-	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open];
+	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open].stream;
 	bool was_open = stream_is_open(stream);
 	struct rfd_fdgroup *group = NULL;
 	int r;
@@ -1742,11 +2045,106 @@ send_answer(struct fuzz_input *in, bool big)
 	check_invariants();
 }
 
-static void
-op_send(struct fuzz_input *in, bool big)
+enum stream_call { STREAM_OPEN, STREAM_ITEM, STREAM_COMPLETE, STREAM_EXCEPTION, STREAM_ERROR };
+
+/* What a server's stream call must return, from the model. */
+static int
+stream_call_expected(const struct srv *srv, enum stream_call call, unsigned credits)
 {
+	if (call == STREAM_OPEN) {
+		if (!srv || (srv->state != SRV_OPEN && srv->state != SRV_CANCELLED))
+			return -ENOENT;
+		if (srv->state == SRV_CANCELLED)
+			return -ECANCELED;
+		return srv->is_stream ? 0 : -EINVAL;
+	}
+	if (!srv || srv->state != SRV_FLOWING)
+		return -ENOENT;
+	return call == STREAM_ITEM && credits == 0 ? -EAGAIN : 0;
+}
+
+/* A server's stream call: first response, item, or an end. */
+static void
+send_stream_call(struct fuzz_input *in, bool big)
+{
+	uint8_t which = fuzz_u8(in);
+	enum stream_call call = (enum stream_call)(fuzz_u8(in) % 5);
+	const uint8_t *data = big_zeros;
+	bool has_data = call == STREAM_OPEN || call == STREAM_ITEM || call == STREAM_EXCEPTION;
+	size_t len = 0, n_fds = 0, index = SIZE_MAX;
+	uint32_t stream =
+	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open].stream;
+	struct srv *srv = find_open(stream);
+	unsigned credits = rfd_conn_stream_credits(run.conn, stream);
+	struct rfd_fdgroup *group = NULL;
+	int r, expected;
+
+	if (has_data)
+		len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &data);
+	if (call == STREAM_OPEN || call == STREAM_ITEM)
+		n_fds = fuzz_u8(in);
+	step_begin();
+	expected = stream_call_expected(srv, call, credits);
+	if (n_fds) {
+		group = make_send_group(n_fds, &index);
+		if (index != SIZE_MAX && !group)
+			return;
+		n_fds = group ? group->n : 0;
+	}
+	switch (call) {
+	case STREAM_OPEN:
+		r = rfd_conn_stream_open(run.conn, stream, data, len, group);
+		break;
+	case STREAM_ITEM:
+		r = rfd_conn_stream_send(run.conn, stream, data, len, group);
+		break;
+	case STREAM_COMPLETE:
+		r = rfd_conn_stream_complete(run.conn, stream);
+		break;
+	case STREAM_EXCEPTION:
+		r = rfd_conn_stream_exception(run.conn, stream, "E", "what", data, len);
+		break;
+	default:
+		r = rfd_conn_stream_error(run.conn, stream, 0x201, "failed");
+		break;
+	}
+	log_step("stream call %d on stream %u with %zu FDs (credits %u): %d", call, stream, n_fds,
+	         credits, r);
+	run.input_total += len;
+	if (run.error)
+		FUZZ_CHECK(r == run.error, "a stream call after failure returned %d", r);
+	else if (n_fds > RFD_MAX_FDS)
+		FUZZ_CHECK(r == -E2BIG, "a stream message with %zu FDs returned %d", n_fds, r);
+	else
+		FUZZ_CHECK(r == expected || (r == -ENOMEM && fuzz_alloc_failed()),
+		           "stream call %d on stream %u returned %d, not %d", call, stream, r,
+		           expected);
+	if (!run.error && n_fds <= RFD_MAX_FDS && srv && expected != -ENOENT) {
+		if (call == STREAM_OPEN && r == 0) {
+			srv->state = SRV_FLOWING;
+			srv->credits--;
+		} else if (call == STREAM_OPEN) {
+			/* Cancelled, not a stream, or out of memory: forgotten. */
+			remove_open(stream);
+		} else if (call == STREAM_ITEM && r == 0) {
+			srv->credits--;
+		} else if (call != STREAM_ITEM && r == 0) {
+			srv->state = SRV_ENDING;
+		}
+	}
+	settle_send_group(index, r);
+	check_invariants();
+}
+
+static void
+op_send(struct fuzz_input *in, uint8_t arg)
+{
+	bool big = arg & 1, stream = arg & 2;
+
 	if (run.role == RFD_ROLE_CLIENT)
-		send_request(in, big);
+		send_request(in, big, stream);
+	else if (stream)
+		send_stream_call(in, big);
 	else
 		send_answer(in, big);
 }
@@ -1763,10 +2161,55 @@ op_abandon(struct fuzz_input *in)
 		rfd_conn_abandon(run.conn, which);
 	} else {
 		struct call *call = &run.calls[which % run.n_calls];
+		size_t abandoned = 0, oldest = SIZE_MAX;
 
 		rfd_conn_abandon(run.conn, call->stream);
+		if (!call->abandoned && call->is_stream)
+			call->order = run.abandon_clock++;
 		call->abandoned = true;
+		/* Past the bound, the stream abandoned first is forgotten. */
+		for (size_t i = 0; i < run.n_calls; i++) {
+			const struct call *c = &run.calls[i];
+
+			if (!c->is_stream || !c->abandoned)
+				continue;
+			abandoned++;
+			if (oldest == SIZE_MAX || run.abandon_clock - c->order >
+			                              run.abandon_clock - run.calls[oldest].order)
+				oldest = i;
+		}
+		if (abandoned > run.limits.max_in_flight)
+			run.calls[oldest] = run.calls[--run.n_calls];
 	}
+	check_invariants();
+}
+
+static void
+op_request_n(struct fuzz_input *in)
+{
+	uint8_t which = fuzz_u8(in), n = fuzz_u8(in);
+	struct call *call;
+	int r, expected;
+
+	if (run.role != RFD_ROLE_CLIENT)
+		return;
+	step_begin();
+	call = run.n_calls ? &run.calls[which % run.n_calls] : NULL;
+	r = rfd_conn_stream_request(run.conn, call ? call->stream : which, n);
+	log_step("REQUEST_N %u on stream %u: %d", n, call ? call->stream : which, r);
+	if (!call || !call->is_stream || call->abandoned)
+		expected = -ENOENT;
+	else if (n == 0 || !call->started)
+		expected = -EINVAL;
+	else
+		expected = 0;
+	if (run.error)
+		FUZZ_CHECK(r == run.error, "REQUEST_N after failure returned %d", r);
+	else
+		FUZZ_CHECK(r == expected || (r == -ENOMEM && fuzz_alloc_failed()),
+		           "REQUEST_N returned %d, not %d", r, expected);
+	if (r == 0 && call)
+		call->credits = credits_add(call->credits, n);
 	check_invariants();
 }
 
@@ -1885,7 +2328,10 @@ run_op(struct fuzz_input *in)
 		drain();
 		break;
 	case CONN_OP_SEND:
-		op_send(in, op >> 4 & 1);
+		op_send(in, op >> 4);
+		break;
+	case CONN_OP_REQUEST_N:
+		op_request_n(in);
 		break;
 	case CONN_OP_ABANDON:
 		op_abandon(in);

@@ -353,6 +353,47 @@ op_answer(struct script *s, uint8_t which, uint8_t answer, const char *data, uin
 		s_u8(s, n_fds);
 }
 
+/* A client's stream request asking for @initial_n. */
+static void
+op_stream_request(struct script *s, const char *method, const char *args, uint8_t n_fds,
+                  uint8_t initial_n)
+{
+	s_u8(s, CONN_OP(CONN_OP_SEND, 2));
+	s_u8(s, 0);
+	s_u8(s, (uint8_t)strlen(method));
+	s_raw(s, method, strlen(method));
+	s_u8(s, (uint8_t)strlen(args));
+	s_raw(s, args, strlen(args));
+	s_u8(s, n_fds);
+	s_u32(s, 1000);
+	s_u8(s, initial_n);
+}
+
+enum { CALL_OPEN, CALL_ITEM, CALL_COMPLETE, CALL_EXCEPTION, CALL_ERROR };
+
+/* A server's stream call: a first response, an item (with @n_fds), or an end. */
+static void
+op_stream_call(struct script *s, uint8_t which, uint8_t call, const char *data, uint8_t n_fds)
+{
+	s_u8(s, CONN_OP(CONN_OP_SEND, 2));
+	s_u8(s, which);
+	s_u8(s, call);
+	if (call == CALL_OPEN || call == CALL_ITEM || call == CALL_EXCEPTION) {
+		s_u8(s, (uint8_t)strlen(data));
+		s_raw(s, data, strlen(data));
+	}
+	if (call == CALL_OPEN || call == CALL_ITEM)
+		s_u8(s, n_fds);
+}
+
+static void
+op_request_n(struct script *s, uint8_t which, uint8_t n)
+{
+	s_u8(s, CONN_OP_REQUEST_N);
+	s_u8(s, which);
+	s_u8(s, n);
+}
+
 static void
 op_free(struct script *s, uint8_t which, uint8_t take)
 {
@@ -381,6 +422,46 @@ client_request(struct chunks *out, const char *method, const void *args, size_t 
 	                      args, args_len, 1000, n_fds ? null_group(n_fds) : NULL, NULL);
 	take_output(client, out);
 	rfd_conn_free(client);
+}
+
+/* What a client core writes: SETUP, then a stream request with @n_fds FDs. */
+static void
+client_stream(struct chunks *out, const char *method, const void *args, size_t args_len,
+              size_t n_fds, uint32_t initial_n)
+{
+	struct events ev = {0};
+	struct rfd_conn *client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &ev);
+
+	rfd_conn_send_stream(client, method, args, args_len, 1000, initial_n,
+	                     n_fds ? null_group(n_fds) : NULL, NULL);
+	take_output(client, out);
+	rfd_conn_free(client);
+}
+
+/*
+ * What a server core answers to a stream request: the setup response, a
+ * first response with @n_fds FDs, items of @n_fds FDs while the credit
+ * lasts, and the completion.
+ */
+static void
+server_stream(const struct chunks *request, size_t n_fds, struct chunks *out)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
+
+	deliver(request, server);
+	for (int i = 0; i < ev.n; i++) {
+		uint32_t stream = ev.msgs[i]->stream_id;
+
+		rfd_conn_stream_open(server, stream, "\x00", 1, n_fds ? null_group(n_fds) : NULL);
+		while (rfd_conn_stream_credits(server, stream) > 0)
+			rfd_conn_stream_send(server, stream, "\x15\x02\x00", 3,
+			                     n_fds ? null_group(n_fds) : NULL);
+		rfd_conn_stream_complete(server, stream);
+	}
+	take_output(server, out);
+	free_events(&ev);
+	rfd_conn_free(server);
 }
 
 /* What a server core answers to @request: the setup response, then its reply to each request. */
@@ -889,6 +970,72 @@ gen_cmsg(void)
 
 /* ---- fuzz-conn ---- */
 
+/* Streams at a server: credit, REQUEST_N, the stream queue, CANCEL, the ends. */
+static void
+gen_conn_server_streams(void)
+{
+	struct chunks req;
+	struct script s;
+
+	/* A real client's stream request with 2 FDs asking for 3: first response and 2 items. */
+	client_stream(&req, "streamFds", "\x15\x06\x15\x02\x00", 5, 2, 3);
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_EOF_AT_END);
+	op_chunks(&s, &req);
+	op_stream_call(&s, 0, CALL_OPEN, "\x00", 1);
+	op_stream_call(&s, 0, CALL_ITEM, "\x15\x00\x00", 2);
+	op_stream_call(&s, 0, CALL_ITEM, "\x15\x02\x00", 0);
+	op_stream_call(&s, 0, CALL_ITEM, "\x15\x04\x00", 1); /* no credit: -EAGAIN */
+	op_write(&s, 7);
+	op_frame(&s,
+	         &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0x40, .data = "xy"});
+	op_stream_call(&s, 0, CALL_ITEM, "\x15\x04\x00", 3);
+	op_stream_call(&s, 0, CALL_ITEM, "\x15\x06\x00", 1);
+	op_write(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CANCEL, .stream = 0x40});
+	op_stream_call(&s, 0, CALL_COMPLETE, "", 0); /* cancelled: -ENOENT */
+	op(&s, CONN_OP_DRAIN);
+	op_free(&s, 0, 1);
+	save_script("server-stream-credit-cancel", &s);
+	free_chunks(&req);
+
+	/* The output fills: items wait in the stream queue, unstamped; the end waits behind them.
+	 */
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_HANDSHAKE);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM,
+	                                .stream = 1,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3,
+	                                .data = "\x00\x00\x00"}); /* asks for 4 */
+	op_frame(&s,
+	         &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0x40, .data = "12345"});
+	op_stream_call(&s, 0, CALL_OPEN, "\x00", 0);
+	for (int i = 0; i < 6; i++)
+		op_stream_call(&s, 0, CALL_ITEM, "\x15\x00\x00", (uint8_t)(1 + i));
+	op_stream_call(&s, 0, CALL_COMPLETE, "", 0);
+	op_write(&s, 3);
+	op_write(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CANCEL, .stream = 0x40});
+	op_write(&s, 0);
+	op(&s, CONN_OP_DRAIN);
+	save_script("server-stream-queue-cancel", &s);
+
+	/* Exceptions and errors, before and after the first response; answers of the wrong kind. */
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_HANDSHAKE | CONN_OPT_FREE_MSGS_FIRST);
+	for (uint8_t stream = 1; stream <= 4; stream++)
+		op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM, .stream = stream});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST, .stream = 5});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CANCEL, .stream = 4});
+	op_stream_call(&s, 0x83, CALL_OPEN, "\x00", 0);
+	op_stream_call(&s, 0x83, CALL_EXCEPTION, "\x1c\x00\x00", 0);
+	op_stream_call(&s, 0x85, CALL_OPEN, "\x00", 0);
+	op_stream_call(&s, 0x85, CALL_ERROR, "", 0);
+	op_answer(&s, 0x87, 1, "\x1c\x00\x00", 0);
+	op_stream_call(&s, 0x89, CALL_OPEN, "\x00", 1); /* cancelled: -ECANCELED */
+	op_stream_call(&s, 0x8b, CALL_OPEN, "\x00", 1); /* not a stream: -EINVAL */
+	op(&s, CONN_OP_DRAIN);
+	save_script("server-stream-ends", &s);
+}
+
 static void
 gen_conn_server(void)
 {
@@ -1066,6 +1213,114 @@ gen_conn_server(void)
 	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST, .claim = CONN_CLAIM_HEAD});
 	op(&s, CONN_OP_DRAIN);
 	save_script("server-request-before-setup", &s);
+
+	gen_conn_server_streams();
+}
+
+/* Streams at a client: a real server's items, credit, abandoned streams, violations. */
+static void
+gen_conn_client_streams(void)
+{
+	struct chunks req, reply;
+	struct script s;
+	const uint8_t item = CONN_PIECES_WRONG_KIND; /* PAYLOAD NEXT without COMPLETE */
+
+	client_stream(&req, "streamFds", "\x15\x06\x15\x02\x00", 5, 1, 4);
+	server_stream(&req, 2, &reply);
+	s_init(&s, CONN_OPT_FREE_MSGS_FIRST);
+	op_stream_request(&s, "streamFds", "\x15\x06\x15\x02\x00", 1, 4);
+	op(&s, CONN_OP_DRAIN);
+	op_chunks(&s, &reply);
+	save_script("client-stream-real-server", &s);
+	free_chunks(&reply);
+	free_chunks(&req);
+
+	/* Items with FDs, REQUEST_N, an exception that ends it; a second stream abandoned. */
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_stream_request(&s, "s", "", 0, 2);
+	op_stream_request(&s, "t", "", 1, 3);
+	op(&s, CONN_OP_DRAIN);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY,
+	                                .stream = 1,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3});
+	op_request_n(&s, 1, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 1,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 2 << 3});
+	op_request_n(&s, 1, 3);
+	op_write(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 1,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3}); /* the last item, with COMPLETE */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	s_u8(&s, CONN_OP_ABANDON);
+	s_u8(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 3 << 3});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_COMPLETE, .stream = 0});
+	op_stream_request(&s, "u", "", 0, 2);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_EXCEPTION,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3});
+	op(&s, CONN_OP_DRAIN);
+	save_script("client-stream-items-abandon", &s);
+
+	/* One in flight: abandoned streams are not counted, and the oldest is forgotten past one.
+	 */
+	s_init(&s, CONN_OPT_HANDSHAKE | CONN_OPT_LIMITS);
+	s_limits(&s, 8, 8, 0, 0, 0);
+	for (int i = 0; i < 3; i++) {
+		op_stream_request(&s, "s", "", 0, 5);
+		s_u8(&s, CONN_OP_ABANDON);
+		s_u8(&s, (uint8_t)i);
+	}
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY,
+	                                .stream = 0x81,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY,
+	                                .stream = 0x85,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_ERROR, .stream = 0x85});
+	op(&s, CONN_OP_DRAIN);
+	save_script("client-abandoned-streams-bound", &s);
+
+	/* Contract violations, each failing the connection. */
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_stream_request(&s, "s", "", 0, 1);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3}); /* past the credit */
+	save_script("client-stream-past-credit", &s);
+
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_stream_request(&s, "s", "", 0, 2);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3}); /* an item first */
+	save_script("client-stream-item-first", &s);
+
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_stream_request(&s, "s", "", 0, 2);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_RELATIVE,
+	                                .rel_num = 2,
+	                                .pieces = item | 1 << 3}); /* FDs do not match */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0});
+	save_script("client-stream-fd-mismatch", &s);
 }
 
 static void
@@ -1166,6 +1421,8 @@ gen_conn_client(void)
 	                                .claim = CONN_VARIANT_BAD_VERSION << CONN_VARIANT_SHIFT});
 	op(&s, CONN_OP_DRAIN);
 	save_script("client-bad-setup-response", &s);
+
+	gen_conn_client_streams();
 }
 
 int

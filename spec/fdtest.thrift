@@ -4,11 +4,11 @@
 // summarise it.
 //
 // Encoding on the wire (spec/fd-passing.md sections 6.7 and 17): requests are
-// Rocket REQUEST_RESPONSE frames (REQUEST_FNF for `record`) whose data is the
-// method's argument struct in the Thrift Compact protocol without a message
-// envelope.  File descriptors never appear in these structs: they travel as
-// SCM_RIGHTS ancillary data, announced by the fdMetadata field of the RPC
-// metadata.
+// Rocket REQUEST_RESPONSE frames (REQUEST_FNF for `record`, REQUEST_STREAM for
+// `streamFds`) whose data is the method's argument struct in the Thrift
+// Compact protocol without a message envelope.  File descriptors never
+// appear in these structs: they travel as SCM_RIGHTS ancillary data,
+// announced by the fdMetadata field of the RPC metadata.
 
 // What the server saw when it examined one received file descriptor.
 struct FdInfo {
@@ -97,6 +97,19 @@ service FdTest {
   // FdTestError, with no descriptor.  Descriptors sent with this request
   // are closed before the answer.
   string open(1: string path) throws (1: FdTestError error);
+
+  // A stream (REQUEST_STREAM, kind 4).  The first response is the empty
+  // struct; then come `count` items, each a report of the `fdsPerItem` fresh
+  // descriptors it carries: pipe read ends whose write ends the server has
+  // closed, so that each reads end-of-file at once.  An item's tag is its
+  // index in decimal ("0", "1", ...) and its list describes those very
+  // descriptors, in the order they are attached.  Items go out as the
+  // client's credit allows (the initial request n, less one for the first
+  // response, then each REQUEST_N), and the stream then completes.  A count
+  // outside 0..10000 or an fdsPerItem outside 0..253 is refused before any
+  // first response (ERROR 0x204, category 1, code 6).  Descriptors sent with
+  // the request are closed before the first response, which carries none.
+  stream<FdReport> streamFds(1: i32 count, 2: i32 fdsPerItem);
 
   // Answers with the credentials the server took from the socket when it
   // accepted this connection, and whether it holds a pinned pidfd of the

@@ -22,23 +22,46 @@ enum {
 	DEFAULT_CONNECT_TIMEOUT_MS = 5000,
 	MAX_READS_PER_PROCESS = 64,
 	MAX_SPARE_CALLS = 64,
+	DEFAULT_STREAM_CREDITS = 100,    /* fbthrift's default chunk buffer size */
+	MAX_STREAM_CREDITS = 0x7FFFFFFE, /* plus one for the first response: 2^31 - 1 */
+};
+
+enum call_kind {
+	CALL_RESPONSE,
+	CALL_STREAM,
 };
 
 struct call {
 	struct call *prev;
 	struct call *next;
 	uint32_t id;
-	long long deadline_ms; /* -1: none */
+	long long deadline_ms; /* -1: none (a stream's, once its first response came) */
+	uint8_t kind;
+	bool buffered; /* a blocking stream: rfd_client_stream_next() consumes its items */
 	rfd_reply_fn *callback;
+	rfd_stream_fn *stream_callback;
 	void *user;
+	unsigned window;   /* a stream's credits: items the server may send ahead */
+	unsigned consumed; /* items consumed since the last REQUEST_N */
+};
+
+/* The messages of a blocking stream, until rfd_client_stream_next() takes them. */
+struct stream_buffer {
+	struct stream_buffer *next;
+	uint32_t id;
+	struct rfd_msg *head;
+	struct rfd_msg *tail;
+	bool ended;
+	int status; /* once ended, after the messages: 0 completed, or how it failed */
 };
 
 struct rfd_client {
 	int sock;
 	struct rfd_conn *conn;
-	struct call *calls; /* awaiting replies, newest first */
+	struct call *calls; /* awaiting replies or stream messages, newest first */
 	struct call *spare; /* freed calls kept for reuse */
 	size_t n_spare;
+	struct stream_buffer *buffers;
 	char error[256];
 };
 
@@ -71,9 +94,13 @@ call_new(struct rfd_client *client)
 	if (call) {
 		client->spare = call->next;
 		client->n_spare--;
-		return call;
+	} else {
+		call = rfd_malloc(sizeof(*call));
+		if (!call)
+			return NULL;
 	}
-	return rfd_malloc(sizeof(*call));
+	memset(call, 0, sizeof(*call));
+	return call;
 }
 
 static void
@@ -118,23 +145,112 @@ call_find(const struct rfd_client *client, uint32_t id)
 	return NULL;
 }
 
-/* Unlink @call and run its callback. */
+/* Unlink @call and run its callback a last time. */
 static void
-call_complete(struct rfd_client *client, struct call *call, int status, struct rfd_msg *reply)
+call_finish(struct rfd_client *client, struct call *call, int status, struct rfd_msg *msg)
 {
-	rfd_reply_fn *callback = call->callback;
-	void *user = call->user;
+	struct call done = *call;
 
 	call_unlink(client, call);
 	call_release(client, call);
-	callback(user, status, reply);
+	if (done.kind == CALL_STREAM)
+		done.stream_callback(done.user, done.id, status, msg);
+	else
+		done.callback(done.user, status, msg);
 }
 
 static void
 fail_all_calls(struct rfd_client *client, int status)
 {
 	while (client->calls)
-		call_complete(client, client->calls, status, NULL);
+		call_finish(client, client->calls, status, NULL);
+}
+
+/*
+ * A stream's item was consumed: once half the window is, ask for as many
+ * again (REQUEST_N), as fbthrift's client does.
+ * Limitation: an asynchronous stream's item counts as consumed when its
+ * callback gets it, so a slow consumer slows the server only through the
+ * blocking API; an asynchronous one that cannot keep up has to buffer.
+ */
+static void
+consume(struct rfd_client *client, struct call *call)
+{
+	int r;
+
+	if (++call->consumed < call->window - call->window / 2)
+		return;
+	r = rfd_conn_stream_request(client->conn, call->id, call->consumed);
+	if (r < 0 && r != -ENOENT)
+		set_error(client, "cannot grant stream credit: %s", strerror(-r));
+	call->consumed = 0;
+	rfd_io_flush(client->sock, client->conn);
+}
+
+/* ---- Blocking streams' buffers ---- */
+
+static struct stream_buffer *
+buffer_find(const struct rfd_client *client, uint32_t id)
+{
+	for (struct stream_buffer *b = client->buffers; b; b = b->next)
+		if (b->id == id)
+			return b;
+	return NULL;
+}
+
+static void
+buffer_free(struct rfd_client *client, struct stream_buffer *buffer)
+{
+	struct stream_buffer **link = &client->buffers;
+
+	while (*link != buffer)
+		link = &(*link)->next;
+	*link = buffer->next;
+	while (buffer->head) {
+		struct rfd_msg *msg = buffer->head;
+
+		buffer->head = msg->next;
+		rfd_msg_free(msg);
+	}
+	rfd_free(buffer);
+}
+
+static struct rfd_msg *
+buffer_pop(struct stream_buffer *buffer)
+{
+	struct rfd_msg *msg = buffer->head;
+
+	if (msg) {
+		buffer->head = msg->next;
+		if (!buffer->head)
+			buffer->tail = NULL;
+		msg->next = NULL;
+	}
+	return msg;
+}
+
+/* The rfd_stream_fn of blocking streams: @user is the client. */
+static void
+buffer_message(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct stream_buffer *buffer = buffer_find(user, stream_id);
+
+	if (!buffer) {
+		rfd_msg_free(msg);
+		return;
+	}
+	if (msg) {
+		msg->next = NULL;
+		if (buffer->tail)
+			buffer->tail->next = msg;
+		else
+			buffer->head = msg;
+		buffer->tail = msg;
+	}
+	if (!msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR) {
+		buffer->ended = true;
+		buffer->status = status;
+	}
 }
 
 /* ---- Core callbacks ---- */
@@ -151,7 +267,29 @@ on_reply(void *user, uint32_t stream_id, int status, struct rfd_msg *reply)
 	}
 	if (status < 0)
 		set_error(client, "%s", rfd_conn_reason(client->conn));
-	call_complete(client, call, status, reply);
+	call_finish(client, call, status, reply);
+}
+
+static void
+on_stream(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct rfd_client *client = user;
+	struct call *call = call_find(client, stream_id);
+
+	if (!call) {
+		rfd_msg_free(msg);
+		return;
+	}
+	call->deadline_ms = -1;
+	if (status < 0)
+		set_error(client, "%s", rfd_conn_reason(client->conn));
+	if (!msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR) {
+		call_finish(client, call, status, msg);
+		return;
+	}
+	if (msg->kind == RFD_MSG_STREAM_ITEM && !call->buffered)
+		consume(client, call);
+	call->stream_callback(call->user, stream_id, 0, msg);
 }
 
 static void
@@ -165,6 +303,7 @@ on_failed(void *user, int err, const char *why)
 
 static const struct rfd_conn_callbacks client_callbacks = {
     .reply = on_reply,
+    .stream = on_stream,
     .failed = on_failed,
 };
 
@@ -271,6 +410,8 @@ rfd_client_free(struct rfd_client *client)
 	if (!client)
 		return;
 	fail_all_calls(client, -ECANCELED);
+	while (client->buffers)
+		buffer_free(client, client->buffers);
 	rfd_conn_free(client->conn);
 	while (client->spare) {
 		struct call *call = client->spare;
@@ -327,8 +468,10 @@ expire_calls(struct rfd_client *client)
 
 		if (call->deadline_ms >= 0 && call->deadline_ms <= now) {
 			rfd_conn_abandon(client->conn, call->id);
-			set_error(client, "%s", "call timed out");
-			call_complete(client, call, -ETIMEDOUT, NULL);
+			set_error(client, "%s",
+			          call->kind == CALL_STREAM ? "no first response in time"
+			                                    : "call timed out");
+			call_finish(client, call, -ETIMEDOUT, NULL);
 			/* The callback may have completed other calls: start over. */
 			next = client->calls;
 		}
@@ -346,8 +489,11 @@ rfd_client_process(struct rfd_client *client, short revents)
 	/* Even after a failure: what is queued then is the ERROR frame that says why. */
 	if (rfd_io_flush(client->sock, client->conn) < 0 && r >= 0)
 		r = rfd_conn_error(client->conn);
-	if (r >= 0)
+	if (r >= 0) {
 		expire_calls(client);
+		/* A stream that timed out sends CANCEL now, not at the next call. */
+		rfd_io_flush(client->sock, client->conn);
+	}
 	return r < 0 ? r : rfd_conn_error(client->conn);
 }
 
@@ -359,11 +505,19 @@ rfd_client_in_flight(const struct rfd_client *client)
 
 /* ---- Calls ---- */
 
+/* What send_call() sends: a request-response call, a one-way call, or a stream. */
+struct call_request {
+	uint8_t kind; /* CALL_RESPONSE or CALL_STREAM */
+	bool oneway;
+	uint32_t initial_n; /* a stream's */
+};
+
 static int
-send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *method,
-             const void *args, size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
-             int timeout_ms, uint32_t *stream_id)
+send_call(struct rfd_client *client, const struct call_request *req, const char *method,
+          const void *args, size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+          int timeout_ms, uint32_t *stream_id)
 {
+	int32_t client_timeout = timeout_ms > 0 ? timeout_ms : 0;
 	struct rfd_fdgroup *group;
 	int r;
 
@@ -376,8 +530,13 @@ send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *
 		set_error(client, "cannot send the FDs: %s", strerror(-r));
 		return r;
 	}
-	r = rfd_conn_send_request(client->conn, kind, method, args, args_len,
-	                          timeout_ms > 0 ? timeout_ms : 0, group, stream_id);
+	if (req->kind == CALL_STREAM)
+		r = rfd_conn_send_stream(client->conn, method, args, args_len, client_timeout,
+		                         req->initial_n, group, stream_id);
+	else
+		r = rfd_conn_send_request(client->conn,
+		                          req->oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
+		                          method, args, args_len, client_timeout, group, stream_id);
 	if (r < 0) {
 		if (r == -EAGAIN)
 			set_error(client, "%s", "too many calls in flight");
@@ -387,14 +546,36 @@ send_request(struct rfd_client *client, enum rfd_request_kind kind, const char *
 	return rfd_io_flush(client->sock, client->conn);
 }
 
+/* Send a call and track it as @call, which is released on failure. */
+static int
+start_call(struct rfd_client *client, struct call *call, const struct call_request *req,
+           const char *method, const void *args, size_t args_len, const int *fds, size_t n_fds,
+           enum rfd_fd_mode mode, int timeout_ms, uint32_t *call_id)
+{
+	uint32_t id;
+	/* A failure here, even after the request was queued, is reported by the return alone. */
+	int r = send_call(client, req, method, args, args_len, fds, n_fds, mode, timeout_ms, &id);
+
+	if (r < 0) {
+		call_release(client, call);
+		return r;
+	}
+	call->id = id;
+	call->kind = req->kind;
+	call->deadline_ms = timeout_ms >= 0 ? rfd_now_ms() + timeout_ms : -1;
+	call_link(client, call);
+	if (call_id)
+		*call_id = id;
+	return 0;
+}
+
 int
 rfd_client_call_async(struct rfd_client *client, const char *method, const void *args,
                       size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
                       int timeout_ms, rfd_reply_fn *callback, void *user, uint32_t *call_id)
 {
+	struct call_request req = {.kind = CALL_RESPONSE};
 	struct call *call;
-	uint32_t id;
-	int r;
 
 	if (!callback) {
 		rfd_fds_discard(fds, n_fds, mode);
@@ -405,40 +586,75 @@ rfd_client_call_async(struct rfd_client *client, const char *method, const void 
 		rfd_fds_discard(fds, n_fds, mode);
 		return -ENOMEM;
 	}
-	/* A failure here, even after the request was queued, is reported by the return alone. */
-	r = send_request(client, RFD_REQUEST_RESPONSE, method, args, args_len, fds, n_fds, mode,
-	                 timeout_ms, &id);
-	if (r < 0) {
-		call_release(client, call);
-		return r;
-	}
-	call->id = id;
-	call->deadline_ms = timeout_ms >= 0 ? rfd_now_ms() + timeout_ms : -1;
 	call->callback = callback;
 	call->user = user;
-	call_link(client, call);
-	if (call_id)
-		*call_id = id;
-	return 0;
+	return start_call(client, call, &req, method, args, args_len, fds, n_fds, mode, timeout_ms,
+	                  call_id);
 }
 
 int
 rfd_client_oneway_async(struct rfd_client *client, const char *method, const void *args,
                         size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode)
 {
-	return send_request(client, RFD_REQUEST_ONEWAY, method, args, args_len, fds, n_fds, mode, 0,
-	                    NULL);
+	struct call_request req = {.kind = CALL_RESPONSE, .oneway = true};
+
+	return send_call(client, &req, method, args, args_len, fds, n_fds, mode, 0, NULL);
+}
+
+static int
+open_stream(struct rfd_client *client, const char *method, const void *args, size_t args_len,
+            const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms, unsigned credits,
+            rfd_stream_fn *callback, void *user, bool buffered, uint32_t *stream_id)
+{
+	struct call_request req = {.kind = CALL_STREAM};
+	struct call *call;
+
+	if (credits == 0)
+		credits = DEFAULT_STREAM_CREDITS;
+	if (!callback || credits > MAX_STREAM_CREDITS) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	call = call_new(client);
+	if (!call) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -ENOMEM;
+	}
+	req.initial_n = credits + 1;
+	call->stream_callback = callback;
+	call->user = user;
+	call->buffered = buffered;
+	call->window = credits;
+	return start_call(client, call, &req, method, args, args_len, fds, n_fds, mode, timeout_ms,
+	                  stream_id);
+}
+
+int
+rfd_client_stream_async(struct rfd_client *client, const char *method, const void *args,
+                        size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                        int timeout_ms, unsigned credits, rfd_stream_fn *callback, void *user,
+                        uint32_t *stream_id)
+{
+	return open_stream(client, method, args, args_len, fds, n_fds, mode, timeout_ms, credits,
+	                   callback, user, false, stream_id);
 }
 
 int
 rfd_client_cancel(struct rfd_client *client, uint32_t call_id)
 {
 	struct call *call = call_find(client, call_id);
+	struct stream_buffer *buffer;
 
-	if (!call)
+	if (!call && !buffer_find(client, call_id))
 		return -ENOENT;
-	rfd_conn_abandon(client->conn, call_id);
-	call_complete(client, call, -ECANCELED, NULL);
+	if (call) {
+		rfd_conn_abandon(client->conn, call_id);
+		call_finish(client, call, -ECANCELED, NULL);
+		rfd_io_flush(client->sock, client->conn);
+	}
+	buffer = buffer_find(client, call_id);
+	if (buffer)
+		buffer_free(client, buffer);
 	return 0;
 }
 
@@ -460,11 +676,19 @@ sync_call_done(void *user, int status, struct rfd_msg *reply)
 	sync->reply = reply;
 }
 
-/* Poll and process until @done is set or the connection fails. */
-static int
-run_until(struct rfd_client *client, const bool *done, long long deadline_ms)
+static bool
+flag_set(const struct rfd_client *client, const void *flag)
 {
-	while (!*done) {
+	return *(const bool *)flag;
+}
+
+/* Poll and process until done(@arg) holds, the deadline passes (-ETIMEDOUT) or the connection
+ * fails. */
+static int
+run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, const void *),
+          const void *arg, long long deadline_ms)
+{
+	while (!done(client, arg)) {
 		struct pollfd pfd = {.fd = client->sock, .events = rfd_client_events(client)};
 		int wait = rfd_client_timeout(client);
 		int r;
@@ -481,7 +705,7 @@ run_until(struct rfd_client *client, const bool *done, long long deadline_ms)
 		if (r < 0 && errno != EINTR)
 			return -errno;
 		r = rfd_client_process(client, r > 0 ? pfd.revents : 0);
-		if (r < 0 && !*done)
+		if (r < 0 && !done(client, arg))
 			return r;
 	}
 	return 0;
@@ -500,7 +724,7 @@ rfd_client_call(struct rfd_client *client, const char *method, const void *args,
 	                          sync_call_done, &sync, NULL);
 	if (r < 0)
 		return r;
-	r = run_until(client, &sync.done, -1);
+	r = run_until(client, flag_set, &sync.done, -1);
 	if (r < 0 && !sync.done)
 		return r;
 	*reply = sync.reply;
@@ -530,4 +754,98 @@ rfd_client_oneway(struct rfd_client *client, const char *method, const void *arg
 		}
 	}
 	return r < 0 ? r : 0;
+}
+
+/* ---- Blocking streams ---- */
+
+/* A message of the blocking stream @id waits, or its end, or it is gone. */
+static bool
+stream_ready(const struct rfd_client *client, const void *id)
+{
+	const struct stream_buffer *buffer = buffer_find(client, *(const uint32_t *)id);
+
+	return !buffer || buffer->head || buffer->ended;
+}
+
+/*
+ * Take what the blocking stream @id has for rfd_client_stream_next(): 1 with
+ * *msg, or its end (0 or the failure) once the messages are taken; the
+ * buffer is freed once the stream is over for the caller.
+ */
+static int
+buffer_take(struct rfd_client *client, uint32_t id, struct rfd_msg **msg)
+{
+	struct stream_buffer *buffer = buffer_find(client, id);
+	struct call *call;
+	int status;
+
+	if (!buffer)
+		return -ENOENT;
+	*msg = buffer_pop(buffer);
+	if (*msg && rfd_msg_kind(*msg) == RFD_MSG_STREAM_ITEM) {
+		call = call_find(client, id);
+		if (call)
+			consume(client, call);
+		return 1;
+	}
+	if (*msg && rfd_msg_kind(*msg) == RFD_MSG_REPLY)
+		return 1;
+	status = buffer->status;
+	buffer_free(client, buffer);
+	return *msg ? 1 : status;
+}
+
+int
+rfd_client_stream(struct rfd_client *client, const char *method, const void *args, size_t args_len,
+                  const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                  unsigned credits, struct rfd_msg **first, uint32_t *stream_id)
+{
+	struct stream_buffer *buffer;
+	uint32_t id;
+	int r;
+
+	*first = NULL;
+	buffer = rfd_calloc(1, sizeof(*buffer));
+	if (!buffer) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -ENOMEM;
+	}
+	r = open_stream(client, method, args, args_len, fds, n_fds, mode, timeout_ms, credits,
+	                buffer_message, client, true, &id);
+	if (r < 0) {
+		rfd_free(buffer);
+		return r;
+	}
+	buffer->id = id;
+	buffer->next = client->buffers;
+	client->buffers = buffer;
+	if (stream_id)
+		*stream_id = id;
+
+	/* The call's own deadline covers the first response. */
+	r = run_until(client, stream_ready, &id, -1);
+	if (r < 0 && !stream_ready(client, &id)) {
+		rfd_client_cancel(client, id);
+		return r;
+	}
+	r = buffer_take(client, id, first);
+	if (r == 0)
+		return -EPROTO; /* an end without a first response: the core fails that */
+	return r > 0 ? 0 : r;
+}
+
+int
+rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeout_ms,
+                       struct rfd_msg **msg)
+{
+	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
+	int r;
+
+	*msg = NULL;
+	if (!buffer_find(client, stream_id))
+		return -ENOENT;
+	r = run_until(client, stream_ready, &stream_id, deadline);
+	if (r < 0 && !stream_ready(client, &stream_id))
+		return r;
+	return buffer_take(client, stream_id, msg);
 }

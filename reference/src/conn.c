@@ -27,6 +27,40 @@ enum {
 	IN_READ_SIZE = 64 * 1024,
 	OUT_COMPACT_AT = 1 << 20, /* written bytes kept at the front before compacting */
 	ERROR_TEXT_SIZE = 256,
+	/*
+	 * Stream messages go into the output while less than this waits there
+	 * to be written, and fewer than OUT_QUEUE_FD_MESSAGES messages with
+	 * FDs; past that they wait in the stream queue, unstamped.
+	 */
+	OUT_QUEUE_BELOW = 64 * 1024,
+	OUT_QUEUE_FD_MESSAGES = 2,
+	STREAM_QUEUE_MAX = 4,     /* messages one stream may have waiting */
+	CREDITS_MAX = 0x7FFFFFFF, /* a stream's credits saturate here, as RSocket's 2^31-1 */
+};
+
+/* What a stream message waiting for room in the output is. */
+enum pending_type {
+	PENDING_ITEM,
+	PENDING_COMPLETE,
+	PENDING_EXCEPTION,
+	PENDING_ERROR,
+};
+
+/*
+ * A stream message waiting in the stream queue.  Its FDs get their
+ * fdSeqNum only when it goes into the output, so that one dropped here
+ * leaves the sequence of the others intact.
+ */
+struct pending {
+	struct pending *next;
+	uint32_t stream_id;
+	uint8_t type;
+	uint32_t error_code;
+	struct rfd_fdgroup *fds;
+	size_t data_len;
+	const char *name; /* exception name, in block[] */
+	const char *what; /* exception or error text, in block[] */
+	uint8_t block[];
 };
 
 /*
@@ -61,10 +95,14 @@ struct rfd_conn {
 	bool out_mid;      /* the last write ended inside a chunk */
 	struct out_mark *marks;
 	struct out_mark *marks_tail;
-	int64_t send_seq; /* fdSeqNum of the next FDs to send */
+	size_t n_marks;
+	int64_t send_seq;        /* fdSeqNum of the next FDs to send */
+	struct pending *pending; /* server: the stream queue, oldest first */
+	struct pending *pending_tail;
 
 	struct rfd_streams streams;
-	struct rfd_streams streaming; /* server: open requests that came as REQUEST_STREAM */
+	size_t n_abandoned;     /* client: abandoned streams in streams */
+	uint32_t abandon_clock; /* client: the order of the next stream abandoned */
 	uint32_t next_stream_id;
 	struct rfd_buf scratch; /* metadata being encoded */
 };
@@ -131,6 +169,33 @@ close_marks(struct rfd_conn *conn)
 		rfd_free(mark);
 	}
 	conn->marks_tail = NULL;
+	conn->n_marks = 0;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	rfd_fdgroup_free(p->fds);
+	rfd_free(p);
+}
+
+static void
+close_pending(struct rfd_conn *conn)
+{
+	while (conn->pending) {
+		struct pending *p = conn->pending;
+
+		conn->pending = p->next;
+		pending_free(p);
+	}
+	conn->pending_tail = NULL;
+}
+
+static void
+forget_streams(struct rfd_conn *conn)
+{
+	rfd_streams_free(&conn->streams);
+	conn->n_abandoned = 0;
 }
 
 static void
@@ -145,6 +210,7 @@ release_input(struct rfd_conn *conn)
 
 static int queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
                              const char *what);
+static void pull_pending(struct rfd_conn *conn);
 
 /*
  * Fail the connection: every FD it owns is closed, unsent output dropped, and
@@ -167,8 +233,8 @@ fail(struct rfd_conn *conn, int err, uint32_t code, const char *fmt, ...)
 
 	release_input(conn);
 	close_marks(conn);
-	rfd_streams_free(&conn->streams);
-	rfd_streams_free(&conn->streaming);
+	close_pending(conn);
+	forget_streams(conn);
 	/*
 	 * Unsent output is dropped whole: its FDs are closed above, so messages
 	 * that claim them must not go out either.  After a partial write the
@@ -287,6 +353,7 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 	else
 		conn->marks = mark;
 	conn->marks_tail = mark;
+	conn->n_marks++;
 	conn->send_seq = rfd_seq_add(conn->send_seq, (int64_t)fds->n);
 	return 0;
 }
@@ -346,6 +413,7 @@ rfd_conn_out_advance(struct rfd_conn *conn, size_t written)
 		conn->marks = mark->next;
 		if (!conn->marks)
 			conn->marks_tail = NULL;
+		conn->n_marks--;
 		rfd_fdgroup_free(mark->fds);
 		rfd_free(mark);
 	}
@@ -360,6 +428,7 @@ rfd_conn_out_advance(struct rfd_conn *conn, size_t written)
 		rfd_buf_consume(&conn->out, conn->out_head);
 		conn->out_head = 0;
 	}
+	pull_pending(conn);
 }
 
 size_t
@@ -485,6 +554,33 @@ claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fd
 	}
 }
 
+/* ---- Calls and streams ---- */
+
+static bool
+abandoned_stream(const struct rfd_stream_entry *entry)
+{
+	return entry->kind == RFD_ENTRY_STREAM && entry->state == RFD_ENTRY_ABANDONED;
+}
+
+/* Stop tracking the call or stream on @stream_id. */
+static void
+forget(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+
+	if (!entry)
+		return;
+	if (abandoned_stream(entry))
+		conn->n_abandoned--;
+	rfd_streams_remove(&conn->streams, stream_id);
+}
+
+static uint32_t
+add_credits(uint32_t credits, uint32_t n)
+{
+	return n > CREDITS_MAX - credits ? CREDITS_MAX : credits + n;
+}
+
 /* ---- Input: server side ---- */
 
 /* The ERROR frame and ResponseRpcError of each failure. */
@@ -571,21 +667,35 @@ declined_request(const struct rfd_frame *frame, const struct rfd_request_metadat
 	return NULL;
 }
 
-/* Track the request on @frame's stream until it is answered.  0 or -ENOMEM. */
+/*
+ * Track the request on @frame's stream until it is answered, or a stream
+ * with the credits of its initial request n until it ends.  0 or -ENOMEM.
+ */
 static int
 open_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
-	int r;
+	struct rfd_stream_entry entry = {.id = frame->stream_id, .state = RFD_ENTRY_OPEN};
 
 	if (frame->type == RFD_FRAME_REQUEST_FNF)
 		return 0;
-	r = rfd_streams_insert(&conn->streams, frame->stream_id, RFD_STREAM_OPEN);
-	if (r < 0 || frame->type != RFD_FRAME_REQUEST_STREAM)
-		return r;
-	r = rfd_streams_insert(&conn->streaming, frame->stream_id, RFD_STREAM_OPEN);
-	if (r < 0)
-		rfd_streams_remove(&conn->streams, frame->stream_id);
-	return r;
+	if (frame->type == RFD_FRAME_REQUEST_STREAM) {
+		entry.kind = RFD_ENTRY_STREAM;
+		entry.credits = frame->u32;
+	}
+	return rfd_streams_insert(&conn->streams, &entry);
+}
+
+static enum rfd_call_kind
+call_kind_of(uint8_t frame_type)
+{
+	switch (frame_type) {
+	case RFD_FRAME_REQUEST_FNF:
+		return RFD_CALL_ONEWAY;
+	case RFD_FRAME_REQUEST_STREAM:
+		return RFD_CALL_STREAM;
+	default:
+		return RFD_CALL_RESPONSE;
+	}
 }
 
 static void
@@ -639,7 +749,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 		return;
 	}
 	msg->kind = oneway ? RFD_MSG_ONEWAY : RFD_MSG_REQUEST;
-	msg->streaming = frame->type == RFD_FRAME_REQUEST_STREAM;
+	msg->call_kind = (uint8_t)call_kind_of(frame->type);
 	msg->stream_id = frame->stream_id;
 	msg->fds = fds;
 	if (frame->data.len)
@@ -653,10 +763,10 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 static void
 deliver_reply(struct rfd_conn *conn, uint32_t stream_id, int status, struct rfd_msg *msg)
 {
-	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
-	bool wanted = stream && stream->state == RFD_STREAM_OPEN;
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+	bool wanted = entry && entry->state == RFD_ENTRY_OPEN;
 
-	rfd_streams_remove(&conn->streams, stream_id);
+	forget(conn, stream_id);
 	if (wanted && conn->cb.reply) {
 		conn->cb.reply(conn->user, stream_id, status, msg);
 		return;
@@ -679,6 +789,13 @@ reply_kind(enum rfd_payload_kind kind)
 	}
 }
 
+static bool
+is_exception(enum rfd_payload_kind kind)
+{
+	return kind == RFD_PAYLOAD_DECLARED_EXCEPTION ||
+	       kind == RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION || kind == RFD_PAYLOAD_OTHER_EXCEPTION;
+}
+
 /* Why a response whose FDs were claimed fails its call, or NULL when it does not. */
 static const char *
 declined_reply(const struct rfd_response_metadata *md)
@@ -691,19 +808,197 @@ declined_reply(const struct rfd_response_metadata *md)
 	return NULL;
 }
 
+/* The message a PAYLOAD with NEXT carries, with @fds; NULL (the connection failed) when out of
+ * memory. */
+static struct rfd_msg *
+reply_message(struct rfd_conn *conn, const struct rfd_frame *frame,
+              const struct rfd_response_metadata *md, struct rfd_fdgroup *fds)
+{
+	struct rfd_msg *msg = rfd_msg_alloc(frame->data.len, md->ex_what.len + 1);
+	size_t offset = 0;
+
+	if (!msg) {
+		rfd_fdgroup_free(fds);
+		fail(conn, -ENOMEM, 0, "out of memory receiving a reply");
+		return NULL;
+	}
+	msg->kind = reply_kind(md->payload_kind);
+	msg->stream_id = frame->stream_id;
+	msg->fds = fds;
+	if (frame->data.len)
+		memcpy(msg->data, frame->data.ptr, frame->data.len);
+	msg->error_text = msg_put_text(msg, &offset, md->ex_what.ptr, md->ex_what.len);
+	return msg;
+}
+
+static void
+notify_stream(struct rfd_conn *conn, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	if (conn->cb.stream)
+		conn->cb.stream(conn->user, stream_id, status, msg);
+	else
+		rfd_msg_free(msg);
+}
+
+/*
+ * The stream on @stream_id broke the streaming contract (conn->reason says
+ * how): it fails with @err, and so does the connection, as fbthrift's client
+ * closes it, which closes every FD still queued.
+ */
+static void
+stream_violation(struct rfd_conn *conn, uint32_t stream_id, int err)
+{
+	forget(conn, stream_id);
+	notify_stream(conn, stream_id, err, NULL);
+	fail(conn, err, RFD_ERROR_CONNECTION_ERROR, "stream %" PRIu32 ": %s", stream_id,
+	     conn->reason);
+}
+
+/* A stream's first response has ResponseRpcMetadata; its items have StreamPayloadMetadata. */
+static int
+decode_stream_metadata(const struct rfd_frame *frame, bool first, struct rfd_response_metadata *md,
+                       const char **why)
+{
+	if (first)
+		return rfd_response_metadata_decode(frame->metadata.ptr, frame->metadata.len, md,
+		                                    why);
+	return rfd_stream_payload_metadata_decode(frame->metadata.ptr, frame->metadata.len, md,
+	                                          why);
+}
+
+/*
+ * A PAYLOAD on a stream nobody waits for: its FDs are claimed and closed at
+ * once, so that the FDs of later messages still match (FD-CARRY-5), and the
+ * stream is forgotten at its last frame.  A mismatch here fails nothing.
+ */
+static void
+drain_abandoned(struct rfd_conn *conn, const struct rfd_frame *frame,
+                struct rfd_stream_entry *entry)
+{
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	bool last = frame->flags & RFD_FLAG_COMPLETE;
+	const char *why;
+
+	if ((frame->flags & RFD_FLAG_NEXT) &&
+	    decode_stream_metadata(frame, !entry->started, &md, &why) == 0) {
+		claim_fds(conn, &md.fd, &fds);
+		rfd_fdgroup_free(fds);
+		last |= is_exception(md.payload_kind);
+	}
+	entry->started = true;
+	if (last)
+		forget(conn, frame->stream_id);
+}
+
+/* Hand a stream's message over; after an item with COMPLETE, the end too. */
+static void
+deliver_stream(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_stream_entry *entry,
+               struct rfd_msg *msg)
+{
+	uint32_t stream_id = frame->stream_id;
+	bool last = msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR;
+	bool complete = !last && (frame->flags & RFD_FLAG_COMPLETE);
+
+	if (last || complete) {
+		forget(conn, stream_id);
+	} else {
+		entry->started = true;
+		entry->state = RFD_ENTRY_FLOWING;
+		entry->credits--;
+	}
+	notify_stream(conn, stream_id, 0, msg);
+	if (complete)
+		notify_stream(conn, stream_id, 0, NULL);
+}
+
+/*
+ * A PAYLOAD on a stream: the first response, an item, an exception that
+ * ends it, or its completion.  The FDs are claimed before anything else is
+ * checked; an FD mismatch or a frame out of place fails the stream and the
+ * connection.
+ */
+static void
+handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
+                      struct rfd_stream_entry *entry)
+{
+	uint32_t stream_id = frame->stream_id;
+	bool first = !entry->started;
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	const char *why = "out of memory";
+	struct rfd_msg *msg;
+	int r;
+
+	if (entry->state == RFD_ENTRY_ABANDONED) {
+		drain_abandoned(conn, frame, entry);
+		return;
+	}
+	if (!(frame->flags & RFD_FLAG_NEXT)) {
+		if (!first) {
+			forget(conn, stream_id);
+			notify_stream(conn, stream_id, 0, NULL);
+			return;
+		}
+		snprintf(conn->reason, sizeof(conn->reason),
+		         "the stream completed before its first response");
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+
+	r = decode_stream_metadata(frame, first, &md, &why);
+	if (r < 0) {
+		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
+		         first ? "first response metadata" : "stream item metadata", why);
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+	if (first && md.item_fields && md.payload_kind == RFD_PAYLOAD_NONE) {
+		snprintf(conn->reason, sizeof(conn->reason),
+		         "a stream item (StreamPayloadMetadata) came before the first response");
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+	r = claim_fds(conn, &md.fd, &fds);
+	if (r < 0) {
+		stream_violation(conn, stream_id, r);
+		return;
+	}
+	why = declined_reply(&md);
+	if (!why && !first && !is_exception(md.payload_kind) && entry->credits == 0)
+		why = "an item came with no credit left: the server sent more items than asked for";
+	if (why) {
+		rfd_fdgroup_free(fds);
+		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+
+	msg = reply_message(conn, frame, &md, fds);
+	if (!msg)
+		return;
+	if (!first && msg->kind == RFD_MSG_REPLY)
+		msg->kind = RFD_MSG_STREAM_ITEM;
+	deliver_stream(conn, frame, entry, msg);
+}
+
 static void
 handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
 	struct rfd_response_metadata md;
 	struct rfd_fdgroup *fds = NULL;
 	struct rfd_msg *msg;
 	const char *why = "out of memory";
-	size_t offset = 0;
 	int r;
 
 	/* A stream neither in flight nor abandoned: ignored, its FDs left queued. */
-	if (!rfd_streams_find(&conn->streams, frame->stream_id))
+	if (!entry)
 		return;
+	if (entry->kind == RFD_ENTRY_STREAM) {
+		handle_stream_payload(conn, frame, entry);
+		return;
+	}
 	/* Without NEXT a PAYLOAD carries no value and no FDs. */
 	if (!(frame->flags & RFD_FLAG_NEXT)) {
 		snprintf(conn->reason, sizeof(conn->reason), "the response carried no value");
@@ -730,33 +1025,32 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 		deliver_reply(conn, frame->stream_id, -EPROTO, NULL);
 		return;
 	}
-
-	msg = rfd_msg_alloc(frame->data.len, md.ex_what.len + 1);
-	if (!msg) {
-		rfd_fdgroup_free(fds);
-		fail(conn, -ENOMEM, 0, "out of memory receiving a reply");
-		return;
-	}
-	msg->kind = reply_kind(md.payload_kind);
-	msg->stream_id = frame->stream_id;
-	msg->fds = fds;
-	if (frame->data.len)
-		memcpy(msg->data, frame->data.ptr, frame->data.len);
-	msg->error_text = msg_put_text(msg, &offset, md.ex_what.ptr, md.ex_what.len);
-	deliver_reply(conn, frame->stream_id, 0, msg);
+	msg = reply_message(conn, frame, &md, fds);
+	if (msg)
+		deliver_reply(conn, frame->stream_id, 0, msg);
 }
 
+/* An ERROR on a call's stream: the call's answer, or the end of a stream. */
 static void
 handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
 	struct rfd_response_error error;
 	struct rfd_slice text = frame->data;
 	struct rfd_msg *msg;
 	const char *why = "out of memory";
 	size_t offset = 0;
+	bool stream;
 
-	if (!rfd_streams_find(&conn->streams, frame->stream_id))
+	if (!entry)
 		return;
+	stream = entry->kind == RFD_ENTRY_STREAM;
+	if (stream && entry->state == RFD_ENTRY_ABANDONED) {
+		forget(conn, frame->stream_id);
+		return;
+	}
+	/* ResponseRpcError before a stream's first response, StreamRpcError after: both hold
+	 * what_utf8 in 2. */
 	if (rfd_response_error_decode(frame->data.ptr, frame->data.len, &error, &why) == 0)
 		text = error.has_what ? error.what : (struct rfd_slice){NULL, 0};
 
@@ -769,7 +1063,12 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 	msg->stream_id = frame->stream_id;
 	msg->error_code = frame->u32;
 	msg->error_text = msg_put_text(msg, &offset, text.ptr, text.len);
-	deliver_reply(conn, frame->stream_id, 0, msg);
+	if (!stream) {
+		deliver_reply(conn, frame->stream_id, 0, msg);
+		return;
+	}
+	forget(conn, frame->stream_id);
+	notify_stream(conn, frame->stream_id, 0, msg);
 }
 
 /* ---- Input: both sides ---- */
@@ -975,13 +1274,82 @@ handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 		handle_stream_error(conn, frame);
 }
 
+/* Close and forget the messages of @stream_id waiting in the stream queue. */
+static void
+drop_pending(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct pending **link = &conn->pending;
+
+	conn->pending_tail = NULL;
+	while (*link) {
+		struct pending *p = *link;
+
+		if (p->stream_id != stream_id) {
+			conn->pending_tail = p;
+			link = &p->next;
+			continue;
+		}
+		*link = p->next;
+		pending_free(p);
+	}
+}
+
+/*
+ * CANCEL, at a server: a request not yet answered will be answered with
+ * nothing; a stream ends at once, its queued messages dropped with their
+ * FDs.  A client ignores CANCEL, as any frame for a stream it does not know.
+ * Limitation: a stream's messages already in the output (less than
+ * OUT_QUEUE_BELOW bytes, fewer than OUT_QUEUE_FD_MESSAGES with FDs) still go
+ * out, like those in the socket's buffer: their FDs are stamped, and the
+ * fdSeqNum of every message after them counts on them.
+ */
 static void
 handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
-	struct rfd_stream *stream = rfd_streams_find(&conn->streams, frame->stream_id);
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
+	bool flowing;
 
-	if (conn->role == RFD_ROLE_SERVER && stream)
-		stream->state = RFD_STREAM_CANCELLED;
+	if (conn->role != RFD_ROLE_SERVER || !entry)
+		return;
+	if (entry->state == RFD_ENTRY_OPEN) {
+		entry->state = RFD_ENTRY_CANCELLED;
+		return;
+	}
+	if (entry->state != RFD_ENTRY_FLOWING && entry->state != RFD_ENTRY_ENDING)
+		return;
+	flowing = entry->state == RFD_ENTRY_FLOWING;
+	drop_pending(conn, frame->stream_id);
+	forget(conn, frame->stream_id);
+	if (flowing && conn->cb.stream_event)
+		conn->cb.stream_event(conn->user, frame->stream_id, RFD_CONN_STREAM_CANCELLED);
+}
+
+/*
+ * REQUEST_N: at a server, credit for a stream (before its first response
+ * too, where fbthrift's server would close the connection).  At a client,
+ * on a stream it reads, it breaks the streaming contract, as in fbthrift;
+ * elsewhere it is ignored.
+ */
+static void
+handle_request_n(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
+
+	if (!entry || entry->kind != RFD_ENTRY_STREAM)
+		return;
+	if (conn->role == RFD_ROLE_CLIENT) {
+		if (entry->state == RFD_ENTRY_ABANDONED)
+			return;
+		snprintf(conn->reason, sizeof(conn->reason),
+		         "the server sent REQUEST_N, which only the client of a stream sends");
+		stream_violation(conn, frame->stream_id, -EPROTO);
+		return;
+	}
+	if (entry->state != RFD_ENTRY_OPEN && entry->state != RFD_ENTRY_FLOWING)
+		return;
+	entry->credits = add_credits(entry->credits, frame->u32);
+	if (entry->state == RFD_ENTRY_FLOWING && conn->cb.stream_event)
+		conn->cb.stream_event(conn->user, frame->stream_id, RFD_CONN_STREAM_CREDIT);
 }
 
 static void
@@ -1042,6 +1410,8 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 			fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent SETUP");
 		break;
 	case RFD_FRAME_REQUEST_N:
+		handle_request_n(conn, &frame);
+		break;
 	case RFD_FRAME_METADATA_PUSH:
 		break;
 	case RFD_FRAME_EXT:
@@ -1202,31 +1572,10 @@ allocate_stream_id(struct rfd_conn *conn)
 	return id;
 }
 
-int
-rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const char *method,
-                      const void *args, size_t args_len, int32_t timeout_ms,
-                      struct rfd_fdgroup *fds, uint32_t *stream_id)
+/* The checks every send makes first; @fds is closed when one fails. */
+static int
+check_send(const struct rfd_conn *conn, struct rfd_fdgroup *fds)
 {
-	bool oneway = kind == RFD_REQUEST_ONEWAY;
-	struct rfd_request_metadata md = {
-	    .has_protocol = true,
-	    .protocol = RFD_PROTOCOL_COMPACT,
-	    .has_name = true,
-	    .name = {(const uint8_t *)method, strlen(method)},
-	    .has_kind = true,
-	    .kind = oneway ? RFD_RPC_SINGLE_REQUEST_NO_RESPONSE
-	                   : RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE,
-	    .has_client_timeout = timeout_ms > 0,
-	    .client_timeout_ms = timeout_ms,
-	};
-	struct rfd_frame frame = {
-	    .type = oneway ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE,
-	    .has_metadata = true,
-	    .data = {args, args_len},
-	};
-	uint32_t id;
-	int r;
-
 	if (conn->error) {
 		rfd_fdgroup_free(fds);
 		return conn->error;
@@ -1235,92 +1584,199 @@ rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const c
 		rfd_fdgroup_free(fds);
 		return -E2BIG;
 	}
-	if (!oneway && conn->streams.count >= conn->limits.max_in_flight) {
+	return 0;
+}
+
+/* A request frame of @type, tracked as @entry unless one-way. */
+static int
+queue_request(struct rfd_conn *conn, uint8_t type, struct rfd_stream_entry *entry,
+              const char *method, const void *args, size_t args_len, int32_t timeout_ms,
+              struct rfd_fdgroup *fds, uint32_t *stream_id)
+{
+	bool oneway = type == RFD_FRAME_REQUEST_FNF;
+	struct rfd_request_metadata md = {
+	    .has_protocol = true,
+	    .protocol = RFD_PROTOCOL_COMPACT,
+	    .has_name = true,
+	    .name = {(const uint8_t *)method, strlen(method)},
+	    .has_kind = true,
+	    .kind = expected_kind(type),
+	    .has_client_timeout = timeout_ms > 0,
+	    .client_timeout_ms = timeout_ms,
+	};
+	struct rfd_frame frame = {
+	    .type = type,
+	    .u32 = entry->credits,
+	    .has_metadata = true,
+	    .data = {args, args_len},
+	};
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	if (!oneway && rfd_conn_in_flight(conn) >= conn->limits.max_in_flight) {
 		rfd_fdgroup_free(fds);
 		return -EAGAIN;
 	}
 
-	id = allocate_stream_id(conn);
+	entry->id = allocate_stream_id(conn);
 	stamp_fds(conn, fds, &md.fd);
 	conn->scratch.len = 0;
 	r = rfd_request_metadata_encode(&md, &conn->scratch);
 	if (r == 0 && !oneway)
-		r = rfd_streams_insert(&conn->streams, id, RFD_STREAM_OPEN);
+		r = rfd_streams_insert(&conn->streams, entry);
 	if (r < 0) {
 		rfd_fdgroup_free(fds);
 		return r;
 	}
-	frame.stream_id = id;
+	frame.stream_id = entry->id;
 	frame.metadata.ptr = conn->scratch.data;
 	frame.metadata.len = conn->scratch.len;
 	r = queue_message(conn, &frame, fds);
 	if (r < 0) {
-		rfd_streams_remove(&conn->streams, id);
+		forget(conn, entry->id);
 		return r;
 	}
 	if (stream_id)
-		*stream_id = id;
+		*stream_id = entry->id;
 	return 0;
 }
 
+int
+rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const char *method,
+                      const void *args, size_t args_len, int32_t timeout_ms,
+                      struct rfd_fdgroup *fds, uint32_t *stream_id)
+{
+	struct rfd_stream_entry entry = {.kind = RFD_ENTRY_RESPONSE, .state = RFD_ENTRY_OPEN};
+	uint8_t type =
+	    kind == RFD_REQUEST_ONEWAY ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE;
+
+	return queue_request(conn, type, &entry, method, args, args_len, timeout_ms, fds,
+	                     stream_id);
+}
+
+int
+rfd_conn_send_stream(struct rfd_conn *conn, const char *method, const void *args, size_t args_len,
+                     int32_t timeout_ms, uint32_t initial_n, struct rfd_fdgroup *fds,
+                     uint32_t *stream_id)
+{
+	struct rfd_stream_entry entry = {
+	    .kind = RFD_ENTRY_STREAM,
+	    .state = RFD_ENTRY_OPEN,
+	    .credits = initial_n,
+	};
+
+	if (!conn->error && (initial_n == 0 || initial_n > CREDITS_MAX)) {
+		rfd_fdgroup_free(fds);
+		return -EINVAL;
+	}
+	return queue_request(conn, RFD_FRAME_REQUEST_STREAM, &entry, method, args, args_len,
+	                     timeout_ms, fds, stream_id);
+}
+
+int
+rfd_conn_stream_request(struct rfd_conn *conn, uint32_t stream_id, uint32_t n)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_REQUEST_N};
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	if (conn->role != RFD_ROLE_CLIENT || !entry || entry->kind != RFD_ENTRY_STREAM ||
+	    entry->state == RFD_ENTRY_ABANDONED)
+		return -ENOENT;
+	if (n == 0 || !entry->started)
+		return -EINVAL;
+	frame.u32 = add_credits(entry->credits, n) - entry->credits;
+	if (frame.u32 == 0)
+		return 0;
+	r = queue_frame(conn, &frame);
+	if (r < 0)
+		return r;
+	entry->credits += frame.u32;
+	return 0;
+}
+
+/* Forget the stream abandoned first, past the bound on abandoned streams. */
+static void
+forget_oldest_abandoned(struct rfd_conn *conn)
+{
+	const struct rfd_stream_entry *oldest = NULL;
+	uint32_t oldest_age = 0;
+
+	for (size_t i = 0; i < conn->streams.capacity; i++) {
+		const struct rfd_stream_entry *entry = &conn->streams.slots[i];
+		uint32_t age = conn->abandon_clock - entry->order;
+
+		if (entry->id != 0 && abandoned_stream(entry) && (!oldest || age > oldest_age)) {
+			oldest = entry;
+			oldest_age = age;
+		}
+	}
+	if (oldest)
+		forget(conn, oldest->id);
+}
+
 /*
- * Limitation: an abandoned stream keeps its id, and counts against
- * max_in_flight, until its reply arrives (it must be read to keep the FD
- * sequence numbers in step); a server that never answers keeps it forever.
+ * Limitation: an abandoned request-response call keeps its id, and counts
+ * against max_in_flight, until its reply arrives (it must be read to keep
+ * the FD sequence numbers in step); a server that never answers keeps it
+ * forever.  Abandoned streams are bounded instead, as their server may
+ * rightly send nothing more after CANCEL.
  */
 void
 rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id)
 {
-	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+	struct rfd_frame cancel = {.stream_id = stream_id, .type = RFD_FRAME_CANCEL};
 
-	if (stream)
-		stream->state = RFD_STREAM_ABANDONED;
+	if (conn->role != RFD_ROLE_CLIENT || !entry || entry->state == RFD_ENTRY_ABANDONED)
+		return;
+	entry->state = RFD_ENTRY_ABANDONED;
+	if (entry->kind != RFD_ENTRY_STREAM)
+		return;
+	entry->order = conn->abandon_clock++;
+	conn->n_abandoned++;
+	if (queue_frame(conn, &cancel) < 0) {
+		fail(conn, -ENOMEM, 0, "out of memory cancelling a stream");
+		return;
+	}
+	if (conn->n_abandoned > conn->limits.max_in_flight)
+		forget_oldest_abandoned(conn);
 }
 
 /*
- * Close the request's stream.  Returns 1 when the answer should be sent, 0
- * when the client cancelled it, or -ENOENT.
+ * Close the request on @stream_id, not yet answered.  Returns 1 when the
+ * answer should be sent, 0 when the client cancelled it, or -ENOENT.
+ * *kind is what it asked for.
  */
 static int
-finish_request(struct rfd_conn *conn, uint32_t stream_id)
+finish_request(struct rfd_conn *conn, uint32_t stream_id, uint8_t *kind)
 {
-	struct rfd_stream *stream = rfd_streams_find(&conn->streams, stream_id);
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
 	bool cancelled;
 
-	if (!stream)
+	if (conn->role != RFD_ROLE_SERVER || !entry ||
+	    (entry->state != RFD_ENTRY_OPEN && entry->state != RFD_ENTRY_CANCELLED))
 		return -ENOENT;
-	cancelled = stream->state == RFD_STREAM_CANCELLED;
-	rfd_streams_remove(&conn->streams, stream_id);
+	cancelled = entry->state == RFD_ENTRY_CANCELLED;
+	*kind = entry->kind;
+	forget(conn, stream_id);
 	return cancelled ? 0 : 1;
 }
 
-/*
- * Whether the request on @stream_id came as REQUEST_STREAM; it is forgotten.
- * No method streams its response here, so every answer of the application to
- * such a request but an unknown method (6.8 step 7) is sent as a method of
- * another kind (step 8), which the table puts before the later steps.
- * Handlers see the mark through rfd_msg_streaming() and should not run the
- * method at all; this keeps the wire right for those that do.
- */
-static bool
-forget_streaming(struct rfd_conn *conn, uint32_t stream_id)
-{
-	if (!rfd_streams_find(&conn->streaming, stream_id))
-		return false;
-	rfd_streams_remove(&conn->streaming, stream_id);
-	return true;
-}
-
-static const char NO_STREAMING_METHOD[] = "no method of this server streams its response";
+static const char NOT_STREAMING[] =
+    "the method does not stream its response, and the request asked for a stream";
 
 static int
 send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_response_metadata *md,
-             const void *data, size_t len, struct rfd_fdgroup *fds)
+             uint16_t flags, const void *data, size_t len, struct rfd_fdgroup *fds)
 {
 	struct rfd_frame frame = {
 	    .stream_id = stream_id,
 	    .type = RFD_FRAME_PAYLOAD,
-	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE,
+	    .flags = flags,
 	    .has_metadata = true,
 	    .data = {data, len},
 	};
@@ -1337,34 +1793,34 @@ send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_respons
 	return queue_message(conn, &frame, fds);
 }
 
+/*
+ * A method that does not stream answers a stream request with an error
+ * (6.8 step 8), which the table puts before the later steps.  Handlers see
+ * the request's kind through rfd_msg_call_kind() and should not run such a
+ * method at all; this keeps the wire right for those that do.
+ */
 int
 rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
                     struct rfd_fdgroup *fds)
 {
 	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
-	bool streaming;
-	int r;
+	uint8_t kind = RFD_ENTRY_RESPONSE;
+	int r = check_send(conn, fds);
 
-	if (conn->error) {
-		rfd_fdgroup_free(fds);
-		return conn->error;
-	}
-	if (fds && fds->n > RFD_MAX_FDS) {
-		rfd_fdgroup_free(fds);
-		return -E2BIG;
-	}
-	streaming = forget_streaming(conn, stream_id);
-	r = finish_request(conn, stream_id);
-	if (r <= 0 || streaming) {
+	if (r < 0)
+		return r;
+	r = finish_request(conn, stream_id, &kind);
+	if (r <= 0 || kind == RFD_ENTRY_STREAM) {
 		rfd_fdgroup_free(fds);
 		return r <= 0 ? r
-		              : queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
-		                              NO_STREAMING_METHOD);
+		              : queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NOT_STREAMING);
 	}
 	stamp_fds(conn, fds, &md.fd);
-	return send_payload(conn, stream_id, &md, data, len, fds);
+	return send_payload(conn, stream_id, &md, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, data, len,
+	                    fds);
 }
 
+/* A declared exception: the answer of a call, or a stream's instead of its first response. */
 int
 rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
                         const char *what, const void *data, size_t len)
@@ -1376,38 +1832,328 @@ rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *n
 	    .has_ex_what = true,
 	    .ex_what = {(const uint8_t *)what, strlen(what)},
 	};
-	bool streaming;
+	uint8_t kind;
 	int r;
 
 	if (conn->error)
 		return conn->error;
-	streaming = forget_streaming(conn, stream_id);
-	r = finish_request(conn, stream_id);
+	r = finish_request(conn, stream_id, &kind);
 	if (r <= 0)
 		return r;
-	if (streaming)
-		return queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NO_STREAMING_METHOD);
-	return send_payload(conn, stream_id, &md, data, len, NULL);
+	return send_payload(conn, stream_id, &md, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, data, len,
+	                    NULL);
 }
 
 int
 rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
                     const char *what)
 {
-	bool streaming;
+	uint8_t kind;
 	int r;
 
 	if ((unsigned)failure >= sizeof(failures) / sizeof(failures[0]))
 		return -EINVAL;
 	if (conn->error)
 		return conn->error;
-	streaming = forget_streaming(conn, stream_id);
-	r = finish_request(conn, stream_id);
+	r = finish_request(conn, stream_id, &kind);
 	if (r <= 0)
 		return r;
-	if (streaming && failure != RFD_FAIL_UNKNOWN_METHOD)
-		return queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NO_STREAMING_METHOD);
 	return queue_failure(conn, stream_id, failure, what);
+}
+
+/* ---- Sending streams (server) ---- */
+
+/* The stream on @stream_id, if it is open for items. */
+static struct rfd_stream_entry *
+flowing_stream(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+
+	if (conn->role != RFD_ROLE_SERVER || !entry || entry->kind != RFD_ENTRY_STREAM ||
+	    entry->state != RFD_ENTRY_FLOWING)
+		return NULL;
+	return entry;
+}
+
+static bool
+output_has_room(const struct rfd_conn *conn)
+{
+	return rfd_conn_out_pending(conn) < OUT_QUEUE_BELOW &&
+	       conn->n_marks < OUT_QUEUE_FD_MESSAGES;
+}
+
+/* ERROR with a Compact StreamRpcError {2: what_utf8}. */
+static int
+queue_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
+{
+	struct rfd_response_error error = {
+	    .has_what = true,
+	    .what = {(const uint8_t *)what, strlen(what)},
+	};
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_response_error_encode(&error, &conn->scratch);
+	if (r < 0)
+		return r;
+	frame.data.ptr = conn->scratch.data;
+	frame.data.len = conn->scratch.len;
+	return queue_frame(conn, &frame);
+}
+
+/* Write a stream message into the output, its FDs stamped now.  @fds is owned from the call on. */
+static int
+write_stream_message(struct rfd_conn *conn, uint32_t stream_id, enum pending_type type,
+                     const void *data, size_t len, struct rfd_fdgroup *fds, const char *name,
+                     const char *what, uint32_t code)
+{
+	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
+	struct rfd_frame frame = {
+	    .stream_id = stream_id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT,
+	    .has_metadata = true,
+	    .data = {data, len},
+	};
+	int r;
+
+	switch (type) {
+	case PENDING_COMPLETE:
+		frame.flags = RFD_FLAG_COMPLETE;
+		frame.has_metadata = false;
+		frame.data = (struct rfd_slice){NULL, 0};
+		return queue_frame(conn, &frame);
+	case PENDING_ERROR:
+		return queue_stream_error(conn, stream_id, code, what);
+	case PENDING_EXCEPTION:
+		md.payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION;
+		md.has_ex_name = true;
+		md.ex_name = (struct rfd_slice){(const uint8_t *)name, strlen(name)};
+		md.has_ex_what = true;
+		md.ex_what = (struct rfd_slice){(const uint8_t *)what, strlen(what)};
+		frame.flags |= RFD_FLAG_COMPLETE;
+		break;
+	default:
+		break;
+	}
+	stamp_fds(conn, fds, &md.fd);
+	conn->scratch.len = 0;
+	r = rfd_stream_payload_metadata_encode(&md, &conn->scratch);
+	if (r < 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	frame.metadata.ptr = conn->scratch.data;
+	frame.metadata.len = conn->scratch.len;
+	return queue_message(conn, &frame, fds);
+}
+
+static const char *
+copy_text(uint8_t *block, size_t *offset, const char *text)
+{
+	char *copy;
+
+	if (!text)
+		return NULL;
+	copy = (char *)block + *offset;
+	memcpy(copy, text, strlen(text) + 1);
+	*offset += strlen(text) + 1;
+	return copy;
+}
+
+/* Keep a copy of a stream message until the output has room.  @fds is owned from the call on. */
+static int
+enqueue(struct rfd_conn *conn, struct rfd_stream_entry *entry, enum pending_type type,
+        const void *data, size_t len, struct rfd_fdgroup *fds, const char *name, const char *what,
+        uint32_t code)
+{
+	size_t text_len = (name ? strlen(name) + 1 : 0) + (what ? strlen(what) + 1 : 0);
+	size_t offset = len;
+	struct pending *p = NULL;
+
+	if (len <= SIZE_MAX / 2 - text_len - sizeof(*p))
+		p = rfd_malloc(sizeof(*p) + len + text_len);
+	if (!p) {
+		rfd_fdgroup_free(fds);
+		return -ENOMEM;
+	}
+	memset(p, 0, sizeof(*p));
+	p->stream_id = entry->id;
+	p->type = (uint8_t)type;
+	p->error_code = code;
+	p->fds = fds;
+	p->data_len = len;
+	if (len)
+		memcpy(p->block, data, len);
+	p->name = copy_text(p->block, &offset, name);
+	p->what = copy_text(p->block, &offset, what);
+	if (conn->pending_tail)
+		conn->pending_tail->next = p;
+	else
+		conn->pending = p;
+	conn->pending_tail = p;
+	entry->queued++;
+	return 0;
+}
+
+/*
+ * Send a message of the stream @entry, or queue it behind the others when
+ * the output is full.  A last message ends the stream: it is forgotten once
+ * that message is written.  @fds is owned from the call on.
+ */
+static int
+send_stream_message(struct rfd_conn *conn, struct rfd_stream_entry *entry, enum pending_type type,
+                    const void *data, size_t len, struct rfd_fdgroup *fds, const char *name,
+                    const char *what, uint32_t code)
+{
+	uint32_t stream_id = entry->id;
+	int r;
+
+	if (conn->pending || !output_has_room(conn)) {
+		r = enqueue(conn, entry, type, data, len, fds, name, what, code);
+		if (r == 0 && type != PENDING_ITEM)
+			entry->state = RFD_ENTRY_ENDING;
+		return r;
+	}
+	r = write_stream_message(conn, stream_id, type, data, len, fds, name, what, code);
+	if (r == 0 && type != PENDING_ITEM)
+		forget(conn, stream_id);
+	return r;
+}
+
+/* Move queued stream messages into the output while it has room. */
+static void
+pull_pending(struct rfd_conn *conn)
+{
+	while (conn->pending && !conn->error && output_has_room(conn)) {
+		struct pending *p = conn->pending;
+		struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, p->stream_id);
+		int r;
+
+		assert(entry && entry->queued > 0);
+		conn->pending = p->next;
+		if (!conn->pending)
+			conn->pending_tail = NULL;
+		entry->queued--;
+		r = write_stream_message(conn, p->stream_id, p->type, p->block, p->data_len, p->fds,
+		                         p->name, p->what, p->error_code);
+		p->fds = NULL;
+		if (r == 0 && p->type != PENDING_ITEM)
+			forget(conn, p->stream_id);
+		pending_free(p);
+		if (r < 0)
+			fail(conn, r, 0, "out of memory writing a stream message");
+	}
+}
+
+int
+rfd_conn_stream_open(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                     struct rfd_fdgroup *fds)
+{
+	struct rfd_response_metadata md = {
+	    .payload_kind = RFD_PAYLOAD_RESPONSE,
+	    .has_stream_id = true,
+	    .stream_id = (int32_t)stream_id,
+	};
+	struct rfd_stream_entry *entry;
+	uint8_t kind;
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	entry = rfd_streams_find(&conn->streams, stream_id);
+	if (entry && entry->kind == RFD_ENTRY_STREAM && entry->state == RFD_ENTRY_OPEN) {
+		stamp_fds(conn, fds, &md.fd);
+		r = send_payload(conn, stream_id, &md, RFD_FLAG_NEXT, data, len, fds);
+		entry = rfd_streams_find(&conn->streams, stream_id);
+		if (r < 0) {
+			forget(conn, stream_id);
+			return r;
+		}
+		entry->started = true;
+		entry->state = RFD_ENTRY_FLOWING;
+		entry->credits--;
+		return 0;
+	}
+	rfd_fdgroup_free(fds);
+	r = finish_request(conn, stream_id, &kind);
+	if (r <= 0)
+		return r == 0 ? -ECANCELED : r;
+	r = queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
+	                  "the method streams its response, and the request did not ask for a "
+	                  "stream");
+	return r < 0 ? r : -EINVAL;
+}
+
+int
+rfd_conn_stream_send(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                     struct rfd_fdgroup *fds)
+{
+	struct rfd_stream_entry *entry;
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	entry = flowing_stream(conn, stream_id);
+	if (!entry || rfd_conn_stream_credits(conn, stream_id) == 0) {
+		rfd_fdgroup_free(fds);
+		return entry ? -EAGAIN : -ENOENT;
+	}
+	entry->credits--;
+	r = send_stream_message(conn, entry, PENDING_ITEM, data, len, fds, NULL, NULL, 0);
+	if (r < 0 && !conn->error)
+		entry->credits++;
+	return r;
+}
+
+unsigned
+rfd_conn_stream_credits(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	const struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+	unsigned room;
+
+	if (!entry || conn->error)
+		return 0;
+	room = entry->queued < STREAM_QUEUE_MAX ? STREAM_QUEUE_MAX - entry->queued : 0;
+	return entry->credits < room ? entry->credits : room;
+}
+
+int
+rfd_conn_stream_complete(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+
+	if (conn->error)
+		return conn->error;
+	if (!entry)
+		return -ENOENT;
+	return send_stream_message(conn, entry, PENDING_COMPLETE, NULL, 0, NULL, NULL, NULL, 0);
+}
+
+int
+rfd_conn_stream_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
+                          const char *what, const void *data, size_t len)
+{
+	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+
+	if (conn->error)
+		return conn->error;
+	if (!entry)
+		return -ENOENT;
+	return send_stream_message(conn, entry, PENDING_EXCEPTION, data, len, NULL, name, what, 0);
+}
+
+int
+rfd_conn_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
+{
+	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+
+	if (conn->error)
+		return conn->error;
+	if (!entry)
+		return -ENOENT;
+	return send_stream_message(conn, entry, PENDING_ERROR, NULL, 0, NULL, NULL, what, code);
 }
 
 /* ---- Life cycle and state ---- */
@@ -1451,7 +2197,6 @@ rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
 	rfd_buf_init(&conn->scratch);
 	rfd_fdqueue_init(&conn->received);
 	rfd_streams_init(&conn->streams);
-	rfd_streams_init(&conn->streaming);
 	for (int i = 0; i < MAX_REASSEMBLIES; i++)
 		rfd_reassembly_init(&conn->reassembly[i], conn->limits.max_message);
 
@@ -1471,8 +2216,8 @@ rfd_conn_free(struct rfd_conn *conn)
 	for (int i = 0; i < MAX_REASSEMBLIES; i++)
 		rfd_reassembly_free(&conn->reassembly[i]);
 	close_marks(conn);
-	rfd_streams_free(&conn->streams);
-	rfd_streams_free(&conn->streaming);
+	close_pending(conn);
+	forget_streams(conn);
 	rfd_buf_free(&conn->in);
 	rfd_buf_free(&conn->out);
 	rfd_buf_free(&conn->scratch);
@@ -1500,7 +2245,13 @@ rfd_conn_ready(const struct rfd_conn *conn)
 size_t
 rfd_conn_in_flight(const struct rfd_conn *conn)
 {
-	return conn->streams.count;
+	return conn->streams.count - conn->n_abandoned;
+}
+
+size_t
+rfd_conn_abandoned(const struct rfd_conn *conn)
+{
+	return conn->n_abandoned;
 }
 
 size_t

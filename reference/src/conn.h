@@ -27,10 +27,16 @@ enum rfd_role {
 	RFD_ROLE_SERVER,
 };
 
-/* The kind of a request a client sends. */
+/* The kind of a request a client sends (streams: rfd_conn_send_stream()). */
 enum rfd_request_kind {
 	RFD_REQUEST_RESPONSE, /* REQUEST_RESPONSE frame */
 	RFD_REQUEST_ONEWAY,   /* REQUEST_FNF frame */
+};
+
+/* What the client did on a stream the server serves (see stream_event). */
+enum rfd_conn_stream_event {
+	RFD_CONN_STREAM_CREDIT,    /* REQUEST_N: more items may be sent */
+	RFD_CONN_STREAM_CANCELLED, /* CANCEL: the stream is forgotten, nothing more is sent */
 };
 
 /* The message object behind the public struct rfd_msg. */
@@ -38,7 +44,8 @@ struct rfd_msg {
 	enum rfd_msg_kind kind;
 	uint32_t stream_id;
 	struct rfd_fdgroup *fds; /* NULL when none came */
-	bool streaming;          /* a request that came as REQUEST_STREAM (kind 4) */
+	uint8_t call_kind;       /* requests: enum rfd_call_kind, from the frame type */
+	struct rfd_msg *next;    /* for whoever queues messages (the client's stream buffers) */
 	const char *method;      /* in block[], NUL-terminated */
 	const char *error_text;  /* in block[], NUL-terminated */
 	uint32_t error_code;
@@ -67,6 +74,20 @@ struct rfd_conn_callbacks {
 	 * Never called for a call abandoned with rfd_conn_abandon().
 	 */
 	void (*reply)(void *user, uint32_t stream_id, int status, struct rfd_msg *reply);
+	/*
+	 * Client: a message of the stream opened on @stream_id with
+	 * rfd_conn_send_stream(): its first response (kind REPLY, EXCEPTION or
+	 * ERROR), then its items (STREAM_ITEM).  A message of kind EXCEPTION or
+	 * ERROR is its last.  Otherwise it ends with a call without a message:
+	 * @status 0 when it completed, or a negative errno when it broke the
+	 * streaming contract (-EBADFD: an item's FDs did not match; -EPROTO:
+	 * a frame out of place), and then the connection fails at once.  Never
+	 * called for a stream abandoned with rfd_conn_abandon().
+	 */
+	void (*stream)(void *user, uint32_t stream_id, int status, struct rfd_msg *msg);
+	/* Server: the client granted credit on, or cancelled, a stream opened with
+	 * rfd_conn_stream_open(). */
+	void (*stream_event)(void *user, uint32_t stream_id, enum rfd_conn_stream_event event);
 	/* The connection failed; nothing more will be reported. */
 	void (*failed)(void *user, int err, const char *why);
 	/* Optional: a line per frame read or written (see rfd_trace_fn). */
@@ -135,7 +156,32 @@ int rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, con
                           const void *args, size_t args_len, int32_t timeout_ms,
                           struct rfd_fdgroup *fds, uint32_t *stream_id);
 
-/* Client: forget a request; its reply, when it comes, is read and its FDs closed. */
+/*
+ * Client: open a stream (REQUEST_STREAM, kind 4) with @initial_n credits
+ * (1..2^31-1; the first response takes one of them, as in fbthrift).  @fds
+ * as for send_request; @timeout_ms is sent as clientTimeoutMs when positive.
+ * Returns as rfd_conn_send_request(), or -EINVAL for a bad @initial_n.
+ */
+int rfd_conn_send_stream(struct rfd_conn *conn, const char *method, const void *args,
+                         size_t args_len, int32_t timeout_ms, uint32_t initial_n,
+                         struct rfd_fdgroup *fds, uint32_t *stream_id);
+
+/*
+ * Client: grant @n more items on a stream whose first response came
+ * (REQUEST_N).  Credits in flight never pass 2^31-1: @n is cut to fit.
+ * 0, -ENOENT (no such live stream), -EINVAL (@n is 0 or the first response
+ * has not come: fbthrift's server closes on an early REQUEST_N), -ENOMEM.
+ */
+int rfd_conn_stream_request(struct rfd_conn *conn, uint32_t stream_id, uint32_t n);
+
+/*
+ * Client: forget a call.  Its reply, or a stream's frames, when they come,
+ * are read and their FDs closed.  A stream is sent CANCEL.  Abandoned
+ * streams do not count against max_in_flight; at most max_in_flight of them
+ * are remembered, and past that the one abandoned first is forgotten: frames
+ * still coming for it are ignored, and their FDs wait in the queue until a
+ * later claim closes them as orphans.
+ */
 void rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id);
 
 /*
@@ -149,6 +195,51 @@ int rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const cha
 int rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure failure,
                         const char *what);
 
+/*
+ * Server, streams.  The request on @stream_id came as REQUEST_STREAM; it is
+ * answered with rfd_conn_stream_open() (or with send_exception/send_error
+ * instead of a first response; send_reply answers WRONG_RPC_KIND).  Then
+ * items go out while the client gives credit, until one of complete,
+ * exception or error ends the stream.  Every function takes @fds as
+ * send_request does.  Messages of streams are written in the order they
+ * were given; while the output already holds enough bytes or FD messages
+ * waiting for the socket, they wait in the core's stream queue, their FDs
+ * not yet stamped, so that a CANCEL can still drop them (and close their
+ * FDs).  Each returns 0, -ENOENT when no such stream is open (or it is
+ * ending), or the connection's failure.
+ */
+
+/*
+ * The first response: PAYLOAD NEXT with ResponseRpcMetadata (streamId, and
+ * fdMetadata when @fds).  -ECANCELED when the client sent CANCEL first (the
+ * request is forgotten, nothing sent); -EINVAL when the request did not come
+ * as REQUEST_STREAM (answered ERROR 0x204 WRONG_RPC_KIND instead).
+ */
+int rfd_conn_stream_open(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                         struct rfd_fdgroup *fds);
+/*
+ * An item: PAYLOAD NEXT with StreamPayloadMetadata (responseMetadata, and
+ * fdMetadata when @fds).  -EAGAIN, sending nothing, when
+ * rfd_conn_stream_credits() is 0.
+ */
+int rfd_conn_stream_send(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                         struct rfd_fdgroup *fds);
+/*
+ * How many items stream_send takes now: the credits the client gave and no
+ * item used, but no more than room in the stream's queue allows; 0 for a
+ * stream not open.
+ */
+unsigned rfd_conn_stream_credits(const struct rfd_conn *conn, uint32_t stream_id);
+/* The end: PAYLOAD COMPLETE with no metadata and no data. */
+int rfd_conn_stream_complete(struct rfd_conn *conn, uint32_t stream_id);
+/* The end by a declared exception: PAYLOAD NEXT|COMPLETE, StreamPayloadMetadata exceptionMetadata.
+ */
+int rfd_conn_stream_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
+                              const char *what, const void *data, size_t len);
+/* The end by an ERROR frame with @code (0x201, 0x203) and a Compact StreamRpcError {what_utf8}. */
+int rfd_conn_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
+                          const char *what);
+
 /* ---- State ---- */
 
 /* 0 while usable, else the negative errno it failed with. */
@@ -158,8 +249,14 @@ const char *rfd_conn_error_text(const struct rfd_conn *conn);
 /* Why the last reply or request was failed on its own (-EBADFD, -EPROTO), for people. */
 const char *rfd_conn_reason(const struct rfd_conn *conn);
 bool rfd_conn_ready(const struct rfd_conn *conn);
-/* Requests in progress (server: being handled; client: awaiting replies, abandoned included). */
+/*
+ * Requests in progress, streams included (server: being handled or
+ * streaming; client: awaiting replies or items, abandoned request-response
+ * calls included, abandoned streams not).
+ */
 size_t rfd_conn_in_flight(const struct rfd_conn *conn);
+/* Client: abandoned streams remembered, to read and close what still comes on them. */
+size_t rfd_conn_abandoned(const struct rfd_conn *conn);
 /* FDs received and not yet claimed. */
 size_t rfd_conn_queued_fds(const struct rfd_conn *conn);
 

@@ -52,12 +52,19 @@ enum {
 	SETUP_RESPONSE_VERSION = 1,
 };
 
-/* ResponseRpcMetadata and StreamPayloadMetadata carry the same fields under different ids. */
+/*
+ * ResponseRpcMetadata and StreamPayloadMetadata carry the same fields under
+ * different ids; 0 where one has no such field.
+ */
 struct payload_layout {
 	int16_t payload_metadata;
 	int16_t compression;
 	int16_t fd_metadata;
 	int16_t checksum;
+	int16_t stream_id;
+	/* The ids of the other struct's payloadMetadata and fdMetadata. */
+	int16_t item_payload_metadata;
+	int16_t item_fd_metadata;
 };
 
 static const struct payload_layout response_layout = {
@@ -65,6 +72,9 @@ static const struct payload_layout response_layout = {
     .compression = 6,
     .fd_metadata = 12,
     .checksum = 14,
+    .stream_id = 9,
+    .item_payload_metadata = 3,
+    .item_fd_metadata = 5,
 };
 
 static const struct payload_layout stream_payload_layout = {
@@ -181,6 +191,8 @@ encode_payload_metadata(const struct rfd_response_metadata *m, const struct payl
 	r = put_payload_metadata_field(&w, layout->payload_metadata, m);
 	if (r < 0)
 		return r;
+	if (layout->stream_id)
+		put_i32_field(&w, layout->stream_id, m->has_stream_id, m->stream_id);
 	put_fd_metadata_field(&w, layout->fd_metadata, &m->fd);
 	rfd_cw_struct_end(&w);
 	return rfd_cw_finish(&w);
@@ -606,6 +618,10 @@ decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
 		} else if (f.id == layout->fd_metadata) {
 			ret = decode_fd_metadata(r, &f, &m->fd);
 		} else {
+			if (f.type == RFD_CT_STRUCT && layout->item_payload_metadata &&
+			    (f.id == layout->item_payload_metadata ||
+			     f.id == layout->item_fd_metadata))
+				m->item_fields = true;
 			ret = rfd_cr_skip_field(r, &f);
 		}
 	}

@@ -71,10 +71,11 @@ enum rfd_payload_kind {
 
 /*
  * The payload metadata shared by ResponseRpcMetadata (7 payloadMetadata,
- * 6 compression, 14 checksum, 12 fdMetadata) and StreamPayloadMetadata
- * (3 payloadMetadata, 1 compression, 6 checksum, 5 fdMetadata).
- * ex_name/ex_what are PayloadExceptionMetadataBase 1 name_utf8, 2 what_utf8.
- * uses_compression and uses_checksum as in rfd_request_metadata.
+ * 6 compression, 14 checksum, 12 fdMetadata, 9 streamId) and
+ * StreamPayloadMetadata (3 payloadMetadata, 1 compression, 6 checksum,
+ * 5 fdMetadata).  ex_name/ex_what are PayloadExceptionMetadataBase
+ * 1 name_utf8, 2 what_utf8.  uses_compression and uses_checksum as in
+ * rfd_request_metadata.
  */
 struct rfd_response_metadata {
 	enum rfd_payload_kind payload_kind;
@@ -85,6 +86,16 @@ struct rfd_response_metadata {
 	bool uses_compression;
 	bool uses_checksum;
 	struct rfd_fd_metadata fd;
+	/* ResponseRpcMetadata only: 9 streamId, which a stream's first response carries (written,
+	 * not read). */
+	bool has_stream_id;
+	int32_t stream_id;
+	/*
+	 * Read as ResponseRpcMetadata: a struct in field 3 or 5, where that
+	 * struct has a map and an i32 but StreamPayloadMetadata has its
+	 * payloadMetadata and fdMetadata: the metadata of a stream item.
+	 */
+	bool item_fields;
 };
 
 /* ResponseRpcErrorCategory and ResponseRpcErrorCode values used here. */
@@ -100,7 +111,11 @@ enum {
 	RFD_ERROR_CODE_UNKNOWN_METHOD = 10,
 };
 
-/* ResponseRpcError: 1 name_utf8, 2 what_utf8, 3 category (i32), 4 code (i32). */
+/*
+ * ResponseRpcError: 1 name_utf8, 2 what_utf8, 3 category (i32), 4 code (i32).
+ * StreamRpcError, the data of an ERROR after a stream's first response, has
+ * the same fields but category: it is written and read with this struct too.
+ */
 struct rfd_response_error {
 	bool has_name;
 	struct rfd_slice name;

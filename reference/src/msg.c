@@ -75,7 +75,13 @@ rfd_msg_error_text(const struct rfd_msg *msg)
 bool
 rfd_msg_streaming(const struct rfd_msg *msg)
 {
-	return msg->streaming;
+	return msg->call_kind == RFD_CALL_STREAM;
+}
+
+enum rfd_call_kind
+rfd_msg_call_kind(const struct rfd_msg *msg)
+{
+	return (enum rfd_call_kind)msg->call_kind;
 }
 
 uint64_t

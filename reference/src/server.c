@@ -46,7 +46,9 @@ struct server_conn {
 	uint64_t id;
 	uint32_t epoll_events;
 	bool reading;  /* inside rfd_io_read(): handlers run, the core must stay */
-	unsigned refs; /* the server's, plus one per request handed out */
+	unsigned refs; /* the server's, plus one per request and stream handed out */
+	/* The streams handed out and not ended. */
+	struct rfd_stream *streams;
 };
 
 struct rfd_server {
@@ -79,6 +81,9 @@ rfd_server_options_init(struct rfd_server_options *options)
 	options->pass_credentials = false;
 	options->pidfd_fallback = false;
 }
+
+static bool streams_to_notify(const struct server_conn *sc);
+static void stream_end(struct rfd_stream *stream, int why, enum rfd_stream_event event);
 
 /* ---- Connections ---- */
 
@@ -118,6 +123,8 @@ conn_close(struct server_conn *sc)
 	if (sc->next)
 		sc->next->prev = sc->prev;
 	server->n_conns--;
+	while (sc->streams)
+		stream_end(sc->streams, -ENOTCONN, RFD_STREAM_CLOSED);
 	if (server->options.closed)
 		server->options.closed(server->user, sc->id);
 	conn_unref(sc);
@@ -143,7 +150,9 @@ conn_settle(struct server_conn *sc)
 		shutdown(sc->sock, SHUT_RD);
 		want = EPOLLOUT;
 	} else {
-		want = EPOLLIN | (rfd_conn_out_pending(sc->conn) ? EPOLLOUT : 0);
+		/* A stream given credit outside the loop: the loop tells its handler. */
+		want = EPOLLIN |
+		       (rfd_conn_out_pending(sc->conn) || streams_to_notify(sc) ? EPOLLOUT : 0);
 	}
 	if (want == sc->epoll_events)
 		return;
@@ -286,9 +295,329 @@ on_request(void *user, struct rfd_msg *request)
 	sc->server->handler(sc->server->user, request);
 }
 
+static void on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event);
+
 static const struct rfd_conn_callbacks server_callbacks = {
     .request = on_request,
+    .stream_event = on_stream_event,
 };
+
+/* ---- Streams ---- */
+
+struct rfd_stream {
+	struct rfd_stream *prev;
+	struct rfd_stream *next;
+	struct server_conn *sc; /* holds a reference */
+	uint32_t id;
+	rfd_stream_event_fn *event;
+	void *user;
+	int ended;    /* 0 while in sc->streams; -ECANCELED after CANCEL, -ENOTCONN once closed */
+	bool waiting; /* the handler was left without credit: tell it when there is some */
+};
+
+static void
+stream_unlink(struct rfd_stream *stream)
+{
+	struct server_conn *sc = stream->sc;
+
+	if (stream->prev)
+		stream->prev->next = stream->next;
+	else
+		sc->streams = stream->next;
+	if (stream->next)
+		stream->next->prev = stream->prev;
+	stream->prev = NULL;
+	stream->next = NULL;
+}
+
+static struct rfd_stream *
+stream_find(const struct server_conn *sc, uint32_t id)
+{
+	for (struct rfd_stream *stream = sc->streams; stream; stream = stream->next)
+		if (stream->id == id)
+			return stream;
+	return NULL;
+}
+
+/* 0 while items may be sent on @stream, or why not. */
+static int
+stream_usable(const struct rfd_stream *stream)
+{
+	if (stream->ended)
+		return stream->ended;
+	return rfd_conn_error(stream->sc->conn);
+}
+
+static unsigned
+stream_room(const struct rfd_stream *stream)
+{
+	if (stream_usable(stream) < 0)
+		return 0;
+	return rfd_conn_stream_credits(stream->sc->conn, stream->id);
+}
+
+/* Whether a stream left without credit has some now. */
+static bool
+stream_may_send(const struct rfd_stream *stream)
+{
+	return stream->waiting && stream_room(stream) > 0;
+}
+
+static bool
+streams_to_notify(const struct server_conn *sc)
+{
+	for (const struct rfd_stream *stream = sc->streams; stream; stream = stream->next)
+		if (stream_may_send(stream))
+			return true;
+	return false;
+}
+
+static void
+stream_tell(struct rfd_stream *stream, enum rfd_stream_event event)
+{
+	if (stream->event)
+		stream->event(stream->user, stream, event);
+}
+
+/* The stream ended for a reason of the client's or the connection's: its handler hears of it. */
+static void
+stream_end(struct rfd_stream *stream, int why, enum rfd_stream_event event)
+{
+	stream_unlink(stream);
+	stream->ended = why;
+	stream->waiting = false;
+	stream_tell(stream, event);
+}
+
+/* Tell the handlers of the streams that were left without credit and have some again. */
+static void
+notify_streams(struct server_conn *sc)
+{
+	struct rfd_stream *stream = sc->streams;
+
+	while (stream && sc->server) {
+		if (!stream_may_send(stream)) {
+			stream = stream->next;
+			continue;
+		}
+		stream->waiting = false;
+		stream_tell(stream, RFD_STREAM_CREDIT);
+		/* The handler may have ended or freed streams: start over. */
+		stream = sc->streams;
+	}
+}
+
+/*
+ * conn_settle() after a stream call, but the connection is never closed
+ * here: one that failed is left for the loop (EPOLLOUT wakes it), so that
+ * handlers hear RFD_STREAM_CLOSED from there and not inside their own call.
+ */
+static void
+stream_settle(struct rfd_stream *stream)
+{
+	struct server_conn *sc = stream->sc;
+	struct epoll_event ev = {.data.ptr = sc};
+
+	if (!sc->server)
+		return;
+	rfd_io_flush(sc->sock, sc->conn);
+	stream->waiting = stream_room(stream) == 0;
+	if (sc->reading)
+		return;
+	if (rfd_conn_error(sc->conn))
+		ev.events = EPOLLOUT;
+	else
+		ev.events =
+		    EPOLLIN |
+		    (rfd_conn_out_pending(sc->conn) || streams_to_notify(sc) ? EPOLLOUT : 0);
+	if (ev.events != sc->epoll_events &&
+	    epoll_ctl(sc->server->epoll_fd, EPOLL_CTL_MOD, sc->sock, &ev) == 0)
+		sc->epoll_events = ev.events;
+}
+
+/* Forget @stream and free it. */
+static void
+stream_release(struct rfd_stream *stream)
+{
+	if (!stream->ended)
+		stream_unlink(stream);
+	conn_unref(stream->sc);
+	rfd_free(stream);
+}
+
+static void
+on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event)
+{
+	struct rfd_stream *stream = stream_find(user, stream_id);
+
+	if (!stream)
+		return;
+	if (event == RFD_CONN_STREAM_CANCELLED) {
+		stream_end(stream, -ECANCELED, RFD_STREAM_CANCELLED);
+		return;
+	}
+	if (stream_may_send(stream)) {
+		stream->waiting = false;
+		stream_tell(stream, RFD_STREAM_CREDIT);
+	}
+}
+
+int
+rfd_reply_stream(struct rfd_msg *request, const void *data, size_t len, const int *fds,
+                 size_t n_fds, enum rfd_fd_mode mode, rfd_stream_event_fn *event, void *user,
+                 struct rfd_stream **out)
+{
+	struct rfd_fdgroup *group = NULL;
+	struct rfd_stream *stream;
+	struct server_conn *sc;
+	int r;
+
+	if (out)
+		*out = NULL;
+	if (!is_answerable(request) || !out || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	stream = rfd_calloc(1, sizeof(*stream));
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	sc = request_detach(request);
+	if (!sc) {
+		rfd_fdgroup_free(group);
+		rfd_free(stream);
+		return -ENOTCONN;
+	}
+	if (!stream || r < 0) {
+		rfd_fdgroup_free(group);
+		rfd_free(stream);
+		rfd_conn_send_error(sc->conn, request->stream_id, RFD_FAIL_INTERNAL,
+		                    "the server could not send its first response");
+		return request_answered(sc, request, r < 0 ? r : -ENOMEM);
+	}
+	r = rfd_conn_stream_open(sc->conn, request->stream_id, data, len, group);
+	if (r < 0) {
+		rfd_free(stream);
+		return request_answered(sc, request, r);
+	}
+	stream->sc = sc;
+	stream->id = request->stream_id;
+	stream->event = event;
+	stream->user = user;
+	sc->refs++;
+	request_answered(sc, request, 0);
+	if (!sc->server) {
+		stream_release(stream);
+		return -ENOTCONN;
+	}
+	stream->next = sc->streams;
+	if (sc->streams)
+		sc->streams->prev = stream;
+	sc->streams = stream;
+	stream->waiting = stream_room(stream) == 0;
+	*out = stream;
+	return 0;
+}
+
+int
+rfd_stream_send(struct rfd_stream *stream, const void *data, size_t len, const int *fds,
+                size_t n_fds, enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	int r;
+
+	if (!stream || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	r = stream_usable(stream);
+	if (r == 0 && stream_room(stream) == 0) {
+		stream->waiting = true;
+		r = -EAGAIN;
+	}
+	if (r < 0) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return r;
+	}
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	if (r < 0)
+		return r;
+	r = rfd_conn_stream_send(stream->sc->conn, stream->id, data, len, group);
+	stream_settle(stream);
+	return r;
+}
+
+unsigned
+rfd_stream_credits(const struct rfd_stream *stream)
+{
+	return stream ? stream_room(stream) : 0;
+}
+
+/* Send a stream's last message (@r its result), then free the stream. */
+static int
+stream_finish(struct rfd_stream *stream, int r)
+{
+	stream_settle(stream);
+	stream_release(stream);
+	return r;
+}
+
+int
+rfd_stream_complete(struct rfd_stream *stream)
+{
+	int r;
+
+	if (!stream)
+		return -EINVAL;
+	r = stream_usable(stream);
+	if (r == 0)
+		r = rfd_conn_stream_complete(stream->sc->conn, stream->id);
+	return stream_finish(stream, r);
+}
+
+int
+rfd_stream_exception(struct rfd_stream *stream, const char *name, const char *what,
+                     const void *data, size_t len, const int *fds, size_t n_fds,
+                     enum rfd_fd_mode mode)
+{
+	int r;
+
+	if (!stream || !name || !what || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	if (n_fds > 0) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EOPNOTSUPP;
+	}
+	r = stream_usable(stream);
+	if (r == 0)
+		r = rfd_conn_stream_exception(stream->sc->conn, stream->id, name, what, data, len);
+	return stream_finish(stream, r);
+}
+
+int
+rfd_stream_error(struct rfd_stream *stream, const char *what)
+{
+	int r;
+
+	if (!stream || !what)
+		return -EINVAL;
+	r = stream_usable(stream);
+	if (r == 0)
+		r = rfd_conn_stream_error(stream->sc->conn, stream->id, RFD_ERROR_APPLICATION_ERROR,
+		                          what);
+	return stream_finish(stream, r);
+}
+
+void
+rfd_stream_free(struct rfd_stream *stream)
+{
+	if (!stream)
+		return;
+	if (stream_usable(stream) == 0)
+		rfd_conn_stream_error(stream->sc->conn, stream->id, RFD_ERROR_CANCELED,
+		                      "the server dropped the stream without ending it");
+	stream_finish(stream, 0);
+}
 
 /* ---- The peer's identity, per request ---- */
 
@@ -414,6 +743,8 @@ accept_connections(struct rfd_server *server)
 static void
 serve_connection(struct server_conn *sc, uint32_t events)
 {
+	/* Handlers may free what else holds @sc. */
+	sc->refs++;
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		unsigned allow =
 		    sc->server->options.pass_credentials ? RFD_CMSG_ALLOW_CREDENTIALS : 0;
@@ -426,6 +757,11 @@ serve_connection(struct server_conn *sc, uint32_t events)
 	/* A handler may have closed the server's view of it; settle only a live connection. */
 	if (sc->server)
 		conn_settle(sc);
+	if (sc->server)
+		notify_streams(sc);
+	if (sc->server)
+		conn_settle(sc);
+	conn_unref(sc);
 }
 
 /* ---- The loop ---- */

@@ -31,7 +31,7 @@ rfd_streams_free(struct rfd_streams *t)
 	rfd_streams_init(t);
 }
 
-struct rfd_stream *
+struct rfd_stream_entry *
 rfd_streams_find(const struct rfd_streams *t, uint32_t id)
 {
 	assert(t);
@@ -47,26 +47,26 @@ rfd_streams_find(const struct rfd_streams *t, uint32_t id)
 }
 
 static void
-place(struct rfd_stream *slots, size_t capacity, struct rfd_stream entry)
+place(struct rfd_stream_entry *slots, size_t capacity, const struct rfd_stream_entry *entry)
 {
-	size_t i = slot_of(entry.id, capacity);
+	size_t i = slot_of(entry->id, capacity);
 
 	while (slots[i].id != 0)
 		i = (i + 1) & (capacity - 1);
-	slots[i] = entry;
+	slots[i] = *entry;
 }
 
 static int
 grow(struct rfd_streams *t)
 {
 	size_t capacity = t->capacity ? t->capacity * 2 : STREAMS_MIN_CAPACITY;
-	struct rfd_stream *slots = rfd_calloc(capacity, sizeof(*slots));
+	struct rfd_stream_entry *slots = rfd_calloc(capacity, sizeof(*slots));
 
 	if (!slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->capacity; i++)
 		if (t->slots[i].id != 0)
-			place(slots, capacity, t->slots[i]);
+			place(slots, capacity, &t->slots[i]);
 	rfd_free(t->slots);
 	t->slots = slots;
 	t->capacity = capacity;
@@ -74,10 +74,11 @@ grow(struct rfd_streams *t)
 }
 
 int
-rfd_streams_insert(struct rfd_streams *t, uint32_t id, uint8_t state)
+rfd_streams_insert(struct rfd_streams *t, const struct rfd_stream_entry *entry)
 {
 	assert(t);
-	assert(id != 0);
+	assert(entry);
+	assert(entry->id != 0);
 
 	/* Keep the load at most one half, so probes stay short and always end. */
 	if ((t->count + 1) * 2 > t->capacity) {
@@ -86,7 +87,7 @@ rfd_streams_insert(struct rfd_streams *t, uint32_t id, uint8_t state)
 		if (r < 0)
 			return r;
 	}
-	place(t->slots, t->capacity, (struct rfd_stream){.id = id, .state = state});
+	place(t->slots, t->capacity, entry);
 	t->count++;
 	return 0;
 }
@@ -94,7 +95,7 @@ rfd_streams_insert(struct rfd_streams *t, uint32_t id, uint8_t state)
 void
 rfd_streams_remove(struct rfd_streams *t, uint32_t id)
 {
-	struct rfd_stream *hit = rfd_streams_find(t, id);
+	struct rfd_stream_entry *hit = rfd_streams_find(t, id);
 	size_t hole, i;
 
 	if (!hit)

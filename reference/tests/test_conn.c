@@ -29,6 +29,15 @@ struct events {
 	int reply_status[16];
 	uint32_t reply_stream[16];
 	int n_replies;
+	/* Client: what streams delivered, in order (msg NULL: an end). */
+	struct rfd_msg *stream_msgs[300];
+	int stream_status[300];
+	uint32_t stream_ids[300];
+	int n_stream;
+	/* Server: stream events. */
+	int events[16];
+	uint32_t event_ids[16];
+	int n_events;
 };
 
 static void
@@ -63,6 +72,31 @@ on_reply(void *user, uint32_t stream_id, int status, struct rfd_msg *reply)
 }
 
 static void
+on_stream(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct events *ev = user;
+
+	if (ev->n_stream < 300) {
+		ev->stream_ids[ev->n_stream] = stream_id;
+		ev->stream_status[ev->n_stream] = status;
+		ev->stream_msgs[ev->n_stream++] = msg;
+	} else {
+		rfd_msg_free(msg);
+	}
+}
+
+static void
+on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event)
+{
+	struct events *ev = user;
+
+	if (ev->n_events < 16) {
+		ev->event_ids[ev->n_events] = stream_id;
+		ev->events[ev->n_events++] = (int)event;
+	}
+}
+
+static void
 on_failed(void *user, int err, const char *why)
 {
 	struct events *ev = user;
@@ -75,6 +109,8 @@ static const struct rfd_conn_callbacks callbacks = {
     .ready = on_ready,
     .request = on_request,
     .reply = on_reply,
+    .stream = on_stream,
+    .stream_event = on_stream_event,
     .failed = on_failed,
 };
 
@@ -85,6 +121,8 @@ events_free(struct events *ev)
 		rfd_msg_free(ev->requests[i]);
 	for (int i = 0; i < ev->n_replies; i++)
 		rfd_msg_free(ev->replies[i]);
+	for (int i = 0; i < ev->n_stream; i++)
+		rfd_msg_free(ev->stream_msgs[i]);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -98,9 +136,12 @@ dup_all(const int *fds, size_t n, int *copies)
 		copies[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
 }
 
-/* Deliver everything @from has queued to @to, write by write, FDs with their chunk. */
+/*
+ * Deliver everything @from has queued to @to, write by write, FDs with their
+ * chunk; a copy of the bytes goes to @tap when it is not NULL.
+ */
 static void
-pump(struct rfd_conn *from, struct rfd_conn *to)
+pump_tap(struct rfd_conn *from, struct rfd_conn *to, struct rfd_buf *tap)
 {
 	struct rfd_out_chunk chunk;
 
@@ -109,10 +150,18 @@ pump(struct rfd_conn *from, struct rfd_conn *to)
 		size_t len = chunk.len;
 
 		dup_all(chunk.fds, chunk.n_fds, copies);
+		if (tap)
+			rfd_buf_append(tap, chunk.bytes, chunk.len);
 		rfd_conn_recv_fds(to, copies, chunk.n_fds);
 		rfd_conn_recv_bytes(to, chunk.bytes, chunk.len);
 		rfd_conn_out_advance(from, len);
 	}
+}
+
+static void
+pump(struct rfd_conn *from, struct rfd_conn *to)
+{
+	pump_tap(from, to, NULL);
 }
 
 /* All of @conn's output, with the FDs it sends closed (they are counted in *n_fds). */
@@ -601,10 +650,7 @@ test_in_flight_limit(void)
 	rfd_conn_free(server);
 }
 
-/*
- * Streams are declined with their FDs claimed and closed.  ERR-14 does not
- * apply: the reference implements no streams (README: Limitations).
- */
+/* A REQUEST_STREAM of the wrong kind is declined with its FDs claimed and closed. */
 static void
 test_declined_features_close_fds(void)
 {
@@ -1292,16 +1338,17 @@ test_empty_payload_metadata_fails_the_call(void)
 
 /*
  * META-20: a REQUEST_STREAM of kind 4 reaches the application, which knows
- * the methods: an unknown method is code 10 (step 7); any other answer is
- * code 9 (step 8), as no method streams its response.
+ * the methods: an unknown method is code 10 (step 7), a plain reply (the
+ * method does not stream) code 9 (step 8), bad arguments code 6 (step 9).
+ * A declared exception is a valid first response of a stream (below).
  */
 static void
 test_stream_request_answers_follow_the_table(void)
 {
-	enum { UNKNOWN, REPLY, EXCEPTION, BAD_ARGS, N_ANSWERS };
-	static const int32_t want_code[N_ANSWERS] = {
-	    RFD_ERROR_CODE_UNKNOWN_METHOD, RFD_ERROR_CODE_WRONG_RPC_KIND,
-	    RFD_ERROR_CODE_WRONG_RPC_KIND, RFD_ERROR_CODE_WRONG_RPC_KIND};
+	enum { UNKNOWN, REPLY, BAD_ARGS, N_ANSWERS };
+	static const int32_t want_code[N_ANSWERS] = {RFD_ERROR_CODE_UNKNOWN_METHOD,
+	                                             RFD_ERROR_CODE_WRONG_RPC_KIND,
+	                                             RFD_ERROR_CODE_REQUEST_PARSING_FAILURE};
 
 	for (int answer = 0; answer < N_ANSWERS; answer++) {
 		struct events ev = {0};
@@ -1318,7 +1365,8 @@ test_stream_request_answers_follow_the_table(void)
 		raw_request_of_kind(&bytes, RFD_FRAME_REQUEST_STREAM, 4, 1, "echo", 1, 0);
 		give(server, &bytes);
 		REQUIRE(ev.n_requests == 1);
-		CHECK(ev.requests[0]->streaming);
+		CHECK(rfd_msg_streaming(ev.requests[0]));
+		CHECK_EQ(rfd_msg_call_kind(ev.requests[0]), RFD_CALL_STREAM);
 		CHECK_EQ(rfd_msg_kind(ev.requests[0]), RFD_MSG_REQUEST);
 		CHECK_EQ(rfd_msg_fd_count(ev.requests[0]), 1);
 		CHECK_EQ(rfd_conn_in_flight(server), 1);
@@ -1328,8 +1376,6 @@ test_stream_request_answers_follow_the_table(void)
 			CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_UNKNOWN_METHOD, "no"), 0);
 		else if (answer == BAD_ARGS)
 			CHECK_EQ(rfd_conn_send_error(server, 1, RFD_FAIL_BAD_REQUEST, "args"), 0);
-		else if (answer == EXCEPTION)
-			CHECK_EQ(rfd_conn_send_exception(server, 1, "E", "w", "\x00", 1), 0);
 		else
 			CHECK_EQ(rfd_conn_send_reply(server, 1, "\x00", 1, rfd_fdgroup_new(&fd, 1)),
 			         0);
@@ -1369,7 +1415,8 @@ test_stream_marker_ends_with_the_request(void)
 	raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "m", 0, 0);
 	give(server, &bytes);
 	REQUIRE(ev.n_requests == 2);
-	CHECK(!ev.requests[1]->streaming);
+	CHECK(!rfd_msg_streaming(ev.requests[1]));
+	CHECK_EQ(rfd_msg_call_kind(ev.requests[1]), RFD_CALL_RESPONSE);
 	drain(server, &bytes, NULL);
 	bytes.len = 0;
 	CHECK_EQ(rfd_conn_send_reply(server, 1, "\x00", 1, NULL), 0);
@@ -1405,6 +1452,677 @@ test_failure_after_partial_write_drops_the_rest(void)
 	CHECK_EQ(rfd_conn_out_pending(client), 0);
 	CHECK(!rfd_conn_out_peek(client, &chunk));
 	rfd_conn_free(client);
+}
+
+/* ---- Streams ---- */
+
+/* A client core and a server core past their handshake. */
+struct pair {
+	struct events cev;
+	struct events sev;
+	struct rfd_conn *client;
+	struct rfd_conn *server;
+};
+
+static bool
+pair_open(struct pair *p, const struct rfd_limits *client_limits)
+{
+	memset(p, 0, sizeof(*p));
+	p->client = rfd_conn_new(RFD_ROLE_CLIENT, client_limits, &callbacks, &p->cev);
+	p->server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &p->sev);
+	if (!p->client || !p->server)
+		return false;
+	pump(p->client, p->server);
+	pump(p->server, p->client);
+	return p->cev.ready == 1 && p->sev.ready == 1;
+}
+
+static void
+pair_close(struct pair *p)
+{
+	events_free(&p->cev);
+	events_free(&p->sev);
+	rfd_conn_free(p->client);
+	rfd_conn_free(p->server);
+}
+
+/* Open a stream of @initial_n credits and deliver its request; the server's msg is freed. */
+static uint32_t
+pair_stream(struct pair *p, uint32_t initial_n)
+{
+	uint32_t id = 0;
+
+	CHECK_EQ(rfd_conn_send_stream(p->client, "s", "\x00", 1, 0, initial_n, NULL, &id), 0);
+	pump(p->client, p->server);
+	for (int i = 0; i < p->sev.n_requests; i++)
+		rfd_msg_free(p->sev.requests[i]);
+	p->sev.n_requests = 0;
+	return id;
+}
+
+static struct rfd_fdgroup *
+null_group(size_t n)
+{
+	int fds[RFD_MAX_FDS];
+
+	for (size_t i = 0; i < n; i++)
+		fds[i] = open_null();
+	return rfd_fdgroup_new(fds, n);
+}
+
+/* A pipe whose write end goes into a group; *read_end tells when every copy of it is closed. */
+static struct rfd_fdgroup *
+pipe_group(int *read_end)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return NULL;
+	*read_end = p[0];
+	return rfd_fdgroup_new(&p[1], 1);
+}
+
+static bool
+write_end_closed(int read_end)
+{
+	char c;
+
+	return read(read_end, &c, 1) == 0;
+}
+
+/* The frames of @tap on @stream_id, into @frames; how many. */
+static int
+frames_on(const struct rfd_buf *tap, uint32_t stream_id, struct rfd_frame *frames, int cap)
+{
+	struct rfd_frame frame;
+	size_t pos = 0;
+	int n = 0;
+
+	while (next_frame(tap, &pos, &frame))
+		if (frame.stream_id == stream_id && n < cap)
+			frames[n++] = frame;
+	return n;
+}
+
+static bool
+bytes_are(struct rfd_slice slice, const char *hex)
+{
+	uint8_t want[256];
+	size_t n = rfd_test_hex(hex, want, sizeof(want));
+
+	return slice.len == n && memcmp(slice.ptr, want, n) == 0;
+}
+
+/*
+ * The whole exchange: REQUEST_STREAM with FDs and clientTimeoutMs, a first
+ * response and items with 1 and 253 FDs, byte for byte; the server stops at
+ * zero credit and goes on after REQUEST_N; completion.
+ */
+static void
+test_stream_round_trip_with_fds(void)
+{
+	struct pair p;
+	struct rfd_request_metadata request;
+	struct rfd_frame frames[8];
+	struct rfd_buf tap;
+	const char *why;
+	uint32_t id = 0;
+	int r, read_end = -1;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	CHECK_EQ(rfd_conn_send_stream(p.client, "streamFds", "\x00", 1, 250, 3, null_group(2), &id),
+	         0);
+	CHECK_EQ(id, 1);
+	CHECK_EQ(rfd_conn_stream_request(p.client, id, 1), -EINVAL); /* before the first response */
+	pump_tap(p.client, p.server, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 8) == 1);
+	CHECK_EQ(rfd_get_u16(tap.data + tap.len - frames[0].data.len - frames[0].metadata.len - 9),
+	         0x1900);
+	CHECK_EQ(frames[0].type, RFD_FRAME_REQUEST_STREAM);
+	CHECK_EQ(frames[0].u32, 3);
+	CHECK_EQ(rfd_request_metadata_decode(frames[0].metadata.ptr, frames[0].metadata.len,
+	                                     &request, &why),
+	         0);
+	CHECK(request.has_kind && request.kind == 4);
+	CHECK(request.has_client_timeout && request.client_timeout_ms == 250);
+	CHECK(request.fd.has_num && request.fd.num_fds == 2 && request.fd.fd_seq == 0);
+	REQUIRE(p.sev.n_requests == 1);
+	CHECK_EQ(rfd_msg_call_kind(p.sev.requests[0]), RFD_CALL_STREAM);
+	CHECK_EQ(rfd_msg_fd_count(p.sev.requests[0]), 2);
+
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x00", 1, NULL), -ENOENT); /* not open yet */
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, pipe_group(&read_end)), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 2);
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x0c\x00\x00", 3, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x0c\x00\x00", 3, null_group(253)), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 0);
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x0c\x00\x00", 3, null_group(1)), -EAGAIN);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 1);
+
+	tap.len = 0;
+	pump_tap(p.server, p.client, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 8) == 3);
+	/* The worked examples of the wire notes: flags 0x2920 (NEXT, METADATA). */
+	CHECK_EQ(frames[0].flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT);
+	CHECK(bytes_are(frames[0].metadata, "7c 1c 00 00 25 02 3c 16 00 15 02 00 00"));
+	CHECK(bytes_are(frames[0].data, "00"));
+	CHECK_EQ(frames[1].flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT);
+	CHECK(bytes_are(frames[1].metadata, "3c 1c 00 00 00"));
+	CHECK(bytes_are(frames[2].metadata, "3c 1c 00 00 2c 16 02 15 fa 03 00 00"));
+
+	REQUIRE(p.cev.n_stream == 3);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[0]), RFD_MSG_REPLY);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[0]), 1);
+	close(rfd_msg_take_fd(p.cev.stream_msgs[0], 0));
+	CHECK(write_end_closed(read_end)); /* the server closed its copy once it was written */
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[1]), RFD_MSG_STREAM_ITEM);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[1]), 0);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[2]), RFD_MSG_STREAM_ITEM);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[2]), 253);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+
+	/* REQUEST_N: the server hears of it and sends again. */
+	CHECK_EQ(rfd_conn_stream_request(p.client, id, 0), -EINVAL);
+	CHECK_EQ(rfd_conn_stream_request(p.client, 7, 1), -ENOENT);
+	CHECK_EQ(rfd_conn_stream_request(p.client, id, 2), 0);
+	tap.len = 0;
+	pump_tap(p.client, p.server, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 8) == 1);
+	CHECK_EQ(frames[0].type, RFD_FRAME_REQUEST_N);
+	CHECK_EQ(frames[0].u32, 2);
+	REQUIRE(p.sev.n_events == 1);
+	CHECK_EQ(p.sev.events[0], RFD_CONN_STREAM_CREDIT);
+	CHECK_EQ(p.sev.event_ids[0], id);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 2);
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x0c\x00\x00", 3, null_group(1)), 0);
+	CHECK_EQ(rfd_conn_stream_complete(p.server, id), 0);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	CHECK_EQ(rfd_conn_stream_complete(p.server, id), -ENOENT);
+
+	tap.len = 0;
+	pump_tap(p.server, p.client, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 8) == 2);
+	CHECK(bytes_are(frames[0].metadata, "3c 1c 00 00 2c 16 fc 03 15 02 00 00")); /* seq 254 */
+	r = tap.len >= 9 ? memcmp(tap.data + tap.len - 9, "\x00\x00\x06\x00\x00\x00\x01\x28\x40", 9)
+	                 : -1;
+	CHECK_EQ(r, 0); /* PAYLOAD COMPLETE, no metadata, no data */
+	REQUIRE(p.cev.n_stream == 5);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[3]), RFD_MSG_STREAM_ITEM);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[3]), 1);
+	CHECK(p.cev.stream_msgs[4] == NULL);
+	CHECK_EQ(p.cev.stream_status[4], 0);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	close(read_end);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/*
+ * STREAM-10, STREAM-11, STREAM-13, FD-CARRY-5: CANCEL at a server: the items
+ * waiting in its stream queue are dropped, their FDs closed; those already in
+ * the output go out; nothing more is sent.  The client reads and closes what
+ * comes on the cancelled stream, and the FDs of the next call still match.
+ */
+static void
+test_stream_cancel_drops_queued_items(void)
+{
+	struct pair p;
+	struct rfd_frame frames[8];
+	struct rfd_buf tap;
+	int read_ends[4] = {-1, -1, -1, -1};
+	uint32_t id, call;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	id = pair_stream(&p, 10);
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(rfd_conn_stream_send(p.server, id, "\x0c\x00\x00", 3,
+		                              pipe_group(&read_ends[i])),
+		         0);
+	/* Two messages with FDs fill the output; the other two wait, unstamped. */
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 2);
+
+	rfd_conn_abandon(p.client, id);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	tap.len = 0;
+	pump_tap(p.client, p.server, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 8) == 1);
+	CHECK_EQ(frames[0].type, RFD_FRAME_CANCEL);
+	REQUIRE(p.sev.n_events == 1);
+	CHECK_EQ(p.sev.events[0], RFD_CONN_STREAM_CANCELLED);
+	CHECK(!write_end_closed(read_ends[0]));
+	CHECK(!write_end_closed(read_ends[1]));
+	CHECK(write_end_closed(read_ends[2]));
+	CHECK(write_end_closed(read_ends[3]));
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 0);
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "x", 1, NULL), -ENOENT);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+
+	tap.len = 0;
+	pump_tap(p.server, p.client, &tap);
+	CHECK_EQ(frames_on(&tap, id, frames, 8), 3); /* first response, 2 items, no end */
+	CHECK(write_end_closed(read_ends[0]));
+	CHECK(write_end_closed(read_ends[1]));
+	CHECK_EQ(p.cev.n_stream, 0);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1); /* no final frame came: still remembered */
+
+	/* The next call's FDs are claimed at the right sequence number. */
+	CHECK_EQ(rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "echo", NULL, 0, 0,
+	                               null_group(1), &call),
+	         0);
+	pump(p.client, p.server);
+	REQUIRE(p.sev.n_requests == 1);
+	CHECK_EQ(rfd_conn_send_reply(p.server, call, "\x00", 1, null_group(2)), 0);
+	pump(p.server, p.client);
+	REQUIRE(p.cev.n_replies == 1);
+	CHECK_EQ(p.cev.reply_status[0], 0);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.replies[0]), 2);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	for (int i = 0; i < 4; i++)
+		close(read_ends[i]);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/* Give @client a PAYLOAD of a stream, with @kind's metadata claiming @num FDs at @seq. */
+static void
+give_stream_payload(struct rfd_conn *client, uint32_t stream_id, uint16_t flags, bool first,
+                    enum rfd_payload_kind kind, int32_t num, int64_t seq)
+{
+	struct rfd_response_metadata md = {
+	    .payload_kind = kind,
+	    .has_ex_name = true,
+	    .ex_name = {(const uint8_t *)"E", 1},
+	    .has_ex_what = true,
+	    .ex_what = {(const uint8_t *)"what", 4},
+	    .fd = {.present = num != 0,
+	           .has_seq = num != 0,
+	           .fd_seq = seq,
+	           .has_num = num != 0,
+	           .num_fds = num},
+	};
+	struct rfd_frame frame = {.stream_id = stream_id,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = flags,
+	                          .has_metadata = !(flags & RFD_FLAG_NEXT) ? false : true,
+	                          .data = {(const uint8_t *)"\x00", 1}};
+	struct rfd_buf meta, wire;
+
+	rfd_buf_init(&meta);
+	rfd_buf_init(&wire);
+	if (first)
+		rfd_response_metadata_encode(&md, &meta);
+	else
+		rfd_stream_payload_metadata_encode(&md, &meta);
+	frame.metadata.ptr = meta.data;
+	frame.metadata.len = meta.len;
+	rfd_frame_encode(&frame, &wire);
+	give(client, &wire);
+	rfd_buf_free(&meta);
+	rfd_buf_free(&wire);
+}
+
+enum violation {
+	V_FD_COUNT,
+	V_FD_SEQ,
+	V_PAST_CREDIT,
+	V_ITEM_FIRST,
+	V_REQUEST_N,
+	V_COMPLETE_FIRST,
+	V_EMPTY_PAYLOAD,
+	N_VIOLATIONS,
+};
+
+static const struct {
+	int err;
+	const char *reason;
+} violations[N_VIOLATIONS] = {
+    [V_FD_COUNT] = {-EBADFD, "expected 2 FDs"},
+    [V_FD_SEQ] = {-EBADFD, "fdSeqNum 5"},
+    [V_PAST_CREDIT] = {-EPROTO, "no credit"},
+    [V_ITEM_FIRST] = {-EPROTO, "before the first response"},
+    [V_REQUEST_N] = {-EPROTO, "REQUEST_N"},
+    [V_COMPLETE_FIRST] = {-EPROTO, "completed before its first response"},
+    [V_EMPTY_PAYLOAD] = {-EPROTO, "payloadMetadata"},
+};
+
+/*
+ * STREAM-12, STREAM-17, STREAM-18: a stream that breaks the contract (FDs
+ * that do not match, an item past the credit, REQUEST_N from the server, an
+ * end or an item before the first response) fails with the reason, and so
+ * does the connection.
+ */
+static void
+check_violation(enum violation v)
+{
+	struct pair p;
+	uint16_t next = RFD_FLAG_NEXT;
+	uint32_t id;
+	int fd = open_null();
+
+	REQUIRE(pair_open(&p, NULL));
+	id = pair_stream(&p, 2);
+	if (v != V_ITEM_FIRST && v != V_REQUEST_N && v != V_COMPLETE_FIRST)
+		give_stream_payload(p.client, id, next, true, RFD_PAYLOAD_RESPONSE, 0, 0);
+	rfd_conn_recv_fds(p.client, &fd, 1);
+	switch (v) {
+	case V_FD_COUNT:
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_RESPONSE, 2, 0);
+		break;
+	case V_FD_SEQ:
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_RESPONSE, 1, 5);
+		break;
+	case V_PAST_CREDIT:
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_RESPONSE, 1, 0);
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_RESPONSE, 0, 0);
+		break;
+	case V_ITEM_FIRST:
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_RESPONSE, 1, 0);
+		break;
+	case V_REQUEST_N: {
+		struct rfd_frame frame = {.stream_id = id, .type = RFD_FRAME_REQUEST_N, .u32 = 5};
+		struct rfd_buf wire;
+
+		rfd_buf_init(&wire);
+		rfd_frame_encode(&frame, &wire);
+		give(p.client, &wire);
+		rfd_buf_free(&wire);
+		break;
+	}
+	case V_COMPLETE_FIRST:
+		give_stream_payload(p.client, id, RFD_FLAG_COMPLETE, true, RFD_PAYLOAD_NONE, 0, 0);
+		break;
+	default:
+		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_EMPTY, 1, 0);
+		break;
+	}
+	REQUIRE(p.cev.n_stream >= 1);
+	CHECK(p.cev.stream_msgs[p.cev.n_stream - 1] == NULL);
+	CHECK_EQ(p.cev.stream_status[p.cev.n_stream - 1], violations[v].err);
+	CHECK_EQ(p.cev.failed, 1);
+	CHECK_EQ(rfd_conn_error(p.client), violations[v].err);
+	if (!strstr(rfd_conn_error_text(p.client), violations[v].reason))
+		rfd_test_fail(__FILE__, __LINE__, "violation %d: reason \"%s\"", v,
+		              rfd_conn_error_text(p.client));
+	CHECK(strstr(rfd_conn_error_text(p.client), "stream 1") != NULL);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	/* Closed with the connection, or (past the credit) held by the item it came with. */
+	CHECK(rfd_test_fd_is_open(fd) == (v == V_PAST_CREDIT));
+	pair_close(&p);
+}
+
+static void
+test_stream_contract_violations_fail_the_connection(void)
+{
+	for (int v = 0; v < N_VIOLATIONS; v++)
+		check_violation((enum violation)v);
+}
+
+/*
+ * The ends of a stream as the client sees them: a first response with
+ * COMPLETE, an item with COMPLETE, a declared exception, an error, and an
+ * exception instead of the first response.
+ */
+static void
+test_stream_ends(void)
+{
+	struct pair p;
+	struct rfd_frame frames[8];
+	struct rfd_buf tap;
+	uint32_t a, b, c, d, e;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	a = pair_stream(&p, 5);
+	b = pair_stream(&p, 5);
+	c = pair_stream(&p, 5);
+	d = pair_stream(&p, 5);
+	e = pair_stream(&p, 5);
+
+	give_stream_payload(p.client, a, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, true,
+	                    RFD_PAYLOAD_RESPONSE, 0, 0);
+	REQUIRE(p.cev.n_stream == 2);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[0]), RFD_MSG_REPLY);
+	CHECK(p.cev.stream_msgs[1] == NULL && p.cev.stream_status[1] == 0);
+	CHECK(p.cev.stream_ids[1] == a);
+
+	CHECK_EQ(rfd_conn_stream_open(p.server, b, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_exception(p.server, b, "E", "bad", "\x1c\x00\x00", 3), 0);
+	CHECK_EQ(rfd_conn_stream_open(p.server, c, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_error(p.server, c, RFD_ERROR_APPLICATION_ERROR, "broke"), 0);
+	CHECK_EQ(rfd_conn_send_exception(p.server, d, "E", "first", "\x1c\x00\x00", 3), 0);
+	CHECK_EQ(rfd_conn_stream_open(p.server, e, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_send(p.server, e, "\x0c\x00\x00", 3, NULL), 0);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 2);
+	pump_tap(p.server, p.client, &tap);
+	give_stream_payload(p.client, e, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, false,
+	                    RFD_PAYLOAD_RESPONSE, 0, 0);
+
+	REQUIRE(frames_on(&tap, b, frames, 8) == 2);
+	CHECK_EQ(frames[1].flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT | RFD_FLAG_COMPLETE);
+	CHECK(bytes_are(frames[1].metadata, "3c 2c 18 01 45 18 03 62 61 64 1c 1c 00 00 00 00 00"));
+	REQUIRE(frames_on(&tap, c, frames, 8) == 2);
+	CHECK_EQ(frames[1].type, RFD_FRAME_ERROR);
+	CHECK_EQ(frames[1].u32, RFD_ERROR_APPLICATION_ERROR);
+	CHECK(bytes_are(frames[1].data, "28 05 62 72 6f 6b 65 00"));
+	REQUIRE(frames_on(&tap, d, frames, 8) == 1);
+	CHECK_EQ(frames[0].flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT | RFD_FLAG_COMPLETE);
+
+	/* b: REPLY, EXCEPTION; c: REPLY, ERROR; d: EXCEPTION; e: REPLY, ITEM, ITEM, end. */
+	REQUIRE(p.cev.n_stream == 11);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[3]), RFD_MSG_EXCEPTION);
+	CHECK(strcmp(rfd_msg_error_text(p.cev.stream_msgs[3]), "bad") == 0);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[5]), RFD_MSG_ERROR);
+	CHECK_EQ(rfd_msg_error_code(p.cev.stream_msgs[5]), RFD_ERROR_APPLICATION_ERROR);
+	CHECK(strcmp(rfd_msg_error_text(p.cev.stream_msgs[5]), "broke") == 0);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[6]), RFD_MSG_EXCEPTION);
+	CHECK(strcmp(rfd_msg_error_text(p.cev.stream_msgs[6]), "first") == 0);
+	CHECK_EQ(p.cev.stream_ids[6], d);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[8]), RFD_MSG_STREAM_ITEM);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[9]), RFD_MSG_STREAM_ITEM);
+	CHECK(p.cev.stream_msgs[10] == NULL && p.cev.stream_status[10] == 0);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 2); /* a and e: the server has not ended them */
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/* The server's side of the first response: credit before it, CANCEL before it, wrong kind. */
+static void
+test_stream_open_refusals(void)
+{
+	struct pair p;
+	struct rfd_frame cancel = {.type = RFD_FRAME_CANCEL};
+	struct rfd_frame request_n = {.type = RFD_FRAME_REQUEST_N, .u32 = 4};
+	struct rfd_response_error error;
+	struct rfd_buf wire;
+	uint32_t id, call, code = 0;
+	int read_end = -1;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&wire);
+	id = pair_stream(&p, 1);
+	request_n.stream_id = id;
+	rfd_frame_encode(&request_n, &wire);
+	give(p.server, &wire);
+	CHECK_EQ(p.sev.n_events, 0); /* no stream to tell yet */
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 4);
+
+	id = pair_stream(&p, 1);
+	cancel.stream_id = id;
+	rfd_frame_encode(&cancel, &wire);
+	give(p.server, &wire);
+	CHECK_EQ(p.sev.n_events, 0);
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, pipe_group(&read_end)), -ECANCELED);
+	CHECK(write_end_closed(read_end));
+	close(read_end);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 1);
+
+	CHECK_EQ(
+	    rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "m", NULL, 0, 0, NULL, &call), 0);
+	pump(p.client, p.server);
+	CHECK_EQ(rfd_conn_stream_open(p.server, call, "\x00", 1, null_group(1)), -EINVAL);
+	CHECK_EQ(rfd_conn_stream_open(p.server, call, "\x00", 1, NULL), -ENOENT);
+	drain(p.server, &wire, NULL);
+	CHECK(find_error(&wire, call, &code, &error));
+	CHECK_EQ(code, RFD_ERROR_INVALID);
+	CHECK(error.has_code && error.code == RFD_ERROR_CODE_WRONG_RPC_KIND);
+	rfd_buf_free(&wire);
+	pair_close(&p);
+}
+
+/*
+ * STREAM-13: abandoned streams do not count against max_in_flight, and at
+ * most that many are remembered: the oldest is forgotten, and what comes for
+ * it is then ignored (its FDs stay queued, orphans for the next claim).
+ */
+static void
+test_abandoned_streams_are_bounded(void)
+{
+	struct rfd_limits limits;
+	struct pair p;
+	uint32_t ids[3];
+	int fd;
+
+	rfd_limits_init(&limits);
+	limits.max_in_flight = 2;
+	REQUIRE(pair_open(&p, &limits));
+	for (int i = 0; i < 3; i++) {
+		ids[i] = pair_stream(&p, 4);
+		rfd_conn_abandon(p.client, ids[i]);
+		CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	}
+	CHECK_EQ(rfd_conn_abandoned(p.client), 2);
+
+	/* The oldest is forgotten: its first response is ignored, the FD left queued. */
+	fd = open_null();
+	rfd_conn_recv_fds(p.client, &fd, 1);
+	give_stream_payload(p.client, ids[0], RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE, 1, 0);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 1);
+	/* The newest is read: first response, an item with an FD (the orphan goes too), the end. */
+	give_stream_payload(p.client, ids[2], RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE, 0, 0);
+	fd = open_null();
+	rfd_conn_recv_fds(p.client, &fd, 1);
+	give_stream_payload(p.client, ids[2], RFD_FLAG_NEXT, false, RFD_PAYLOAD_RESPONSE, 1, 1);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	CHECK(!rfd_test_fd_is_open(fd));
+	CHECK_EQ(rfd_conn_abandoned(p.client), 2);
+	give_stream_payload(p.client, ids[2], RFD_FLAG_COMPLETE, false, RFD_PAYLOAD_NONE, 0, 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1);
+	/* An ERROR ends the other. */
+	{
+		struct rfd_frame error = {
+		    .stream_id = ids[1], .type = RFD_FRAME_ERROR, .u32 = 0x203};
+		struct rfd_buf wire;
+
+		rfd_buf_init(&wire);
+		rfd_frame_encode(&error, &wire);
+		give(p.client, &wire);
+		rfd_buf_free(&wire);
+	}
+	CHECK_EQ(rfd_conn_abandoned(p.client), 0);
+	CHECK_EQ(p.cev.n_stream, 0);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	pair_close(&p);
+}
+
+/*
+ * Messages queued behind a full output keep their order, the end last; the
+ * stream takes no more items once its end is queued.
+ */
+static void
+test_stream_queue_keeps_order(void)
+{
+	struct pair p;
+	struct rfd_frame frames[12];
+	struct rfd_buf tap;
+	uint32_t id;
+	int n;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	id = pair_stream(&p, 20);
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, NULL), 0);
+	for (int i = 0; i < 6; i++) {
+		uint8_t item[3] = {0x15, (uint8_t)(2 * i), 0};
+
+		CHECK_EQ(rfd_conn_stream_send(p.server, id, item, 3, null_group(1 + (size_t)i)), 0);
+		if (rfd_conn_stream_credits(p.server, id) == 0)
+			break;
+	}
+	CHECK_EQ(rfd_conn_stream_credits(p.server, id), 0); /* 2 in the output, 4 queued */
+	CHECK_EQ(rfd_conn_stream_send(p.server, id, "x", 1, NULL), -EAGAIN);
+	CHECK_EQ(rfd_conn_stream_complete(p.server, id), 0);
+	CHECK_EQ(rfd_conn_stream_complete(p.server, id), -ENOENT); /* ending */
+	CHECK_EQ(rfd_conn_in_flight(p.server), 1);
+	pump_tap(p.server, p.client, &tap);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	n = frames_on(&tap, id, frames, 12);
+	REQUIRE(n == 8);
+	for (int i = 0; i < 6; i++) {
+		struct rfd_response_metadata md;
+		const char *why;
+
+		CHECK(frames[1 + i].data.len == 3 && frames[1 + i].data.ptr[1] == 2 * i);
+		CHECK_EQ(rfd_stream_payload_metadata_decode(frames[1 + i].metadata.ptr,
+		                                            frames[1 + i].metadata.len, &md, &why),
+		         0);
+		CHECK_EQ(md.fd.num_fds, 1 + i);
+		CHECK_EQ(md.fd.fd_seq, i * (i + 1) / 2);
+	}
+	CHECK_EQ(frames[7].flags, RFD_FLAG_COMPLETE);
+	REQUIRE(p.cev.n_stream == 8);
+	CHECK(p.cev.stream_msgs[7] == NULL && p.cev.stream_status[7] == 0);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/* Every allocation of a stream exchange fails once, in turn: nothing leaks, no FD stays open. */
+static void
+test_stream_allocation_failures_leak_nothing(void)
+{
+	bool every_site = false;
+
+	for (long site = 0; site < 400 && !every_site; site++) {
+		struct events cev = {0}, sev = {0};
+		struct rfd_conn *client, *server;
+		uint32_t id = 0;
+		long made;
+
+		rfd_alloc_fail_at(site);
+		client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &cev);
+		server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &sev);
+		if (client && server) {
+			rfd_conn_send_stream(client, "s", "x", 1, 0, 3, null_group(2), &id);
+			pump(client, server);
+			rfd_conn_stream_open(server, id, "\x00", 1, null_group(1));
+			for (int i = 0; i < 5; i++)
+				rfd_conn_stream_send(server, id, "i", 1, null_group(2));
+			pump(server, client);
+			rfd_conn_stream_request(client, id, 3);
+			pump(client, server);
+			rfd_conn_stream_send(server, id, "j", 1, null_group(1));
+			rfd_conn_stream_exception(server, id, "E", "w", "\x00", 1);
+			rfd_conn_abandon(client, id);
+			pump(server, client);
+			pump(client, server);
+		}
+		made = rfd_alloc_fail_at(-1);
+		events_free(&cev);
+		events_free(&sev);
+		rfd_conn_free(client);
+		rfd_conn_free(server);
+		every_site = made <= site;
+	}
+	CHECK(every_site);
 }
 
 static const struct rfd_test tests[] = {
@@ -1445,6 +2163,15 @@ static const struct rfd_test tests[] = {
     {"empty_payload_metadata_fails_the_call", test_empty_payload_metadata_fails_the_call},
     {"stream_request_answers_follow_the_table", test_stream_request_answers_follow_the_table},
     {"stream_marker_ends_with_the_request", test_stream_marker_ends_with_the_request},
+    {"stream_round_trip_with_fds", test_stream_round_trip_with_fds},
+    {"stream_cancel_drops_queued_items", test_stream_cancel_drops_queued_items},
+    {"stream_contract_violations_fail_the_connection",
+     test_stream_contract_violations_fail_the_connection},
+    {"stream_ends", test_stream_ends},
+    {"stream_open_refusals", test_stream_open_refusals},
+    {"abandoned_streams_are_bounded", test_abandoned_streams_are_bounded},
+    {"stream_queue_keeps_order", test_stream_queue_keeps_order},
+    {"stream_allocation_failures_leak_nothing", test_stream_allocation_failures_leak_nothing},
     {NULL, NULL},
 };
 

@@ -18,6 +18,8 @@
 /* Field ids of the IDL. */
 enum {
 	ARGS_TEXT = 1,
+	ARGS_COUNT = 1,
+	ARGS_FDS_PER_ITEM = 2,
 	RESULT_SUCCESS = 0,
 	RESULT_ERROR = 1,
 	INFO_DEV = 1,
@@ -162,6 +164,23 @@ fdt_encode_empty_args(struct fdt_bytes *out)
 	rfd_buf_init(&buf);
 	rfd_cw_init(&w, &buf);
 	rfd_cw_struct_begin(&w);
+	rfd_cw_struct_end(&w);
+	return finish(&w, &buf, out);
+}
+
+int
+fdt_encode_stream_args(int32_t count, int32_t fds_per_item, struct fdt_bytes *out)
+{
+	struct rfd_buf buf;
+	struct rfd_cw w;
+
+	assert(out);
+	memset(out, 0, sizeof(*out));
+	rfd_buf_init(&buf);
+	rfd_cw_init(&w, &buf);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i32(&w, ARGS_COUNT, count);
+	rfd_cw_field_i32(&w, ARGS_FDS_PER_ITEM, fds_per_item);
 	rfd_cw_struct_end(&w);
 	return finish(&w, &buf, out);
 }
@@ -541,6 +560,49 @@ fdt_decode_empty_args(const uint8_t *data, size_t len, const char **why)
 	assert(data || len == 0);
 	rfd_cr_init(&r, data, len);
 	return conclude(&r, read_struct(&r, skip_field, NULL), why);
+}
+
+struct stream_args {
+	int32_t count;
+	int32_t fds_per_item;
+};
+
+static int
+stream_args_field(struct rfd_cr *r, const struct rfd_cr_field *f, void *out)
+{
+	struct stream_args *args = out;
+
+	switch (f->id) {
+	case ARGS_COUNT:
+		return read_i32_field(r, f, &args->count, "argument 1 (count) is not an i32");
+	case ARGS_FDS_PER_ITEM:
+		return read_i32_field(r, f, &args->fds_per_item,
+		                      "argument 2 (fdsPerItem) is not an i32");
+	default:
+		return rfd_cr_skip_field(r, f);
+	}
+}
+
+int
+fdt_decode_stream_args(const uint8_t *data, size_t len, int32_t *count, int32_t *fds_per_item,
+                       const char **why)
+{
+	struct stream_args args = {0};
+	struct rfd_cr r;
+	int ret;
+
+	assert(data || len == 0);
+	assert(count);
+	assert(fds_per_item);
+	*count = 0;
+	*fds_per_item = 0;
+	rfd_cr_init(&r, data, len);
+	ret = conclude(&r, read_struct(&r, stream_args_field, &args), why);
+	if (ret < 0)
+		return ret;
+	*count = args.count;
+	*fds_per_item = args.fds_per_item;
+	return 0;
 }
 
 struct report_result {

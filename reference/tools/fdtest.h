@@ -16,6 +16,8 @@
  *	record        {1: string tag}      none (one-way)
  *	lastRecorded  {}                   {0: FdReport}
  *	open          {1: string path}     {0: string} or {1: FdTestError}
+ *	streamFds     {1: i32 count,       first response {} (fdt_encode_empty_args()),
+ *	               2: i32 fdsPerItem}  then items {0: FdReport} (the report codec)
  *	whoami        {}                   {0: PeerInfo}
  *
  * Encoders fill a struct fdt_bytes the caller releases with fdt_bytes_free().
@@ -47,11 +49,14 @@
 #define FDT_METHOD_LAST    "lastRecorded"
 #define FDT_METHOD_OPEN    "open"
 #define FDT_METHOD_WHOAMI  "whoami"
+/* The stream method: its request is REQUEST_STREAM. */
+#define FDT_METHOD_STREAM_FDS "streamFds"
 /* The name a declared FdTestError travels under (exception metadata name_utf8). */
 #define FDT_ERROR_NAME "FdTestError"
 
 enum {
-	FDT_MAX_FDS = 253, /* one message carries at most this many FDs */
+	FDT_MAX_FDS = 253,            /* one message carries at most this many FDs */
+	FDT_MAX_STREAM_ITEMS = 10000, /* streamFds refuses a larger count */
 };
 
 /* One FD as its receiver found it. */
@@ -116,6 +121,11 @@ int fdt_decode_args(const uint8_t *data, size_t len, char **text, size_t *text_l
 /* {} for lastRecorded: one stop byte.  Decoding skips whatever fields it holds. */
 int fdt_encode_empty_args(struct fdt_bytes *out);
 int fdt_decode_empty_args(const uint8_t *data, size_t len, const char **why);
+
+/* {1: i32 count, 2: i32 fdsPerItem} for streamFds; an absent field reads as 0. */
+int fdt_encode_stream_args(int32_t count, int32_t fds_per_item, struct fdt_bytes *out);
+int fdt_decode_stream_args(const uint8_t *data, size_t len, int32_t *count, int32_t *fds_per_item,
+                           const char **why);
 
 /* ---- Results ---- */
 

@@ -25,10 +25,15 @@ struct recorded {
 	struct fdt_report report;
 };
 
+struct fd_stream;
+
 struct fdt_service {
 	int root_fd; /* -1: open fails with EACCES */
 	struct recorded *recorded;
+	struct fd_stream *streams; /* streamFds calls being served */
 };
+
+static void fd_stream_drop(struct fdt_service *service);
 
 int
 fdt_service_new(int root_fd, struct fdt_service **out)
@@ -55,6 +60,7 @@ fdt_service_free(struct fdt_service *service)
 		return;
 	while (service->recorded)
 		fdt_service_closed(service, service->recorded->connection);
+	fd_stream_drop(service);
 	if (service->root_fd >= 0)
 		close(service->root_fd);
 	free(service);
@@ -699,14 +705,209 @@ do_whoami(struct fdt_service *service, struct rfd_msg *request)
 	fdt_bytes_free(&result);
 }
 
+/* ---- streamFds ---- */
+
+/* A streamFds call being served: its items go out as the client gives credit. */
+struct fd_stream {
+	struct fd_stream *next;
+	struct fdt_service *service;
+	struct rfd_stream *stream;
+	unsigned long long connection;
+	int32_t count;
+	int32_t fds_per_item;
+	int32_t sent;
+};
+
+static void
+fd_stream_forget(struct fd_stream *s)
+{
+	struct fd_stream **link = &s->service->streams;
+
+	while (*link != s)
+		link = &(*link)->next;
+	*link = s->next;
+	free(s);
+}
+
+/*
+ * Item @s->sent: fdsPerItem fresh pipe read ends, whose write ends are
+ * closed here (each reads EOF at once), and the report of those very FDs,
+ * described before they go.  0 with *n FDs in @fds and *result, or a
+ * negative errno with nothing left open.
+ */
+static int
+make_item(const struct fd_stream *s, int *fds, size_t *n, struct fdt_bytes *result)
+{
+	struct fdt_fdinfo infos[FDT_MAX_FDS];
+	struct fdt_report report = {.fds = infos};
+	char tag[16];
+	int r = 0;
+
+	*n = 0;
+	for (int32_t i = 0; i < s->fds_per_item && r == 0; i++) {
+		int ends[2];
+
+		if (pipe2(ends, O_CLOEXEC) < 0) {
+			r = -errno;
+			break;
+		}
+		close(ends[1]);
+		fds[(*n)++] = ends[0];
+		r = fdt_describe_fd(ends[0], &infos[i]);
+	}
+	snprintf(tag, sizeof(tag), "%d", (int)s->sent);
+	report.tag = tag;
+	report.n_fds = *n;
+	if (r == 0)
+		r = fdt_encode_report_result(&report, result);
+	if (r < 0) {
+		while (*n > 0)
+			close(fds[--*n]);
+	}
+	return r;
+}
+
+/* Send items while the client gives credit; complete the stream after the last. */
+static void
+push_items(struct fd_stream *s)
+{
+	int fds[FDT_MAX_FDS];
+	struct fdt_bytes result;
+	char what[160];
+	size_t n;
+	int r;
+
+	while (s->sent < s->count && rfd_stream_credits(s->stream) > 0) {
+		r = make_item(s, fds, &n, &result);
+		if (r < 0) {
+			snprintf(what, sizeof(what), "streamFds: cannot make item %d: %s",
+			         (int)s->sent, strerror(-r));
+			log_info("connection %llu: %s", s->connection, what);
+			rfd_stream_error(s->stream, what);
+			fd_stream_forget(s);
+			return;
+		}
+		r = rfd_stream_send(s->stream, result.data, result.len, fds, n, RFD_FDS_TAKE);
+		fdt_bytes_free(&result);
+		if (r < 0) {
+			log_debug("connection %llu: streamFds: item %d not sent: %s", s->connection,
+			          (int)s->sent, strerror(-r));
+			rfd_stream_free(s->stream);
+			fd_stream_forget(s);
+			return;
+		}
+		s->sent++;
+	}
+	if (s->sent < s->count)
+		return;
+	log_debug("connection %llu: streamFds: %d items sent", s->connection, (int)s->sent);
+	rfd_stream_complete(s->stream);
+	fd_stream_forget(s);
+}
+
+static void
+on_fd_stream_event(void *user, struct rfd_stream *stream, enum rfd_stream_event event)
+{
+	struct fd_stream *s = user;
+
+	if (event == RFD_STREAM_CREDIT) {
+		push_items(s);
+		return;
+	}
+	log_debug("connection %llu: streamFds: %s after %d items", s->connection,
+	          event == RFD_STREAM_CANCELLED ? "cancelled by the client" : "connection closed",
+	          (int)s->sent);
+	rfd_stream_free(stream);
+	fd_stream_forget(s);
+}
+
+/* count items of fdsPerItem FDs each; the first response is the empty struct. */
+static void
+do_stream_fds(struct fdt_service *service, struct rfd_msg *request)
+{
+	struct fdt_bytes first;
+	struct fd_stream *s;
+	const uint8_t *data;
+	int32_t count, fds_per_item;
+	const char *why;
+	char what[160];
+	size_t len;
+	int r;
+
+	data = rfd_msg_data(request, &len);
+	r = fdt_decode_stream_args(data, len, &count, &fds_per_item, &why);
+	if (r == 0 && (count < 0 || count > FDT_MAX_STREAM_ITEMS || fds_per_item < 0 ||
+	               fds_per_item > FDT_MAX_FDS)) {
+		why = "count must be 0 to 10000 and fdsPerItem 0 to 253";
+		r = -EINVAL;
+	}
+	if (r < 0) {
+		snprintf(what, sizeof(what), "the arguments do not decode: %s", why);
+		fail_request(request, RFD_FAIL_BAD_REQUEST, r == -EINVAL ? why : what);
+		return;
+	}
+	close_request_fds(request);
+	s = calloc(1, sizeof(*s));
+	r = s ? fdt_encode_empty_args(&first) : -ENOMEM;
+	if (r < 0) {
+		free(s);
+		fail_internal(request, r);
+		return;
+	}
+	s->service = service;
+	s->connection = connection_of(request);
+	s->count = count;
+	s->fds_per_item = fds_per_item;
+	log_debug("connection %llu: streamFds %d items of %d FDs", s->connection, (int)count,
+	          (int)fds_per_item);
+	r = rfd_reply_stream(request, first.data, first.len, NULL, 0, RFD_FDS_DUP,
+	                     on_fd_stream_event, s, &s->stream);
+	fdt_bytes_free(&first);
+	if (r < 0) {
+		log_debug("connection %llu: streamFds: no first response: %s", s->connection,
+		          strerror(-r));
+		free(s);
+		return;
+	}
+	s->next = service->streams;
+	service->streams = s;
+	push_items(s);
+}
+
+/* Streams the server still holds when the service goes: ended for their clients. */
+static void
+fd_stream_drop(struct fdt_service *service)
+{
+	while (service->streams) {
+		rfd_stream_free(service->streams->stream);
+		fd_stream_forget(service->streams);
+	}
+}
+
 static const struct {
 	const char *name;
-	bool oneway;
+	enum rfd_call_kind kind;
 	void (*handle)(struct fdt_service *service, struct rfd_msg *request);
 } methods[] = {
-    {FDT_METHOD_INSPECT, false, do_inspect}, {FDT_METHOD_ECHO, false, do_echo},
-    {FDT_METHOD_RECORD, true, do_record},    {FDT_METHOD_LAST, false, do_last_recorded},
-    {FDT_METHOD_OPEN, false, do_open},       {FDT_METHOD_WHOAMI, false, do_whoami},
+    {FDT_METHOD_INSPECT, RFD_CALL_RESPONSE, do_inspect},
+    {FDT_METHOD_ECHO, RFD_CALL_RESPONSE, do_echo},
+    {FDT_METHOD_RECORD, RFD_CALL_ONEWAY, do_record},
+    {FDT_METHOD_LAST, RFD_CALL_RESPONSE, do_last_recorded},
+    {FDT_METHOD_OPEN, RFD_CALL_RESPONSE, do_open},
+    {FDT_METHOD_WHOAMI, RFD_CALL_RESPONSE, do_whoami},
+    {FDT_METHOD_STREAM_FDS, RFD_CALL_STREAM, do_stream_fds},
+};
+
+/* What a method is, and how a request was sent, for the text of a refusal. */
+static const char *const method_kinds[] = {
+    [RFD_CALL_RESPONSE] = "a request-response method",
+    [RFD_CALL_ONEWAY] = "one-way",
+    [RFD_CALL_STREAM] = "a stream method",
+};
+static const char *const sent_as[] = {
+    [RFD_CALL_RESPONSE] = "expecting a response",
+    [RFD_CALL_ONEWAY] = "one-way",
+    [RFD_CALL_STREAM] = "asking for a stream",
 };
 
 void
@@ -714,7 +915,7 @@ fdt_service_handle(void *user, struct rfd_msg *request)
 {
 	struct fdt_service *service = user;
 	const char *method = rfd_msg_method(request);
-	bool oneway = rfd_msg_kind(request) == RFD_MSG_ONEWAY;
+	enum rfd_call_kind kind = rfd_msg_call_kind(request);
 	char what[160];
 
 	assert(service);
@@ -722,16 +923,10 @@ fdt_service_handle(void *user, struct rfd_msg *request)
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		if (strcmp(method, methods[i].name) != 0)
 			continue;
-		/* No FdTest method streams its response (6.8 step 8, META-17). */
-		if (rfd_msg_streaming(request)) {
-			snprintf(what, sizeof(what), "%s does not stream its response", method);
-			fail_request(request, RFD_FAIL_WRONG_KIND, what);
-			return;
-		}
-		if (oneway != methods[i].oneway) {
+		/* A method of another kind is not run (6.8 step 8, META-17). */
+		if (kind != methods[i].kind) {
 			snprintf(what, sizeof(what), "%s is %s, and was sent %s", method,
-			         methods[i].oneway ? "one-way" : "a request-response method",
-			         oneway ? "one-way" : "expecting a response");
+			         method_kinds[methods[i].kind], sent_as[kind]);
 			fail_request(request, RFD_FAIL_WRONG_KIND, what);
 			return;
 		}

@@ -66,6 +66,12 @@ static const char help_text[] =
     "                              memfd and a socket to inspect, echo and record,\n"
     "                              check what each side saw and that the server closed\n"
     "                              what it was given; with --open, open PATH too\n"
+    "  stream [--credits N] COUNT FDS\n"
+    "                              call streamFds: print each of the COUNT items and\n"
+    "                              its FDS FDs, and check that each FD is the one its\n"
+    "                              report describes and reads EOF; N is the window of\n"
+    "                              items the server may send ahead (default 100);\n"
+    "                              --timeout bounds the first response and each item\n"
     "\n"
     "A SPEC names one FD to send:\n"
     "  PATH         a file or directory, opened read-only (write ./socket for a file\n"
@@ -941,6 +947,196 @@ cmd_open(struct session *s, int argc, char **argv)
 	return r < 0 ? EXIT_CHECK : EXIT_SUCCESS;
 }
 
+/* ---- stream ---- */
+
+static int
+parse_count(const char *text, long max, int32_t *out)
+{
+	char *end;
+	long value;
+
+	errno = 0;
+	value = strtol(text, &end, 10);
+	if (errno || *end || !*text || value < 0 || value > max)
+		return -EINVAL;
+	*out = (int32_t)value;
+	return 0;
+}
+
+static int
+parse_stream(int argc, char **argv, int32_t *count, int32_t *fds_per_item, unsigned *credits)
+{
+	static const struct option long_options[] = {
+	    {"credits", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
+	};
+	char buf[8];
+	int32_t value;
+	int opt;
+
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+		if (opt == 'c') {
+			if (parse_count(optarg, 1000000, &value) < 0 || value == 0)
+				return usage_error("stream: --credits %s: not a number from 1 to "
+				                   "1000000",
+				                   optarg);
+			*credits = (unsigned)value;
+		} else if (opt == ':') {
+			return usage_error("stream: %s needs a value", argv[optind - 1]);
+		} else {
+			return usage_error("stream: unknown option %s",
+			                   bad_option(argv, buf, sizeof(buf)));
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error("stream: name COUNT and FDS");
+	if (parse_count(argv[optind], FDT_MAX_STREAM_ITEMS, count) < 0)
+		return usage_error("stream: COUNT %s: not a number from 0 to %d", argv[optind],
+		                   FDT_MAX_STREAM_ITEMS);
+	if (parse_count(argv[optind + 1], FDT_MAX_FDS, fds_per_item) < 0)
+		return usage_error("stream: FDS %s: not a number from 0 to %d", argv[optind + 1],
+		                   FDT_MAX_FDS);
+	return 0;
+}
+
+/* A pipe read end whose write ends are all closed: poll says so at once and read gives EOF. */
+static bool
+reads_eof(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char byte;
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLIN | POLLHUP)) &&
+	       read(fd, &byte, 1) == 0;
+}
+
+/* Print an item and check it: tag = its index, one report row per FD received, each that FD. */
+static int
+check_item(const struct rfd_msg *item, int32_t index, int32_t fds_per_item)
+{
+	size_t n = rfd_msg_fd_count(item), len;
+	const uint8_t *data = rfd_msg_data(item, &len);
+	struct fdt_report report;
+	char line[LINE_SIZE], tag[16];
+	const char *why;
+	int r = 0;
+
+	if (fdt_decode_report_result(data, len, &report, &why) < 0) {
+		log_error("stream: item %d does not decode: %s", (int)index, why);
+		return -1;
+	}
+	printf("item %d tag \"%s\" fds %zu\n", (int)index, report.tag, n);
+	snprintf(tag, sizeof(tag), "%d", (int)index);
+	if (strcmp(report.tag, tag) != 0 || n != (size_t)fds_per_item || report.n_fds != n) {
+		log_error(
+		    "stream: item %d: tag \"%s\", %zu FDs received, %zu reported; %d expected",
+		    (int)index, report.tag, n, report.n_fds, (int)fds_per_item);
+		r = -1;
+	}
+	for (size_t i = 0; i < n && i < report.n_fds; i++) {
+		int fd = rfd_msg_fd(item, i);
+		struct fdt_fdinfo info;
+		bool same, eof;
+
+		if (fdt_describe_fd(fd, &info) < 0)
+			memset(&info, 0, sizeof(info));
+		same = same_file_info(&info, &report.fds[i]);
+		eof = reads_eof(fd);
+		printf("%zu %s reported-file %s eof %s\n", i,
+		       fdt_fdinfo_string(&info, line, sizeof(line)), same ? "yes" : "no",
+		       eof ? "yes" : "no");
+		if (!same || !eof || !info.cloexec) {
+			log_error("stream: item %d FD %zu %s", (int)index, i,
+			          !same  ? "is not the file the report describes"
+			          : !eof ? "does not read EOF: a write end is still open"
+			                 : "came without FD_CLOEXEC");
+			r = -1;
+		}
+	}
+	fdt_report_free(&report);
+	return r;
+}
+
+/* Read the stream to its end; 0 when it completed with every item right. */
+static int
+read_stream(struct session *s, uint32_t id, int32_t count, int32_t fds_per_item)
+{
+	int32_t index = 0;
+	int bad = 0, r;
+
+	for (;;) {
+		struct rfd_msg *msg = NULL;
+
+		r = rfd_client_stream_next(s->client, id, s->timeout_ms, &msg);
+		if (r <= 0)
+			break;
+		if (rfd_msg_kind(msg) != RFD_MSG_STREAM_ITEM) {
+			log_error("stream: ended by %s 0x%" PRIx32 ": %s",
+			          rfd_msg_kind(msg) == RFD_MSG_ERROR ? "error" : "an exception",
+			          rfd_msg_error_code(msg), rfd_msg_error_text(msg));
+			rfd_msg_free(msg);
+			return -1;
+		}
+		if (check_item(msg, index++, fds_per_item) < 0)
+			bad++;
+		rfd_msg_free(msg);
+	}
+	if (r < 0) {
+		log_error("stream: failed after %d items: %s", (int)index,
+		          r == -ETIMEDOUT ? "no item in time" : rfd_client_error(s->client));
+		if (r == -ETIMEDOUT)
+			rfd_client_cancel(s->client, id);
+		return -1;
+	}
+	printf("complete: %d items\n", (int)index);
+	if (index != count) {
+		log_error("stream: %d items came; %d were asked for", (int)index, (int)count);
+		return -1;
+	}
+	return bad ? -1 : 0;
+}
+
+static int
+cmd_stream(struct session *s, int argc, char **argv)
+{
+	int32_t count = 0, fds_per_item = 0;
+	unsigned credits = 0;
+	struct rfd_msg *first = NULL;
+	struct fdt_bytes args;
+	uint32_t id;
+	int r;
+
+	r = parse_stream(argc, argv, &count, &fds_per_item, &credits);
+	if (r != 0)
+		return r;
+	r = connect_session(s);
+	if (r != 0)
+		return r;
+	r = fdt_encode_stream_args(count, fds_per_item, &args);
+	if (r < 0) {
+		log_error("stream: cannot encode the arguments: %s", strerror(-r));
+		return EXIT_CHECK;
+	}
+	r = rfd_client_stream(s->client, FDT_METHOD_STREAM_FDS, args.data, args.len, NULL, 0,
+	                      RFD_FDS_DUP, s->timeout_ms, credits, &first, &id);
+	fdt_bytes_free(&args);
+	if (r < 0) {
+		log_error("stream: the call failed: %s", rfd_client_error(s->client));
+		return EXIT_CHECK;
+	}
+	if (rfd_msg_kind(first) != RFD_MSG_REPLY) {
+		log_error("stream: the server answered %s 0x%" PRIx32 ": %s",
+		          rfd_msg_kind(first) == RFD_MSG_ERROR ? "error" : "an exception",
+		          rfd_msg_error_code(first), rfd_msg_error_text(first));
+		rfd_msg_free(first);
+		return EXIT_CHECK;
+	}
+	printf("first response, %zu FDs\n", rfd_msg_fd_count(first));
+	rfd_msg_free(first);
+	return read_stream(s, id, count, fds_per_item) < 0 ? EXIT_CHECK : EXIT_SUCCESS;
+}
+
 /* ---- The demo ---- */
 
 enum { DEMO_FDS = 5, MAX_FAILURES = 32, FAILURE_SIZE = 200 };
@@ -1356,6 +1552,7 @@ static const struct {
     {"inspect", cmd_inspect}, {"echo", cmd_echo},
     {"record", cmd_record},   {"last-recorded", cmd_last_recorded},
     {"open", cmd_open},       {"demo", cmd_demo},
+    {"stream", cmd_stream},
 };
 
 static int

@@ -30,7 +30,7 @@
  * has FD_CLOEXEC set.
  *
  * Threads.  A client, or a server with everything it handed out (requests
- * included), is used from one thread at a time; rfd_server_stop() alone may
+ * and streams included), is used from one thread at a time; rfd_server_stop() alone may
  * be called from any thread or from a signal handler.
  */
 #ifndef ROCKETFD_H
@@ -88,17 +88,18 @@ struct rfd_peer {
 };
 
 /*
- * A received message: a request (server side) or a reply (client side), with
- * the bytes and FDs it carries.
+ * A received message: a request (server side), or a reply or stream item
+ * (client side), with the bytes and FDs it carries.
  */
 struct rfd_msg;
 
 enum rfd_msg_kind {
-	RFD_MSG_REQUEST,   /* a request that expects an answer */
+	RFD_MSG_REQUEST,   /* a request that expects an answer (or a stream) */
 	RFD_MSG_ONEWAY,    /* a one-way request: free it when done */
-	RFD_MSG_REPLY,     /* a successful reply: data is the result struct */
+	RFD_MSG_REPLY,     /* a successful reply, or a stream's first response: the result struct */
 	RFD_MSG_EXCEPTION, /* a declared exception: data is the result struct */
 	RFD_MSG_ERROR,     /* an error the server raised: see rfd_msg_error_* */
+	RFD_MSG_STREAM_ITEM, /* an item of a stream: data is {0: item} */
 };
 
 RFD_EXPORT enum rfd_msg_kind rfd_msg_kind(const struct rfd_msg *msg);
@@ -146,11 +147,20 @@ RFD_EXPORT bool rfd_msg_peer_pinned(const struct rfd_msg *msg);
  * pass_credentials is off or no credentials came, -EINVAL for NULL.
  */
 RFD_EXPORT int rfd_msg_sender(const struct rfd_msg *msg, struct rfd_peer *out);
+/* The interaction a request asks for, from its frame type. */
+enum rfd_call_kind {
+	RFD_CALL_RESPONSE, /* REQUEST_RESPONSE: rfd_reply(), or an exception or error */
+	RFD_CALL_ONEWAY,   /* REQUEST_FNF: no answer; rfd_msg_free() */
+	RFD_CALL_STREAM,   /* REQUEST_STREAM: rfd_reply_stream(), or an exception or error */
+};
+
 /*
- * For requests: whether it came as REQUEST_STREAM (a streaming response was
- * asked for).  A handler whose method does not stream answers it with
- * RFD_FAIL_WRONG_KIND without running the method.
+ * For requests: what it asks for.  A handler answers a method whose kind
+ * differs with RFD_FAIL_WRONG_KIND without running it.  RFD_CALL_RESPONSE
+ * for messages that are not requests.
  */
+RFD_EXPORT enum rfd_call_kind rfd_msg_call_kind(const struct rfd_msg *request);
+/* For requests: rfd_msg_call_kind() is RFD_CALL_STREAM. */
 RFD_EXPORT bool rfd_msg_streaming(const struct rfd_msg *msg);
 /* For requests: the connection it came on, unique for the server's life (never 0). */
 RFD_EXPORT uint64_t rfd_msg_connection(const struct rfd_msg *msg);
@@ -240,7 +250,12 @@ RFD_EXPORT int rfd_client_call_async(struct rfd_client *client, const char *meth
 RFD_EXPORT int rfd_client_oneway_async(struct rfd_client *client, const char *method,
                                        const void *args, size_t args_len, const int *fds,
                                        size_t n_fds, enum rfd_fd_mode mode);
-/* Give up on a call: its callback runs now with -ECANCELED; a late reply is discarded. */
+/*
+ * Give up on a call or a stream: its callback runs now with -ECANCELED; a
+ * late reply is discarded.  A stream is sent CANCEL and what still comes on
+ * it is read and discarded, its FDs closed; a blocking stream's messages not
+ * yet taken are freed.  0, or -ENOENT for an id the client does not know.
+ */
 RFD_EXPORT int rfd_client_cancel(struct rfd_client *client, uint32_t call_id);
 
 RFD_EXPORT int rfd_client_fd(const struct rfd_client *client);
@@ -250,8 +265,76 @@ RFD_EXPORT short rfd_client_events(const struct rfd_client *client);
 RFD_EXPORT int rfd_client_timeout(const struct rfd_client *client);
 /* Do what can be done without blocking; a negative errno means the connection failed. */
 RFD_EXPORT int rfd_client_process(struct rfd_client *client, short revents);
-/* Requests written or queued whose replies have not arrived. */
+/* Requests written or queued whose replies have not arrived, open streams included. */
 RFD_EXPORT size_t rfd_client_in_flight(const struct rfd_client *client);
+
+/*
+ * Streams (REQUEST_STREAM): the server answers with a first response, then
+ * sends items, each with up to 253 FDs, as the client gives it credit.
+ *
+ * Credit.  @credits (0: 100, fbthrift's default) is the window of items the
+ * server may send ahead of their consumption.  The request asks for
+ * @credits + 1 (one more for the first response, as fbthrift does); once
+ * half the window (rounded up) is consumed, the library asks for that many
+ * again with REQUEST_N.  An item is consumed when it is handed over: given
+ * to the callback (asynchronous streams) or returned by
+ * rfd_client_stream_next() (blocking streams).  At most 2^31 - 2.
+ *
+ * @timeout_ms bounds the wait for the first response only, and is sent as
+ * clientTimeoutMs; items then take as long as they take.  A stream that
+ * times out or is cancelled is sent CANCEL; frames that still come for it
+ * are read, their FDs closed.
+ *
+ * What a stream delivers, in order: its first response, kind RFD_MSG_REPLY
+ * (the stream is open; data is the initial result struct, the empty struct
+ * 00 for a plain stream<T>), or instead RFD_MSG_EXCEPTION or RFD_MSG_ERROR
+ * (the call failed: nothing follows).  Then its items, kind
+ * RFD_MSG_STREAM_ITEM, data {0: T}, with their FDs.  Then its end: a
+ * message of kind RFD_MSG_EXCEPTION (a declared exception ended it) or
+ * RFD_MSG_ERROR (the server ended it with an error), or no message with
+ * status 0 (it completed) or a negative errno: -ETIMEDOUT, -ECANCELED
+ * (rfd_client_cancel(), rfd_client_free()), -EBADFD (an item's FDs did
+ * not match what it claimed), -EPROTO (the server broke the streaming
+ * contract: an item past the credit, a frame out of place), both of which
+ * fail the connection too, or the connection's failure.
+ */
+
+/*
+ * Called with each message of a stream (@status 0, @msg owned by the
+ * callee), and at its end with @msg NULL (see above).  The end is the last
+ * call; so is a message of kind RFD_MSG_EXCEPTION or RFD_MSG_ERROR.
+ */
+typedef void rfd_stream_fn(void *user, uint32_t stream_id, int status, struct rfd_msg *msg);
+
+/* Open a stream; *stream_id (may be NULL) names it for rfd_client_cancel(). */
+RFD_EXPORT int rfd_client_stream_async(struct rfd_client *client, const char *method,
+                                       const void *args, size_t args_len, const int *fds,
+                                       size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                                       unsigned credits, rfd_stream_fn *callback, void *user,
+                                       uint32_t *stream_id);
+
+/*
+ * Blocking: open a stream and wait for its first response.  0 with *first
+ * (the caller's): RFD_MSG_REPLY, and the stream is open under *stream_id
+ * (read it with rfd_client_stream_next(), end it early with
+ * rfd_client_cancel()); or RFD_MSG_EXCEPTION or RFD_MSG_ERROR, and it is
+ * over.  A negative errno: it failed, and is over.
+ */
+RFD_EXPORT int rfd_client_stream(struct rfd_client *client, const char *method, const void *args,
+                                 size_t args_len, const int *fds, size_t n_fds,
+                                 enum rfd_fd_mode mode, int timeout_ms, unsigned credits,
+                                 struct rfd_msg **first, uint32_t *stream_id);
+
+/*
+ * The next message of a blocking stream, waiting at most @timeout_ms (-1: no
+ * limit).  1 with *msg (the caller's): an item, or the end by
+ * RFD_MSG_EXCEPTION or RFD_MSG_ERROR; 0: it completed; a negative errno: it
+ * failed.  Unless an item came, the stream is over and its id forgotten,
+ * except with -ETIMEDOUT: nothing came in time and the stream goes on.
+ * -ENOENT: no such stream.
+ */
+RFD_EXPORT int rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeout_ms,
+                                      struct rfd_msg **msg);
 
 /* ---- Server ---------------------------------------------------------------------------- */
 
@@ -348,6 +431,96 @@ enum rfd_failure {
  * request gets no answer (the spec forbids one): it is only freed.
  */
 RFD_EXPORT int rfd_reply_error(struct rfd_msg *request, enum rfd_failure failure, const char *what);
+
+/*
+ * Streams.  A request of kind RFD_CALL_STREAM is answered with
+ * rfd_reply_stream(), which sends the first response and gives a stream;
+ * items follow with rfd_stream_send() as the client gives credit, and one
+ * of rfd_stream_complete(), rfd_stream_exception() and rfd_stream_error()
+ * ends it.  Or the request is answered with rfd_reply_exception() or
+ * rfd_reply_error() instead of a first response (rfd_reply() would tell the
+ * client WRONG_RPC_KIND).  Like a request, a stream outlives its connection:
+ * it is valid until ended or freed, whatever the client does.
+ */
+struct rfd_stream;
+
+enum rfd_stream_event {
+	RFD_STREAM_CREDIT,    /* rfd_stream_credits() went from 0 to more: items may be sent */
+	RFD_STREAM_CANCELLED, /* the client cancelled the stream: nothing more goes out */
+	RFD_STREAM_CLOSED,    /* the connection closed (client gone, or server freed): the same */
+};
+
+/*
+ * What happened to @stream, called from rfd_server_run(), or with
+ * RFD_STREAM_CLOSED from rfd_server_free() too.  It may send on, end or
+ * free the stream.  After RFD_STREAM_CANCELLED or RFD_STREAM_CLOSED no
+ * other event comes; the stream still needs rfd_stream_free().
+ */
+typedef void rfd_stream_event_fn(void *user, struct rfd_stream *stream,
+                                 enum rfd_stream_event event);
+
+/*
+ * Answer a stream request with its first response: @data is the initial
+ * result struct (the empty struct 00 for a plain stream<T>, {0: R} for
+ * R, stream<T>), with @n_fds FDs.  Frees @request.  0 with *out the stream,
+ * which @event (may be NULL) reports on with @user.  -ECANCELED: the client
+ * cancelled the call before this answer; -ENOTCONN: the client left; then
+ * nothing is sent.  -EINVAL: bad arguments, @request not freed; or a
+ * request not of kind RFD_CALL_STREAM, which is answered ERROR 0x204
+ * WRONG_RPC_KIND instead and freed.  On failure *out is NULL and, in TAKE
+ * mode, the FDs are closed.
+ */
+RFD_EXPORT int rfd_reply_stream(struct rfd_msg *request, const void *data, size_t len,
+                                const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                                rfd_stream_event_fn *event, void *user, struct rfd_stream **out);
+
+/*
+ * Send an item: @data is the stream's result struct with the item in field
+ * 0 ({0: T}), with @n_fds FDs (ownership as everywhere per @mode: in TAKE
+ * mode they are the library's whatever this returns).  Takes one credit.
+ * -EAGAIN when rfd_stream_credits() is 0 (nothing sent; wait for
+ * RFD_STREAM_CREDIT); -ECANCELED after RFD_STREAM_CANCELLED; -ENOTCONN after
+ * RFD_STREAM_CLOSED; -EINVAL for bad arguments.
+ */
+RFD_EXPORT int rfd_stream_send(struct rfd_stream *stream, const void *data, size_t len,
+                               const int *fds, size_t n_fds, enum rfd_fd_mode mode);
+
+/*
+ * How many items rfd_stream_send() takes now: the credit the client gave
+ * and items did not use, but no more than the few that may wait in the
+ * library for the socket.  0 once the stream is cancelled or closed.
+ */
+RFD_EXPORT unsigned rfd_stream_credits(const struct rfd_stream *stream);
+
+/*
+ * End the stream: it completed (PAYLOAD COMPLETE).  Frees @stream whatever
+ * it returns; errors as for rfd_stream_send().
+ */
+RFD_EXPORT int rfd_stream_complete(struct rfd_stream *stream);
+
+/*
+ * End the stream with a declared exception: @data is the stream's result
+ * struct with the exception in its declared field id; @name and @what
+ * describe it.  Frees @stream, unless it returns -EINVAL (bad arguments) or
+ * -EOPNOTSUPP: FDs on exceptions are an extension this version does not
+ * negotiate, so @n_fds must be 0 (else, in TAKE mode, the FDs are closed).
+ */
+RFD_EXPORT int rfd_stream_exception(struct rfd_stream *stream, const char *name, const char *what,
+                                    const void *data, size_t len, const int *fds, size_t n_fds,
+                                    enum rfd_fd_mode mode);
+
+/*
+ * End the stream with an error: ERROR 0x201 APPLICATION_ERROR whose data is
+ * a StreamRpcError with what_utf8 @what.  Frees @stream whatever it returns
+ * but -EINVAL.
+ */
+RFD_EXPORT int rfd_stream_error(struct rfd_stream *stream, const char *what);
+
+/*
+ * Free @stream.  One that was not ended is ended for the client with ERROR
+ * 0x203 CANCELED ("the server dropped the stream").  NULL is accepted.
+ */
+RFD_EXPORT void rfd_stream_free(struct rfd_stream *stream);
 
 #ifdef __cplusplus
 }
