@@ -19,6 +19,7 @@ from rocketfd_py import SPEC_VERSION  # noqa: E402
 from rocketfd_py import client as cl  # noqa: E402
 from rocketfd_py import compact  # noqa: E402
 from rocketfd_py import fdtest  # noqa: E402
+from rocketfd_py import frame as fr  # noqa: E402
 from rocketfd_py import metadata as md  # noqa: E402
 from rocketfd_py.fdqueue import close_fds  # noqa: E402
 from rocketfd_py.log import Log  # noqa: E402
@@ -32,6 +33,7 @@ OPEN_CONTENT = b"rocketfd-open-scenario\n"
 LARGE_TAG_SIZE = 17825792
 CALL_TIMEOUT = 5.0
 LATE_TIMEOUT = 0.5
+STREAM_TIMEOUT = 0.5
 
 
 class CannotRun(Exception):
@@ -113,6 +115,35 @@ class Scenario:
         label = "tag=%s " % short(tag)
         return self.finish(conn, self.start(conn, "inspect", fdtest.encode_tag_args(tag), fds, label=label),
                            label=label)
+
+    def start_stream(self, conn, count, fds_per_item):
+        self.log.info("call streamFds count=%d fdsPerItem=%d fds=0" % (count, fds_per_item))
+        return conn.start_stream("streamFds", fdtest.encode_stream_fds_args(count, fds_per_item))
+
+    def first_response(self, conn, call, timeout=None):
+        """Waits for a stream's or sink's first response; True when it came."""
+        conn.wait_first(call, self.remaining() if timeout is None else timeout)
+        method = call.method.decode()
+        if call.first_arrived and call.failure is None:
+            self.log.info("first-response %s stream=%d fds=%d" % (method, call.stream_id, len(call.first_fds)))
+            return True
+        self.log.info("error %s %s: %s" % (method, call.failure, call.error))
+        return False
+
+    def next_item(self, conn, call):
+        item = conn.next_item(call, self.remaining())
+        method = call.method.decode()
+        if item is not None:
+            value, fds = item
+            tag = value.get("tag", b"?") if isinstance(value, dict) else value
+            self.log.info("item %s tag=%s fds=%d" % (method, short(tag), len(fds)))
+        elif call.ok:
+            self.log.info("end %s stream=%d" % (method, call.stream_id))
+        elif call.done:
+            self.log.info("error %s %s: %s" % (method, call.failure, call.error))
+        else:
+            self.log.info("error %s: no item within the time left" % method)
+        return item
 
     def probe(self, conn):
         call = self.echo(conn, b"probe")
@@ -472,6 +503,157 @@ def scenario_payload_metadata(s):
     s.probe(conn)
 
 
+def _check_item(s, what, item, tag, expected_fds):
+    """A streamFds item: its tag, its FDs matching its report in order, each
+    close-on-exec; the FDs are closed afterwards."""
+    value, fds = item
+    try:
+        s.check("%s tag %s" % (what, tag.decode()), value.get("tag") == tag, repr(value.get("tag")))
+        infos = value.get("fds", [])
+        s.check("%s brings %d FDs" % (what, expected_fds), len(fds) == expected_fds, "got %d" % len(fds))
+        s.check("%s report has %d entries" % (what, expected_fds), len(infos) == expected_fds,
+                "got %d" % len(infos))
+        for index, (fd, info) in enumerate(zip(fds, infos)):
+            s.check_names("%s FD %d" % (what, index), fd, (info.get("dev"), info.get("ino")))
+            s.check_cloexec("%s FD %d" % (what, index), fd)
+    finally:
+        close_fds(fds)
+
+
+def _take_items(s, conn, call, expected):
+    """Takes the items of a streamFds stream, expected FDs each, then its end."""
+    for index, fds in enumerate(expected):
+        item = s.next_item(conn, call)
+        if not s.check("item %d arrives" % index, item is not None, call.error or "no item"):
+            return
+        _check_item(s, "item %d" % index, item, str(index).encode(), fds)
+    extra = s.next_item(conn, call)
+    if extra is not None:
+        close_fds(extra[1])
+    s.check("no item after item %d" % (len(expected) - 1), extra is None)
+    s.check("stream ends normally", call.ok, call.error or "it did not end")
+
+
+def scenario_stream_3x2(s):
+    conn = s.connect()
+    call = s.start_stream(conn, 3, 2)
+    if s.check("streamFds first response", s.first_response(conn, call), call.error):
+        s.check("first response brings no FD", not call.first_fds, "got %d" % len(call.first_fds))
+        _take_items(s, conn, call, [2, 2, 2])
+    call.release()
+    s.probe(conn)
+
+
+def scenario_stream_cancel(s):
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    call = s.start_stream(conn, 5, 1)
+    if s.check("streamFds first response", s.first_response(conn, call), call.error):
+        item = s.next_item(conn, call)
+        if s.check("item 0 arrives", item is not None, call.error):
+            _check_item(s, "item 0", item, b"0", 1)
+        conn.cancel(call)
+        s.check("stream cancelled", call.failure == cl.CANCELLED, "%s: %s" % (call.failure, call.error))
+    after = _echo_devnull(s, conn, b"after")
+    _check_devnull_result(s, after, b"after")
+    s.check("no other item", not call.items, "%d items" % len(call.items))
+    for done in (call, after):
+        done.release()
+    s.probe(conn)
+
+
+def _stream_fails_then_probe(s, failure=None):
+    conn = s.connect()
+    call = s.start_stream(conn, 2, 1)
+    s.first_response(conn, call)
+    item = s.next_item(conn, call)
+    if item is not None:
+        close_fds(item[1])
+    s.check_fails(call, failure)
+    call.release()
+    conn.close()
+    s.probe(s.connect())
+
+
+def scenario_stream_bad_seq(s):
+    _stream_fails_then_probe(s, cl.FD_MISMATCH)
+
+
+def scenario_stream_contract(s):
+    _stream_fails_then_probe(s)
+
+
+def scenario_stream_timeout(s):
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    late = s.start_stream(conn, 1, 2)
+    s.first_response(conn, late, timeout=STREAM_TIMEOUT)
+    s.check_fails(late, cl.TIMEOUT)
+    gap = s.echo(conn, b"gap")
+    s.check_success(gap, b"gap", 0)
+    nxt = _echo_devnull(s, conn, b"next")
+    _check_devnull_result(s, nxt, b"next")
+    slow = s.start_stream(conn, 2, 1)
+    if s.check("second streamFds first response", s.first_response(conn, slow, timeout=STREAM_TIMEOUT),
+               slow.error):
+        _take_items(s, conn, slow, [1, 1])
+    for call in (late, gap, nxt, slow):
+        call.release()
+    s.probe(conn)
+
+
+def scenario_sink_2(s):
+    conn = s.connect()
+    s.log.info("call sinkFds tag=sink-2 fds=0")
+    call = conn.start_sink("sinkFds", fdtest.encode_tag_args(b"sink-2"))
+    s.first_response(conn, call)
+    if call.rpc_error == (fr.ERROR_INVALID, md.CATEGORY_INVALID_REQUEST, md.CODE_REQUEST_PARSING_FAILURE):
+        raise CannotRun("the server declines sinks, as SINK-1 allows: %s" % call.error)
+    if not s.check("sinkFds first response", call.first_arrived and call.failure is None, call.error):
+        call.release()
+        return
+    if md.EXT_SINK not in call.accepted:
+        conn.cancel(call)
+        call.release()
+        raise CannotRun("the server does not accept the extension sink (21.8 allows that)")
+    devnull = s.devnull()
+    read_end, write_end = os.pipe()
+    s.keep(read_end)
+    identities = [s.identity(devnull), s.identity(write_end)]
+    for tag, fd in ((b"one", devnull), (b"two", write_end)):
+        s.log.info("item sinkFds tag=%s fds=1" % tag.decode())
+        problem = conn.send_item(call, fdtest.encode_string_result(tag), [fd], timeout=s.remaining())
+        s.check("item %s sent" % tag.decode(), problem is None, problem or "")
+    conn.complete(call)
+    s.finish(conn, call)
+    if s.check("sinkFds succeeds", call.ok, call.error):
+        report = call.value
+        s.check("report tag sink-2", report.get("tag") == b"sink-2", repr(report.get("tag")))
+        infos = report.get("fds", [])
+        if s.check("report has two entries", len(infos) == 2, "got %d" % len(infos)):
+            for name, info, identity in zip(("/dev/null", "pipe write end"), infos, identities):
+                got = (info.get("dev"), info.get("ino"))
+                s.check("entry names the %s" % name, got == identity, "got %r, expected %r" % (got, identity))
+        s.check("final response brings no FD", not call.fds, "got %d" % len(call.fds))
+    call.release()
+
+
+def scenario_exception_fds(s):
+    conn = s.connect()
+    call = s.finish(conn, s.start(conn, "open", fdtest.encode_path_args(b"exception-fds"),
+                                  label="path=exception-fds "))
+    if md.EXT_EXCEPTION in conn.offered:
+        if s.check_fails(call, cl.DECLARED):
+            error = (call.exception or {}).get("error") or {}
+            s.check("FdTestError errnum 2", error.get("errnum") == 2, repr(error))
+            s.check("the exception brings one FD (EXT-8)", len(call.fds) == 1, "got %d" % len(call.fds))
+    else:
+        s.check_fails(call, cl.PROTOCOL)
+        s.check("no FD reaches the caller", not call.fds, "got %d" % len(call.fds))
+    call.release()
+    s.probe(conn)
+
+
 SCENARIOS = {
     "echo-0": scenario_echo_0,
     "inspect-1": scenario_inspect_1,
@@ -496,6 +678,13 @@ SCENARIOS = {
     "keepalive": scenario_keepalive,
     "server-request": scenario_server_request,
     "payload-metadata": scenario_payload_metadata,
+    "stream-3x2": scenario_stream_3x2,
+    "stream-cancel": scenario_stream_cancel,
+    "stream-bad-seq": scenario_stream_bad_seq,
+    "stream-contract": scenario_stream_contract,
+    "stream-timeout": scenario_stream_timeout,
+    "sink-2": scenario_sink_2,
+    "exception-fds": scenario_exception_fds,
 }
 
 

@@ -1,11 +1,14 @@
 """The client side: one connection, calls with FDs, poll-driven I/O.
 
-Calls are started with start_call() and completed with wait(); several may be
-in flight.  Every FD a call sends is owned by the connection from
-start_call() on; every FD a response brings is owned by the Call until the
-caller takes it with Call.take_fds().
+Calls are started with start_call(), start_stream() or start_sink() and
+driven with wait(), wait_first(), next_item(), send_item() and complete();
+several may be in flight.  Every FD a call sends is owned by the connection
+from the call that takes it on; every FD a response, stream item or sink's
+final response brings is owned by the Call until the caller takes it
+(Call.take_fds(), next_item()).
 """
 
+import collections
 import select
 import socket
 import time
@@ -22,16 +25,23 @@ from .outqueue import OutQueue, SendError
 MAX_STREAM_ID = (1 << 31) - 1
 READS_PER_POLL = 64
 CONNECT_TIMEOUT = 5.0
+STREAM_WINDOW = 2           # stream items the client is ready to hold at once (STREAM-1)
+SINK_INITIAL_N = 2          # the first and the final response of a sink (SINK-2)
+UNLIMITED_CREDIT = (1 << 31) - 1
+DEFAULT_OFFER = (md.EXT_SINK, md.EXT_EXCEPTION)
 
 # Why a call failed.
-LOCAL = "local"                # refused before anything was sent (LIMIT-1)
-TIMEOUT = "timeout"            # gave up waiting; the stream is abandoned (11.6)
+LOCAL = "local"                # refused before anything was sent (LIMIT-1, EXT-6)
+TIMEOUT = "timeout"            # gave up waiting; the stream is abandoned (11.6, STREAM-14)
 RPC_ERROR = "rpc-error"        # ERROR frame on the call's stream (META-18)
 DECLARED = "declared"          # the declared exception (META-19)
 APPLICATION = "application"    # an undeclared exception
-FD_MISMATCH = "fd-mismatch"    # the response's claim failed (ERR-13)
+FD_MISMATCH = "fd-mismatch"    # the claim failed (ERR-13, STREAM-12)
 MALFORMED = "malformed"        # response metadata or result not decodable
 NO_RESULT = "no-result"        # payloadMetadata with no member known: neither result nor exception (META-21)
+PROTOCOL = "protocol"          # FDs outside the agreement of 21.8 (EXT-7), or a frame the call cannot take
+CONTRACT = "contract"          # a stream broke its contract: REQUEST_N, an item beyond credits (STREAM-17, -18)
+CANCELLED = "cancelled"        # the caller gave up on a stream or sink
 CONNECTION = "connection"      # the connection failed (ERR-2, ERR-15)
 
 
@@ -39,7 +49,7 @@ class Call:
     """One call.  done is set once it succeeded or failed."""
 
     __slots__ = ("method", "kind", "stream_id", "done", "value", "fds", "failure", "error",
-                 "exception", "num_fds_sent")
+                 "exception", "num_fds_sent", "rpc_error")
 
     def __init__(self, method, kind, num_fds_sent):
         self.method = method
@@ -52,6 +62,7 @@ class Call:
         self.error = ""
         self.exception = None
         self.num_fds_sent = num_fds_sent
+        self.rpc_error = None   # (ERROR code, category, code) of an ERROR that ended the call
 
     @property
     def ok(self):
@@ -79,22 +90,71 @@ class Call:
         close_fds(self.take_fds())
 
 
+class StreamCall(Call):
+    """A stream (21.2): its first response, then items until its end.  done is
+    set at the end of the stream or when it fails; items received before
+    stay in items until the caller takes them."""
+
+    __slots__ = ("first_arrived", "first_value", "first_fds", "items", "granted", "received")
+
+    def __init__(self, method, num_fds_sent, window):
+        super().__init__(method, md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE, num_fds_sent)
+        self.first_arrived = False
+        self.first_value = None
+        self.first_fds = []
+        self.items = collections.deque()   # (value, fds), in order
+        self.granted = window              # items the server may send: initial N - 1 + every REQUEST_N
+        self.received = 0
+
+    def release(self):
+        super().release()
+        close_fds(self.first_fds)
+        self.first_fds = []
+        while self.items:
+            close_fds(self.items.popleft()[1])
+
+
+class SinkCall(Call):
+    """A sink (21.6): first response, items sent within the server's credits,
+    completion, final response (value and fds once done)."""
+
+    __slots__ = ("first_arrived", "first_value", "first_fds", "accepted", "credits", "sent", "completed")
+
+    def __init__(self, method, num_fds_sent):
+        super().__init__(method, md.KIND_SINK, num_fds_sent)
+        self.first_arrived = False
+        self.first_value = None
+        self.first_fds = []
+        self.accepted = frozenset()   # extensions the first response accepted (EXT-3)
+        self.credits = 0              # the N of every REQUEST_N received
+        self.sent = 0
+        self.completed = False
+
+    def release(self):
+        super().release()
+        close_fds(self.first_fds)
+        self.first_fds = []
+
+
 class ConnectError(Exception):
     pass
 
 
 class ClientConnection:
     def __init__(self, path, log=None, cap=DEFAULT_CAP, budget=DEFAULT_BUDGET,
-                 max_message=fr.DEFAULT_MAX_MESSAGE):
+                 max_message=fr.DEFAULT_MAX_MESSAGE, offer=DEFAULT_OFFER):
         self.log = log or Quiet()
         self.cap = cap
         self.max_message = max_message
+        self.offered = frozenset(offer)
         self.fd_queue = FdQueue(cap, budget)
         self.out = OutQueue()
         self.frames = fr.FrameBuffer()
         self.partial = {}
-        self.calls = {}          # stream id -> Call waiting for its response
-        self.abandoned = set()   # stream ids given up on, until their final frame
+        self.calls = {}          # stream id -> Call in flight
+        # Limitation: abandoned streams are remembered without bound until their
+        # terminal frame or the end of the connection (21.4 allows a bound).
+        self.abandoned = {}      # stream id -> Call given up on, until its terminal frame (STREAM-13)
         self.oneway = []         # one-way calls not yet written
         self.next_stream_id = 1
         self.closed = False
@@ -103,8 +163,8 @@ class ClientConnection:
         self.poller = select.poll()
         self.sock = self._connect(path)
         self.poller.register(self.sock, select.POLLIN)
-        self.out.push([fr.encode_setup(md.encode_setup_metadata())])
-        self.log.info("connected socket=%s" % path)
+        self.out.push([fr.encode_setup(md.encode_setup_metadata(offer=list(offer)))])
+        self.log.info("connected socket=%s offer=%s" % (path, b",".join(offer).decode() or "-"))
         self.flush()
 
     @staticmethod
@@ -133,52 +193,89 @@ class ClientConnection:
         self.next_stream_id = 1 if candidate + 2 > MAX_STREAM_ID else candidate + 2
         return candidate
 
-    def start_call(self, method, args, fds=(), kind=md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE):
-        """Queues a request and writes what the socket takes.  Takes ownership of fds."""
-        fds = list(fds)
-        if isinstance(method, str):
-            method = method.encode()
-        call = Call(method, kind, len(fds))
+    def _refused(self, call, fds):
+        """A call that cannot be sent: its FDs are closed (OWN-5).  True when refused."""
         if self.closed:
             close_fds(fds)
             call.fail(CONNECTION, "connection already failed: %s" % self.failure_text)
-            return call
+            return True
         if len(fds) > MAX_FDS_PER_MESSAGE:
             close_fds(fds)
             call.fail(LOCAL, "refused locally: %d FDs, at most %d per message (LIMIT-1)"
                       % (len(fds), MAX_FDS_PER_MESSAGE))
-            return call
+            return True
+        return False
+
+    def _send_request(self, call, ftype, args, fds, initial_n=None, written=None):
+        """Queues the request of call on a new stream id; the FDs are stamped when written."""
         stream_id = self._allocate_stream_id()
         call.stream_id = stream_id
-        seq = self.out.stamp(len(fds)) if fds else None
-        meta = md.encode_request_metadata(method, kind, seq, len(fds))
+        if ftype != fr.REQUEST_FNF:
+            self.calls[stream_id] = call
+
+        def build(seq):
+            self.log.trace("send %s stream=%d fds=%d seq=%r" % (fr.TYPE_NAMES[ftype], stream_id, len(fds), seq))
+            meta = md.encode_request_metadata(call.method, call.kind, seq, len(fds))
+            return fr.encode_message(ftype, stream_id, 0, meta, args, initial_n)
+        self.out.push_message(build, fds, written)
+        self.flush()
+
+    def start_call(self, method, args, fds=(), kind=md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE):
+        """Queues a request-response or one-way request and writes what the socket takes.  Takes ownership of fds."""
+        fds = list(fds)
+        if isinstance(method, str):
+            method = method.encode()
+        call = Call(method, kind, len(fds))
+        if self._refused(call, fds):
+            return call
         if kind == md.KIND_SINGLE_REQUEST_NO_RESPONSE:
-            ftype = fr.REQUEST_FNF
             self.oneway.append(call)
 
             def written():
                 self.oneway.remove(call)
                 call.succeed(None)
+            self._send_request(call, fr.REQUEST_FNF, args, fds, written=written)
         else:
-            ftype = fr.REQUEST_RESPONSE
-            self.calls[stream_id] = call
-            written = None
-        frames = fr.encode_message(ftype, stream_id, 0, meta, args)
-        self.out.push(frames, fds, written)
-        self.log.trace("send %s stream=%d fds=%d seq=%r" % (fr.TYPE_NAMES[ftype], stream_id, len(fds), seq))
-        self.flush()
+            self._send_request(call, fr.REQUEST_RESPONSE, args, fds)
         return call
+
+    def start_stream(self, method, args, fds=(), window=STREAM_WINDOW):
+        """Requests a stream with credit for its first response and window
+        items (STREAM-1).  Takes ownership of fds."""
+        fds = list(fds)
+        if isinstance(method, str):
+            method = method.encode()
+        call = StreamCall(method, len(fds), window)
+        if not self._refused(call, fds):
+            self._send_request(call, fr.REQUEST_STREAM, args, fds, initial_n=1 + window)
+        return call
+
+    def start_sink(self, method, args, fds=()):
+        """Requests a sink: REQUEST_CHANNEL without COMPLETE, initial request N 2
+        (SINK-2).  Takes ownership of fds."""
+        fds = list(fds)
+        if isinstance(method, str):
+            method = method.encode()
+        call = SinkCall(method, len(fds))
+        if not self._refused(call, fds):
+            self._send_request(call, fr.REQUEST_CHANNEL, args, fds, initial_n=SINK_INITIAL_N)
+        return call
+
+    def _run_until(self, condition, timeout):
+        """Pumps until condition() holds; False when timeout seconds passed first."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            self.pump(deadline - now)
+        return True
 
     def wait(self, call, timeout):
         """Runs the connection until call is done or timeout seconds passed;
         on timeout the call fails and its stream is abandoned (11.6)."""
-        deadline = time.monotonic() + timeout
-        while not call.done:
-            now = time.monotonic()
-            if now >= deadline:
-                self.abandon(call, timeout)
-                break
-            self.pump(deadline - now)
+        if not self._run_until(lambda: call.done, timeout):
+            self.abandon(call, timeout)
         return call
 
     def wait_all(self, calls, timeout):
@@ -187,19 +284,112 @@ class ClientConnection:
             self.wait(call, max(0.0, deadline - time.monotonic()))
         return calls
 
+    def wait_first(self, call, timeout):
+        """Waits for the first response of a stream or sink; the timeout covers
+        only this wait (STREAM-15).  On timeout the call is abandoned, with
+        CANCEL for a stream (STREAM-14) and ERROR CANCELED for a sink (SINK-8)."""
+        if not self._run_until(lambda: call.first_arrived or call.done, timeout):
+            self.abandon(call, timeout)
+        return call
+
     def abandon(self, call, timeout):
-        """Gives up on a call.  No CANCEL is sent for a request-response call
-        (FRAME-29): its stream id stays in use until a late answer arrives or
-        the connection closes, which a CANCEL would not change."""
+        """Gives up on a call after timeout seconds.  No CANCEL is sent for a
+        request-response call (FRAME-29): its stream id stays in use until a
+        late answer arrives or the connection closes, which a CANCEL would not
+        change."""
         if call.done:
+            return
+        if call.kind in (md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE, md.KIND_SINK):
+            self._give_up(call, TIMEOUT, "timed out after %d ms" % int(timeout * 1000))
             return
         if self.calls.get(call.stream_id) is call:
             del self.calls[call.stream_id]
-            self.abandoned.add(call.stream_id)
+            self.abandoned[call.stream_id] = call
         call.fail(TIMEOUT, "timed out after %d ms" % int(timeout * 1000))
+
+    def cancel(self, call):
+        """Stops consuming a stream or gives up on a sink before its terminal frame."""
+        if not call.done:
+            self._give_up(call, CANCELLED, "cancelled by the caller")
+
+    def _give_up(self, call, failure, text):
+        """STREAM-13, STREAM-14, SINK-8: CANCEL (stream) or ERROR CANCELED (sink);
+        the stream stays abandoned until its terminal frame, whose carriers are
+        claimed and their FDs closed; items not yet taken are closed too."""
+        if self.calls.get(call.stream_id) is call:
+            del self.calls[call.stream_id]
+            self.abandoned[call.stream_id] = call
+            if call.kind == md.KIND_SINK:
+                self.out.push([fr.encode_error(call.stream_id, fr.ERROR_CANCELED)])
+            else:
+                self.out.push([fr.encode_cancel(call.stream_id)])
+            self.log.info("cancel %s stream=%d: %s" % (call.method.decode(), call.stream_id, text))
+            self.flush()
+        call.fail(failure, text)
+        if isinstance(call, StreamCall):
+            while call.items:
+                close_fds(call.items.popleft()[1])
 
     def call(self, method, args, fds=(), kind=md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE, timeout=5.0):
         return self.wait(self.start_call(method, args, fds, kind), timeout)
+
+    # ---------------------------------------------------------------- streams
+
+    def next_item(self, call, timeout):
+        """The next item of a stream as (value, fds), the caller owning fds; None
+        at the end of the stream, when it failed, or when no item came within
+        timeout seconds (then call.done is still False).  Taking an item grants
+        the server one more (REQUEST_N, STREAM-8)."""
+        if not self._run_until(lambda: call.items or call.done, timeout) or not call.items:
+            return None
+        item = call.items.popleft()
+        if not call.done and self.calls.get(call.stream_id) is call and not self.closed:
+            call.granted += 1
+            self.out.push([fr.encode_request_n(call.stream_id, 1)])
+            self.flush()
+        return item
+
+    # ------------------------------------------------------------------ sinks
+
+    def send_item(self, call, data, fds=(), timeout=5.0):
+        """Sends one item of a sink once the server granted credit for it
+        (SINK-5); FDs only when its first response accepted the extension
+        sink (EXT-6).  Takes ownership of fds.  Returns an error text, or None
+        when the item is queued."""
+        fds = list(fds)
+        problem = None
+        if fds and md.EXT_SINK not in call.accepted:
+            problem = "refused locally: FDs on a sink item need the extension sink (EXT-6)"
+        elif len(fds) > MAX_FDS_PER_MESSAGE:
+            problem = "refused locally: %d FDs, at most %d per message (LIMIT-1)" % (len(fds), MAX_FDS_PER_MESSAGE)
+        elif call.completed:
+            problem = "the sink is already completed"
+        elif not self._run_until(lambda: call.done or call.sent < call.credits, timeout):
+            problem = "no credit for an item within %d ms" % int(timeout * 1000)
+        elif call.done or self.closed:
+            problem = "the sink ended: %s" % (call.error or self.failure_text)
+        if problem is not None:
+            close_fds(fds)
+            return problem
+        call.sent += 1
+        stream_id = call.stream_id
+
+        def build(seq):
+            self.log.trace("send PAYLOAD stream=%d sink item fds=%d seq=%r" % (stream_id, len(fds), seq))
+            meta = md.encode_stream_payload_metadata(seq, len(fds))
+            return fr.encode_message(fr.PAYLOAD, stream_id, fr.FLAG_NEXT, meta, data)
+        self.out.push_message(build, fds)
+        self.flush()
+        return None
+
+    def complete(self, call):
+        """Ends a sink's items: PAYLOAD COMPLETE with metadata 00 and no data (SINK-6)."""
+        if call.completed or call.done or self.calls.get(call.stream_id) is not call:
+            return
+        call.completed = True
+        self.out.push([fr.encode_payload_frame(fr.PAYLOAD, call.stream_id, fr.FLAG_COMPLETE,
+                                               md.EMPTY_STREAM_PAYLOAD_METADATA)])
+        self.flush()
 
     # -------------------------------------------------------------------- I/O
 
@@ -282,6 +472,8 @@ class ClientConnection:
             self._on_payload(frame)
         elif ftype == fr.ERROR:
             self._on_error(frame)
+        elif ftype == fr.REQUEST_N:
+            self._on_request_n(frame)
         elif ftype == fr.METADATA_PUSH:
             self._on_metadata_push(frame)
         elif ftype == fr.KEEPALIVE:
@@ -293,7 +485,7 @@ class ClientConnection:
         elif ftype == fr.SETUP or ftype in fr.REQUEST_TYPES:
             raise fr.FrameError("FRAME-28", "the server sent a %s frame on stream %d"
                                 % (fr.TYPE_NAMES[ftype], stream_id))
-        # REQUEST_N and CANCEL are ignored (FRAME-18); FDs that came with them stay queued.
+        # CANCEL is ignored (FRAME-18); FDs that came with it stay queued.
 
     def _on_metadata_push(self, frame):
         if self.setup_version is not None or frame.metadata is None:
@@ -307,6 +499,23 @@ class ClientConnection:
             self.setup_version = response.get("version")
             self.log.info("setup-response version=%r" % self.setup_version)
 
+    def _on_request_n(self, frame):
+        """Credit for a sink's items (21.6); on a stream call in flight a breach
+        of its contract (STREAM-18); ignored elsewhere (FRAME-18)."""
+        call = self.calls.get(frame.stream_id)
+        if call is None:
+            return
+        if call.kind == md.KIND_SINK:
+            call.credits = min(call.credits + frame.initial_n, UNLIMITED_CREDIT)
+        elif call.kind == md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE:
+            self._contract(call, "the server sent REQUEST_N %d on stream %d (STREAM-18)"
+                           % (frame.initial_n, frame.stream_id))
+
+    def _contract(self, call, text):
+        """A stream that breaks its contract fails, and then the connection (STREAM-17, STREAM-18)."""
+        call.fail(CONTRACT, text)
+        self.fail(text)
+
     def _on_error(self, frame):
         text = frame.data
         if frame.stream_id == 0:
@@ -314,12 +523,14 @@ class ClientConnection:
                                 % (frame.error_code, text.decode("utf-8", "replace")))
         call = self.calls.pop(frame.stream_id, None)
         if call is None:
-            self.abandoned.discard(frame.stream_id)
+            self.abandoned.pop(frame.stream_id, None)
             return
         what = text.decode("utf-8", "replace")
+        call.rpc_error = (frame.error_code, None, None)
         try:
             error = md.decode_response_rpc_error(text)
             what = error.get("what_utf8", b"").decode("utf-8", "replace")
+            call.rpc_error = (frame.error_code, error.get("category"), error.get("code"))
         except compact.DecodeError:
             pass
         call.fail(RPC_ERROR, "ERROR 0x%x: %s" % (frame.error_code, what))
@@ -333,7 +544,7 @@ class ClientConnection:
             if frame.has(fr.FLAG_FOLLOWS):
                 return
             del self.partial[stream_id]
-            self._on_response(fr.Message.from_partial(partial))
+            self._on_message(fr.Message.from_partial(partial))
             return
         if stream_id not in self.calls and stream_id not in self.abandoned:
             # Ignored on its own, FOLLOWS or not (FRAME-18, FRAME-25).
@@ -342,82 +553,225 @@ class ClientConnection:
             self.partial[stream_id] = fr.PartialMessage(frame)
             self._check_size(self.partial[stream_id])
             return
-        self._on_response(fr.Message.from_frame(frame))
+        self._on_message(fr.Message.from_frame(frame))
 
     def _check_size(self, partial):
         if partial.size() > self.max_message:
             raise fr.FrameError("LIMIT-9", "message beyond %d bytes" % self.max_message)
 
-    # Limitation: streams are not implemented.  There is no REQUEST_STREAM call,
-    # so StreamPayloadMetadata is never decoded and ERR-14 (failing a stream
-    # whose item's claim failed) has nothing to apply to.
-    def _on_response(self, msg):
-        """A complete response: claim first (FD-CARRY-3, FD-CARRY-5), then decode."""
-        stream_id = msg.stream_id
-        call = self.calls.pop(stream_id, None)
-        self.abandoned.discard(stream_id)
-        if not msg.has(fr.FLAG_NEXT):
-            if call is not None:
-                call.fail(MALFORMED, "response without a payload (COMPLETE only)")
-            return
+    def _on_message(self, msg):
+        call = self.calls.get(msg.stream_id)
+        abandoned = call is None
+        if abandoned:
+            call = self.abandoned.get(msg.stream_id)
+            if call is None:
+                return
+        if call.kind == md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE:
+            self._on_stream_message(call, msg, abandoned)
+        elif call.kind == md.KIND_SINK:
+            self._on_sink_message(call, msg, abandoned)
+        else:
+            self._on_response(call, msg, abandoned)
+
+    def _end(self, call):
+        """The terminal frame of call's stream arrived: its id is free again (FRAME-12)."""
+        if self.calls.get(call.stream_id) is call:
+            del self.calls[call.stream_id]
+        elif self.abandoned.get(call.stream_id) is call:
+            del self.abandoned[call.stream_id]
+
+    def _claim(self, msg, decode):
+        """Decodes a carrier's metadata and performs its claim, before anything
+        else is looked at (FD-CARRY-3).  Returns (meta, claim), or (None, text)
+        when the metadata is missing or malformed: then nothing is claimed."""
         try:
             if msg.metadata is None:
                 raise compact.DecodeError("no metadata")
-            meta = md.decode_response_metadata(msg.metadata)
+            meta = decode(msg.metadata)
         except compact.DecodeError as error:
-            if call is not None:
-                call.fail(MALFORMED, "malformed response metadata: %s" % error)
-            return
+            return None, "malformed metadata: %s" % error
         num_fds, fd_seq_num = md.fd_claim_args(meta)
         claim = self.fd_queue.claim(num_fds, fd_seq_num)
         if claim.orphans_closed:
             self.log.info("orphans closed=%d (ORPHAN-1)" % claim.orphans_closed)
-        if call is None:
+        return meta, claim
+
+    def _on_response(self, call, msg, abandoned):
+        """A complete response: claim first (FD-CARRY-3, FD-CARRY-5), then decode."""
+        self._end(call)
+        if not msg.has(fr.FLAG_NEXT):
+            call.fail(MALFORMED, "response without a payload (COMPLETE only)")
+            return
+        meta, claim = self._claim(msg, md.decode_response_metadata)
+        if meta is None:
+            call.fail(MALFORMED, "%s of the response" % claim)
+            return
+        if abandoned:
             close_fds(claim.fds)
-            self.log.info("late-response stream=%d fds closed=%d (FD-CARRY-5)" % (stream_id, len(claim.fds)))
+            self.log.info("late-response stream=%d fds closed=%d (FD-CARRY-5)" % (msg.stream_id, len(claim.fds)))
             return
         if not claim.ok:
             call.fail(FD_MISMATCH, claim.reason)
             return
-        call.fds = claim.fds
-        self._decode_result(call, meta, msg.data)
-        if not call.ok:
-            # A response the client rejects: its FDs are closed before the
-            # failure is reported (OWN-3).
-            call.release()
+        ok, value = self._read_payload(call, meta, msg.data, fdtest.RESULT_SCHEMAS.get(call.method, {}), claim.fds)
+        if ok:
+            call.fds = claim.fds
+            call.succeed(value)
 
-    def _decode_result(self, call, meta, data):
-        """The table of 6.9: absent payloadMetadata is a result (META-22), an
-        empty one is neither result nor exception (META-21)."""
+    def _read_payload(self, call, meta, data, schema, fds, needs_value=True):
+        """The table of 6.9 for a claimed PAYLOAD: absent payloadMetadata is a
+        result (META-22), an empty one is neither result nor exception
+        (META-21).  Returns (True, value) for a result, whose fds the caller
+        places; otherwise fails call and returns (False, None), the fds closed
+        (OWN-3) or, for a declared exception under the extension exception,
+        handed over with it (EXT-8)."""
         payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
-        schema = fdtest.RESULT_SCHEMAS.get(call.method, {})
         if "exceptionMetadata" in payload_meta:
             exception = payload_meta["exceptionMetadata"]
             what = exception.get("what_utf8", b"").decode("utf-8", "replace")
-            if "declaredException" in exception.get("metadata", {}):
-                try:
-                    result = compact.decode_struct(data, schema)
-                except compact.DecodeError as error:
-                    call.fail(MALFORMED, "malformed exception result: %s" % error)
-                    return
-                call.exception = {key: value for key, value in result.items() if key != "success"}
-                call.fail(DECLARED, "%s: %s" % (exception.get("name_utf8", b"").decode("utf-8", "replace"),
-                                                what))
-            else:
-                call.fail(APPLICATION, "undeclared exception: %s" % what)
-            return
+            if "declaredException" not in exception.get("metadata", {}):
+                return self._reject(call, fds, APPLICATION, "undeclared exception: %s" % what)
+            if fds and md.EXT_EXCEPTION not in self.offered:
+                return self._reject(call, fds, PROTOCOL, "a declared exception came with %d FDs without the "
+                                    "extension exception (EXT-7): %s" % (len(fds), what))
+            try:
+                result = compact.decode_struct(data, schema)
+            except compact.DecodeError as error:
+                return self._reject(call, fds, MALFORMED, "malformed exception result: %s" % error)
+            call.exception = {key: value for key, value in result.items() if key != "success"}
+            call.fds = fds
+            call.fail(DECLARED, "%s: %s" % (exception.get("name_utf8", b"").decode("utf-8", "replace"), what))
+            return False, None
         if "responseMetadata" not in payload_meta:
-            call.fail(NO_RESULT, "neither a result nor an exception: payloadMetadata has no member known")
-            return
+            return self._reject(call, fds, NO_RESULT,
+                                "neither a result nor an exception: payloadMetadata has no member known")
         try:
             result = compact.decode_struct(data, schema)
         except compact.DecodeError as error:
-            call.fail(MALFORMED, "malformed result: %s" % error)
+            return self._reject(call, fds, MALFORMED, "malformed result: %s" % error)
+        if needs_value and "success" not in result:
+            return self._reject(call, fds, MALFORMED, "result without a value")
+        return True, result.get("success")
+
+    @staticmethod
+    def _reject(call, fds, failure, text):
+        close_fds(fds)
+        call.fail(failure, text)
+        return False, None
+
+    def _on_stream_message(self, call, msg, abandoned):
+        """A PAYLOAD on a stream: the first response, an item or the end (21.1)."""
+        first = not call.first_arrived
+        if not msg.has(fr.FLAG_NEXT):
+            if first and not abandoned:
+                self._contract(call, "the first message on stream %d is a PAYLOAD without NEXT (STREAM-18)"
+                               % msg.stream_id)
+                return
+            self._end(call)
+            call.succeed(None)
+            self.log.trace("end %s stream=%d" % (call.method.decode(), msg.stream_id))
             return
-        if "success" not in result:
-            call.fail(MALFORMED, "result without a value")
+        decode = md.decode_response_metadata if first else md.decode_stream_payload_metadata
+        meta, claim = self._claim(msg, decode)
+        call.first_arrived = True
+        if meta is None:
+            self._unreadable(call, msg, claim)
             return
-        call.succeed(result["success"])
+        if not claim.ok:
+            call.fail(FD_MISMATCH, claim.reason)
+            self.fail("claim on stream %d failed (STREAM-12): %s" % (msg.stream_id, claim.reason))
+            return
+        if abandoned:
+            close_fds(claim.fds)
+            self.log.info("late-item stream=%d fds closed=%d (STREAM-13)" % (msg.stream_id, len(claim.fds)))
+            if msg.has(fr.FLAG_COMPLETE):
+                self._end(call)
+            return
+        if not first:
+            call.received += 1
+            if call.received > call.granted:
+                close_fds(claim.fds)
+                self._contract(call, "an item beyond the %d credits granted on stream %d (STREAM-17)"
+                               % (call.granted, msg.stream_id))
+                return
+        first_schema, item_schema = fdtest.STREAM_SCHEMAS.get(call.method, ({}, {}))
+        ok, value = self._read_payload(call, meta, msg.data, first_schema if first else item_schema, claim.fds,
+                                       needs_value=not first)
+        if not ok:
+            self._after_failure(call, msg)
+            return
+        if first:
+            call.first_value, call.first_fds = value, claim.fds
+        else:
+            call.items.append((value, claim.fds))
+        if msg.has(fr.FLAG_COMPLETE):
+            self._end(call)
+            call.succeed(None)
+
+    def _unreadable(self, call, msg, text):
+        """A stream or sink message whose metadata does not decode: nothing is
+        claimed; the call fails and, unless the message ended it, is given up."""
+        if self.calls.get(call.stream_id) is call:
+            call.fail(MALFORMED, text)
+        self._after_failure(call, msg)
+
+    def _after_failure(self, call, msg):
+        """A stream or sink failed on a message: ended when the message had
+        COMPLETE, otherwise abandoned with CANCEL or ERROR (STREAM-14, SINK-8)."""
+        if msg.has(fr.FLAG_COMPLETE):
+            self._end(call)
+            return
+        self._give_up(call, call.failure, call.error)
+
+    def _on_sink_message(self, call, msg, abandoned):
+        """A PAYLOAD on a sink: its first response, then its final response (21.1)."""
+        first = not call.first_arrived
+        if not msg.has(fr.FLAG_NEXT):
+            self._end(call)
+            call.fail(PROTOCOL, "the sink on stream %d ended without a final response" % msg.stream_id)
+            return
+        decode = md.decode_response_metadata if first else md.decode_stream_payload_metadata
+        meta, claim = self._claim(msg, decode)
+        call.first_arrived = True
+        if meta is None:
+            self._unreadable(call, msg, claim)
+            return
+        if not claim.ok:
+            call.fail(FD_MISMATCH, claim.reason)
+            self.fail("claim on sink %d failed (STREAM-12): %s" % (msg.stream_id, claim.reason))
+            return
+        if abandoned:
+            close_fds(claim.fds)
+            self.log.info("late-response sink=%d fds closed=%d (STREAM-13)" % (msg.stream_id, len(claim.fds)))
+            if not first:
+                self._end(call)
+            return
+        first_schema, _, final_schema = fdtest.SINK_SCHEMAS.get(call.method, ({}, {}, {}))
+        if first:
+            call.accepted = md.extension_names(meta.get("otherMetadata")) & self.offered
+            if msg.has(fr.FLAG_COMPLETE):
+                self._reject(call, claim.fds, PROTOCOL, "the sink's first response has COMPLETE")
+                self._end(call)
+                return
+            ok, value = self._read_payload(call, meta, msg.data, first_schema, claim.fds, needs_value=False)
+            if ok:
+                call.first_value, call.first_fds = value, claim.fds
+            else:
+                self._after_failure(call, msg)
+            return
+        if not msg.has(fr.FLAG_COMPLETE):
+            self._reject(call, claim.fds, PROTOCOL, "a PAYLOAD without COMPLETE after the sink's first response")
+            self._after_failure(call, msg)
+            return
+        self._end(call)
+        if claim.fds and md.EXT_SINK not in self.offered:
+            self._reject(call, claim.fds, PROTOCOL, "the final response came with %d FDs without the extension "
+                         "sink (EXT-7)" % len(claim.fds))
+            return
+        ok, value = self._read_payload(call, meta, msg.data, final_schema, claim.fds)
+        if ok:
+            call.fds = claim.fds
+            call.succeed(value)
 
     # ---------------------------------------------------------------- failure
 

@@ -319,6 +319,13 @@ class Union(dict):
 # the element spec for LIST/SET ((elem_type, elem_sub)), (key spec, value spec)
 # for MAP, and None otherwise.  Values decode to int, bytes, bool, dict (structs,
 # keyed by name), list and list of pairs.
+#
+# A fourth element LENIENT marks a field that is read only when it has the
+# expected shape and is otherwise skipped like an unknown field: a field the
+# spec does not list as known (6.1) but from which a value is taken when it
+# fits, such as otherMetadata's map of strings (EXT-2).
+
+LENIENT = "lenient"
 
 
 def _types_match(expected, actual):
@@ -379,10 +386,27 @@ def read_struct(reader, schema):
         if known is None:
             skip(reader, wire_type, in_field=True)
             continue
-        name, ttype, sub = known
+        name, ttype, sub = known[:3]
+        if known[3:] == (LENIENT,):
+            _read_lenient(reader, result, name, ttype, sub, wire_type)
+            continue
         if not _types_match(ttype, wire_type):
             raise DecodeError("field %d (%s) has type %d, expected %d" % (field_id, name, wire_type, ttype))
         result[name] = _read_value(reader, ttype, sub, wire_type, True)
+
+
+def _read_lenient(reader, result, name, ttype, sub, wire_type):
+    """A LENIENT field: its value when it has the expected shape; otherwise it
+    is skipped and the field counts as absent, an earlier value included."""
+    start = reader.pos
+    if _types_match(ttype, wire_type):
+        try:
+            result[name] = _read_value(reader, ttype, sub, wire_type, True)
+            return
+        except DecodeError:
+            reader.pos = start
+    result.pop(name, None)
+    skip(reader, wire_type, in_field=True)
 
 
 def decode_struct(buf, schema):

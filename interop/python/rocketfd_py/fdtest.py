@@ -13,7 +13,13 @@ METHOD_KINDS = {
     b"lastRecorded": 0,
     b"open": 0,
     b"whoami": 0,
+    b"streamFds": 4,
+    b"sinkFds": 6,
 }
+
+# 17.5: the bounds of streamFds' arguments (SVC-STREAM-2).
+MAX_STREAM_COUNT = 10000
+MAX_FDS_PER_ITEM = 253
 
 FD_INFO = {
     1: ("dev", c.I64, None),
@@ -42,6 +48,7 @@ PEER_INFO = {
 }
 
 TAG_ARGS = {1: ("tag", c.BINARY, None)}
+STREAM_FDS_ARGS = {1: ("count", c.I32, None), 2: ("fdsPerItem", c.I32, None)}
 PATH_ARGS = {1: ("path", c.BINARY, None)}
 NO_ARGS = {}
 
@@ -49,6 +56,7 @@ REPORT_RESULT = {0: ("success", c.STRUCT, FD_REPORT)}
 STRING_RESULT = {0: ("success", c.BINARY, None)}
 OPEN_RESULT = {0: ("success", c.BINARY, None), 1: ("error", c.STRUCT, FD_TEST_ERROR)}
 PEER_INFO_RESULT = {0: ("success", c.STRUCT, PEER_INFO)}
+EMPTY_RESULT = {}
 
 RESULT_SCHEMAS = {
     b"inspect": REPORT_RESULT,
@@ -58,6 +66,14 @@ RESULT_SCHEMAS = {
     b"whoami": PEER_INFO_RESULT,
 }
 
+# Streams: (first response, item).  Sinks: (first response, sink item, final response).
+STREAM_SCHEMAS = {
+    b"streamFds": (EMPTY_RESULT, REPORT_RESULT),
+}
+SINK_SCHEMAS = {
+    b"sinkFds": (EMPTY_RESULT, STRING_RESULT, REPORT_RESULT),
+}
+
 ARG_SCHEMAS = {
     b"inspect": TAG_ARGS,
     b"echo": TAG_ARGS,
@@ -65,7 +81,22 @@ ARG_SCHEMAS = {
     b"lastRecorded": NO_ARGS,
     b"open": PATH_ARGS,
     b"whoami": NO_ARGS,
+    b"streamFds": STREAM_FDS_ARGS,
+    b"sinkFds": TAG_ARGS,
 }
+
+
+def refused_args(method, args):
+    """Why a method refuses arguments that decode (6.8 step 9), or None."""
+    if method != b"streamFds":
+        return None
+    count = args.get("count", 0)
+    per_item = args.get("fdsPerItem", 0)
+    if not 0 <= count <= MAX_STREAM_COUNT:
+        return "streamFds count %d outside 0..%d" % (count, MAX_STREAM_COUNT)
+    if not 0 <= per_item <= MAX_FDS_PER_ITEM:
+        return "streamFds fdsPerItem %d outside 0..%d" % (per_item, MAX_FDS_PER_ITEM)
+    return None
 
 EXCEPTION_NAME = b"FdTestError"
 
@@ -108,6 +139,10 @@ def encode_tag_args(tag):
 
 def encode_path_args(path):
     return c.encode_struct([(1, c.BINARY, path)])
+
+
+def encode_stream_fds_args(count, fds_per_item):
+    return c.encode_struct([(1, c.I32, count), (2, c.I32, fds_per_item)])
 
 
 def encode_report_result(tag, infos):

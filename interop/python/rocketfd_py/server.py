@@ -20,6 +20,14 @@ from .fdqueue import DEFAULT_BUDGET, DEFAULT_CAP, FdQueue, QueueError, close_fds
 from .outqueue import OutQueue, SendError
 
 MAX_IN_FLIGHT = 256
+MAX_QUEUED_CHUNKS = 8    # stream items are made only while the output holds fewer chunks
+WRITE_ROUNDS = 16        # make-and-write rounds per event, so one connection cannot starve the others
+# Credits a sink's client holds: SINK_WINDOW after the first response, one
+# more after each item.  Items beyond them are not detected: a grant the
+# server queued may not have reached the client, so the server cannot tell
+# an item sent early from one sent within credit.
+SINK_WINDOW = 2
+UNLIMITED_CREDIT = (1 << 31) - 1
 MAX_CONNECTIONS = 1024
 READS_PER_EVENT = 16
 DRAIN_LIMIT = 1 << 20
@@ -31,6 +39,7 @@ _FRAME_KINDS = {
     fr.REQUEST_RESPONSE: md.KIND_SINGLE_REQUEST_SINGLE_RESPONSE,
     fr.REQUEST_FNF: md.KIND_SINGLE_REQUEST_NO_RESPONSE,
     fr.REQUEST_STREAM: md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE,
+    fr.REQUEST_CHANNEL: md.KIND_SINK,
 }
 
 
@@ -71,20 +80,91 @@ class Credentials:
 
 class Request:
     """A complete, validated request handed to the service.  fds is owned by
-    the request: a handler that keeps or forwards them empties the list."""
+    the request: a handler that keeps or forwards them empties the list.
+    initial_n is the initial request N of a stream or sink request."""
 
-    __slots__ = ("stream_id", "method", "args", "fds", "credentials")
+    __slots__ = ("stream_id", "method", "args", "fds", "credentials", "initial_n", "flags")
 
-    def __init__(self, stream_id, method, args, fds, credentials):
+    def __init__(self, stream_id, method, args, fds, credentials, initial_n=None, flags=0):
         self.stream_id = stream_id
         self.method = method
         self.args = args
         self.fds = fds
         self.credentials = credentials
+        self.initial_n = initial_n
+        self.flags = flags
 
     def take_fds(self):
         fds, self.fds = self.fds, []
         return fds
+
+
+class Credit:
+    """The balance of a stream's credits, one spent per item; a balance that
+    reaches 2^31 - 1 means no limit from then on (21.1)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, left):
+        self.left = left
+
+    def add(self, count):
+        if self.left < UNLIMITED_CREDIT:
+            self.left = min(self.left + count, UNLIMITED_CREDIT)
+
+    def available(self):
+        return self.left > 0
+
+    def spend(self):
+        if self.left < UNLIMITED_CREDIT:
+            self.left -= 1
+
+
+class ServerStream:
+    """A streamFds stream after its first response: items left to send and credits (21.2, 21.3)."""
+
+    __slots__ = ("stream_id", "count", "fds_per_item", "next_index", "credit")
+
+    def __init__(self, stream_id, count, fds_per_item, initial_n):
+        self.stream_id = stream_id
+        self.count = count
+        self.fds_per_item = fds_per_item
+        self.next_index = 0
+        # The initial request N counts the first response too (STREAM-6).
+        self.credit = Credit(initial_n - 1)
+
+
+class ServerSink:
+    """A sinkFds sink between its first response and its terminal frame (21.6, 17.6)."""
+
+    __slots__ = ("stream_id", "tag", "fds_agreed", "infos")
+
+    def __init__(self, stream_id, tag, fds_agreed):
+        self.stream_id = stream_id
+        self.tag = tag
+        self.fds_agreed = fds_agreed
+        self.infos = []
+
+
+def _stream_tag(stream_id):
+    """The output tag of the frames of a stream or sink, which CANCEL or the
+    client's ERROR drop while none of their bytes is written."""
+    return ("streaming", stream_id)
+
+
+def _make_pipe_read_ends(count):
+    """count read ends of new close-on-exec pipes whose write ends are closed
+    (17.5); on failure closes what it made and raises OSError."""
+    read_ends = []
+    try:
+        for _ in range(count):
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            read_ends.append(read_end)
+            os.close(write_end)
+    except OSError:
+        close_fds(read_ends)
+        raise
+    return read_ends
 
 
 class ServerConnection:
@@ -106,7 +186,10 @@ class ServerConnection:
         # (4.5 allows a bound); each is bounded by max_message only.
         self.partial = {}
         self.in_use = set()      # stream ids from a request's first frame until its answer is queued (1.4)
-        self.in_flight = set()   # complete request-response and stream requests among them
+        self.in_flight = set()   # complete request-response, stream and sink requests among them
+        self.streams = {}        # stream id -> ServerStream, until its terminal frame is queued
+        self.sinks = {}          # stream id -> ServerSink, while the sink is open
+        self.offered = frozenset()  # extensions the client offered in SETUP (21.8)
         self.setup_done = False
         self.closed = False
         self.last_recorded = (b"", [])
@@ -168,10 +251,18 @@ class ServerConnection:
             if frame.stream_id == 0:
                 raise fr.FrameError("FRAME-20", "peer sent ERROR 0x%x: %s" % (
                     frame.error_code, frame.data.decode("utf-8", "replace")))
+            if frame.stream_id in self.sinks:
+                self._end_sink(frame.stream_id, "the client's ERROR 0x%x" % frame.error_code)
+        elif ftype == fr.REQUEST_N:
+            stream = self.streams.get(frame.stream_id)
+            if stream is not None:
+                stream.credit.add(frame.initial_n)
+        elif ftype == fr.CANCEL:
+            self._on_cancel(frame.stream_id)
         elif ftype == fr.EXT:
             if not frame.has(fr.FLAG_IGNORE):
                 raise fr.FrameError("FRAME-17", "EXT frame without IGNORE")
-        # REQUEST_N, CANCEL, METADATA_PUSH: nothing to do (FRAME-18, FRAME-19).
+        # Other REQUEST_N, CANCEL and ERROR frames, METADATA_PUSH: nothing to do (FRAME-18, FRAME-19).
 
     def _on_setup(self, frame):
         info = frame.setup
@@ -201,9 +292,11 @@ class ServerConnection:
             self.fail("no common version in %d..%d" % (min_version, max_version), fr.ERROR_INVALID_SETUP)
             return
         version = min(max_version, md.MAX_ROCKET_VERSION)
+        self.offered = md.extension_names(setup.get("clientMetadata", {}).get("otherMetadata"))
         self.setup_done = True
         self.out.push([fr.encode_metadata_push(md.encode_setup_response(version))])
-        self.log.info("conn=%d setup version=%d" % (self.conn_id, version))
+        self.log.info("conn=%d setup version=%d offered=%s" % (
+            self.conn_id, version, b",".join(sorted(self.offered)).decode() or "-"))
 
     def _on_request_frame(self, frame):
         stream_id = frame.stream_id
@@ -226,14 +319,24 @@ class ServerConnection:
     def _on_payload(self, frame):
         partial = self.partial.get(frame.stream_id)
         if partial is None:
-            # Continues nothing: ignored on its own, FOLLOWS or not (FRAME-18, FRAME-25).
+            if frame.stream_id not in self.sinks:
+                # Continues nothing: ignored on its own, FOLLOWS or not (FRAME-18, FRAME-25).
+                return
+            if frame.has(fr.FLAG_FOLLOWS):
+                self._start_partial(frame)
+            else:
+                self._on_sink_message(fr.Message.from_frame(frame))
             return
         partial.append(frame)
         if partial.size() > self.max_message:
             raise fr.FrameError("LIMIT-9", "message beyond %d bytes" % self.max_message)
         if not frame.has(fr.FLAG_FOLLOWS):
             del self.partial[frame.stream_id]
-            self._on_message(fr.Message.from_partial(partial))
+            message = fr.Message.from_partial(partial)
+            if message.ftype == fr.PAYLOAD:
+                self._on_sink_message(message)
+            else:
+                self._on_message(message)
 
     # --------------------------------------------------------------- dispatch
 
@@ -241,7 +344,7 @@ class ServerConnection:
         """A complete request: the checks of 6.8 in the order of its table
         (META-20), the claim as its step 2, then execution."""
         stream_id = msg.stream_id
-        if msg.ftype in (fr.REQUEST_RESPONSE, fr.REQUEST_STREAM):
+        if msg.ftype in (fr.REQUEST_RESPONSE, fr.REQUEST_STREAM, fr.REQUEST_CHANNEL):
             self.in_flight.add(stream_id)
         fds = []
         try:
@@ -286,9 +389,9 @@ class ServerConnection:
             raise Rejection("interactions are not supported")
         if meta.get("checksum", {}).get("algorithm"):
             raise Rejection("checksums are not supported")
-        if msg.ftype == fr.REQUEST_CHANNEL:
-            raise Rejection("REQUEST_CHANNEL is not supported")
         kind = meta.get("kind")
+        if msg.ftype == fr.REQUEST_CHANNEL and kind == md.KIND_BIDIRECTIONAL_STREAM:
+            raise Rejection("bidirectional streams are not supported")
         if kind is None or kind != _FRAME_KINDS[msg.ftype]:
             raise Rejection("kind %r does not match %s" % (kind, fr.TYPE_NAMES[msg.ftype]),
                             code=md.CODE_WRONG_RPC_KIND)
@@ -304,7 +407,10 @@ class ServerConnection:
             args = compact.decode_struct(msg.data, fdtest.ARG_SCHEMAS[name])
         except compact.DecodeError as error:
             raise Rejection("malformed arguments of %s: %s" % (name.decode(), error)) from None
-        return Request(msg.stream_id, name, args, fds, self.credentials.copy())
+        refused = fdtest.refused_args(name, args)
+        if refused is not None:
+            raise Rejection(refused)
+        return Request(msg.stream_id, name, args, fds, self.credentials.copy(), msg.initial_n, msg.flags)
 
     def _reject(self, msg, rejection):
         """Answers a request that is not executed; the FDs are already closed (OWN-3)."""
@@ -316,21 +422,202 @@ class ServerConnection:
 
     # ----------------------------------------------------------------- output
 
-    def _push(self, stream_id, frames, fds=None):
-        """Queues the final frame(s) of a request's answer: from now on its
+    def _release(self, stream_id):
+        """The final frame of a request's answer is queued: from now on its
         stream id is free again (1.4, 4.6), whether or not it is written yet."""
-        self.out.push(frames, fds)
         self.in_use.discard(stream_id)
         self.in_flight.discard(stream_id)
 
+    def _push(self, stream_id, frames):
+        """Queues the final frame(s) of a request's answer, without FDs."""
+        self.out.push(frames)
+        self._release(stream_id)
+
+    def _queue_payload(self, stream_id, flags, encode_metadata, data, fds=(), tag=None):
+        """Queues one PAYLOAD message; takes fds.  encode_metadata(seq, num_fds)
+        gives its metadata once it is stamped (outqueue)."""
+        fds = list(fds)
+
+        def build(seq):
+            self.log.trace("conn=%d send PAYLOAD stream=%d flags=0x%03x fds=%d seq=%r"
+                           % (self.conn_id, stream_id, flags, len(fds), seq))
+            return fr.encode_message(fr.PAYLOAD, stream_id, flags, encode_metadata(seq, len(fds)), data)
+        self.out.push_message(build, fds, tag=tag)
+
     def respond(self, stream_id, data, fds=None, exception=None):
         """Queues a response; takes fds, which the sendmsg carries (FD-SEND-1)."""
-        fds = list(fds or [])
-        seq = self.out.stamp(len(fds)) if fds else None
-        meta = md.encode_response_metadata(seq, len(fds), exception)
-        frames = fr.encode_message(fr.PAYLOAD, stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE, meta, data)
-        self._push(stream_id, frames, fds)
-        self.log.trace("conn=%d send PAYLOAD stream=%d fds=%d seq=%r" % (self.conn_id, stream_id, len(fds), seq))
+        self._queue_payload(stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE,
+                            lambda seq, count: md.encode_response_metadata(seq, count, exception), data, fds or ())
+        self._release(stream_id)
+
+    # ---------------------------------------------------------------- streams
+
+    def open_stream(self, stream_id, count, fds_per_item, initial_n):
+        """Sends a stream's first response, without FD (SVC-STREAM-1); its items
+        follow from produce() as credits allow."""
+        tag = _stream_tag(stream_id)
+        flags = fr.FLAG_NEXT if count else fr.FLAG_NEXT | fr.FLAG_COMPLETE
+        self._queue_payload(stream_id, flags, lambda seq, num: md.encode_response_metadata(seq, num),
+                            compact.encode_struct([]), tag=tag)
+        if not count:
+            self._release(stream_id)
+            return
+        self.streams[stream_id] = ServerStream(stream_id, count, fds_per_item, initial_n)
+
+    def can_produce(self):
+        return any(stream.credit.available() for stream in self.streams.values())
+
+    # Limitation: a stream whose credits are spent waits for REQUEST_N as long
+    # as the connection lives (STREAM-7 asks for at least 30 s); there is no
+    # credit timeout.
+    def produce(self):
+        """Queues stream items as credits allow, one per stream in turn, while
+        the output holds fewer than MAX_QUEUED_CHUNKS chunks, so that the
+        pipes of an item exist only shortly before it is written."""
+        progress = True
+        while progress and not self.closed:
+            progress = False
+            for stream in list(self.streams.values()):
+                if len(self.out) >= MAX_QUEUED_CHUNKS:
+                    return
+                if stream.credit.available():
+                    self._send_item(stream)
+                    progress = True
+
+    def _send_item(self, stream):
+        """Item next_index of a streamFds stream: fdsPerItem new pipe read ends
+        and their report (17.5); the last item carries COMPLETE (STREAM-4)."""
+        stream_id = stream.stream_id
+        index = stream.next_index
+        try:
+            fds = _make_pipe_read_ends(stream.fds_per_item)
+        except OSError as error:
+            self._fail_stream(stream_id, "cannot make item %d: %s" % (index, os.strerror(error.errno)))
+            return
+        infos = [fdtest.fd_info(fd) for fd in fds]
+        data = fdtest.encode_report_result(str(index).encode(), infos)
+        last = index == stream.count - 1
+        flags = fr.FLAG_NEXT | (fr.FLAG_COMPLETE if last else 0)
+        self._queue_payload(stream_id, flags, md.encode_stream_payload_metadata, data, fds,
+                            tag=_stream_tag(stream_id))
+        stream.next_index += 1
+        stream.credit.spend()
+        if last:
+            del self.streams[stream_id]
+            self._release(stream_id)
+
+    def _fail_stream(self, stream_id, what):
+        """Ends a stream after its first response with ERROR APPLICATION_ERROR (21.2)."""
+        self.log.warn("conn=%d stream=%d failed: %s" % (self.conn_id, stream_id, what))
+        self.streams.pop(stream_id, None)
+        data = md.encode_stream_rpc_error(what)
+        self._push(stream_id, [fr.encode_error(stream_id, fr.ERROR_APPLICATION_ERROR, data)])
+
+    def _on_cancel(self, stream_id):
+        """CANCEL: nothing more is sent on the stream, items not yet begun are
+        dropped with their FDs (STREAM-10, STREAM-11); on a sink it acts as the
+        client's ERROR (21.6)."""
+        if stream_id in self.sinks:
+            self._end_sink(stream_id, "CANCEL")
+            return
+        stream = self.streams.pop(stream_id, None)
+        closed = self.out.drop(_stream_tag(stream_id))
+        if stream is not None or closed:
+            self.log.info("conn=%d stream=%d cancelled: dropped items with %d FDs" % (self.conn_id, stream_id, closed))
+            self._release(stream_id)
+
+    # ------------------------------------------------------------------ sinks
+
+    def open_sink(self, stream_id, tag, complete):
+        """Sends a sink's first response, with the extension answer (EXT-3), and
+        its first credits (SINK-3, SINK-4).  complete: the REQUEST_CHANNEL had
+        COMPLETE, so the client sends no item."""
+        accepted = [md.EXT_SINK] if md.EXT_SINK in self.offered else []
+        sink = ServerSink(stream_id, tag, bool(accepted))
+        self.sinks[stream_id] = sink
+        self._queue_payload(stream_id, fr.FLAG_NEXT,
+                            lambda seq, num: md.encode_response_metadata(seq, num, extensions=accepted),
+                            compact.encode_struct([]), tag=_stream_tag(stream_id))
+        if complete:
+            self._complete_sink(sink)
+            return
+        self._grant(sink, SINK_WINDOW)
+
+    def _grant(self, sink, count):
+        self.out.push([fr.encode_request_n(sink.stream_id, count)], tag=_stream_tag(sink.stream_id))
+
+    def _on_sink_message(self, msg):
+        """A complete PAYLOAD on an open sink: an item (claimed first,
+        FD-CARRY-3) or the client's completion (SINK-6)."""
+        sink = self.sinks[msg.stream_id]
+        if not msg.has(fr.FLAG_NEXT):
+            self._complete_sink(sink)
+            return
+        fds = []
+        try:
+            if msg.metadata is None:
+                raise Rejection("sink item without metadata")
+            try:
+                meta = md.decode_stream_payload_metadata(msg.metadata)
+            except compact.DecodeError as error:
+                raise Rejection("malformed StreamPayloadMetadata of a sink item: %s" % error) from None
+            num_fds, fd_seq_num = md.fd_claim_args(meta)
+            claim = self.fd_queue.claim(num_fds, fd_seq_num)
+            if claim.orphans_closed:
+                self.log.info("conn=%d closed %d orphan FDs (ORPHAN-1)" % (self.conn_id, claim.orphans_closed))
+            if not claim.ok:
+                raise Rejection(claim.reason)
+            fds = claim.fds
+            value = self._check_sink_item(sink, meta, msg.data, fds)
+        except Rejection as rejection:
+            close_fds(fds)
+            self._fail_sink(sink, rejection.what)
+            return
+        sink.infos.extend(fdtest.fd_info(fd) for fd in fds)
+        close_fds(fds)
+        self.log.info("conn=%d sink=%d item %s fds=%d" % (self.conn_id, sink.stream_id, _printable(value), len(fds)))
+        if msg.has(fr.FLAG_COMPLETE):
+            self._complete_sink(sink)
+        else:
+            self._grant(sink, 1)
+
+    def _check_sink_item(self, sink, meta, data, fds):
+        """The checks of a claimed sink item; returns its value or raises Rejection."""
+        if fds and not sink.fds_agreed:
+            raise Rejection("sink item with %d FDs without the extension sink (EXT-7)" % len(fds))
+        payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
+        if "responseMetadata" not in payload_meta:
+            raise Rejection("sink item whose payloadMetadata is not responseMetadata")
+        try:
+            item = compact.decode_struct(data, fdtest.SINK_SCHEMAS[b"sinkFds"][1])
+        except compact.DecodeError as error:
+            raise Rejection("malformed sink item: %s" % error) from None
+        if "success" not in item:
+            raise Rejection("sink item without a value")
+        return item["success"]
+
+    def _complete_sink(self, sink):
+        """The final response of 17.6, without FD, ends the sink (SINK-7, SVC-SINK-1)."""
+        del self.sinks[sink.stream_id]
+        data = fdtest.encode_report_result(sink.tag, sink.infos)
+        self._queue_payload(sink.stream_id, fr.FLAG_NEXT | fr.FLAG_COMPLETE, md.encode_stream_payload_metadata,
+                            data, tag=_stream_tag(sink.stream_id))
+        self._release(sink.stream_id)
+        self.log.info("conn=%d sink=%d completed fds=%d" % (self.conn_id, sink.stream_id, len(sink.infos)))
+
+    def _fail_sink(self, sink, what):
+        """SINK-10 and EXT-7: ERROR INVALID on the sink, no final response."""
+        self.log.warn("conn=%d sink=%d failed: %s" % (self.conn_id, sink.stream_id, what))
+        del self.sinks[sink.stream_id]
+        data = md.encode_response_rpc_error(what, md.CATEGORY_INVALID_REQUEST, md.CODE_REQUEST_PARSING_FAILURE)
+        self._push(sink.stream_id, [fr.encode_error(sink.stream_id, fr.ERROR_INVALID, data)])
+
+    def _end_sink(self, stream_id, why):
+        """SINK-9: the client gave up; nothing more is sent on the sink."""
+        del self.sinks[stream_id]
+        self.out.drop(_stream_tag(stream_id))
+        self._release(stream_id)
+        self.log.info("conn=%d sink=%d ended by %s" % (self.conn_id, stream_id, why))
 
     # Limitation: there is no backpressure.  A peer that sends requests without
     # reading the answers makes the output queue (and the FDs of echo answers)
@@ -369,6 +656,8 @@ class ServerConnection:
         if drain:
             self._drain()
         self.partial.clear()
+        self.streams.clear()
+        self.sinks.clear()
         self.out.discard()
         self.fd_queue.close_all()
         self.credentials.close()
@@ -450,6 +739,17 @@ class FdTestService:
                          exception=(fdtest.EXCEPTION_NAME, message))
             return
         conn.respond(request.stream_id, fdtest.encode_string_result(path), [fd])
+
+    def _streamFds(self, conn, request):
+        """17.5: the request's FDs are closed before the first response (SVC-STREAM-3)."""
+        close_fds(request.take_fds())
+        conn.open_stream(request.stream_id, request.args.get("count", 0), request.args.get("fdsPerItem", 0),
+                         request.initial_n)
+
+    def _sinkFds(self, conn, request):
+        """17.6: the request's FDs are closed before the first response (SVC-SINK-3)."""
+        close_fds(request.take_fds())
+        conn.open_sink(request.stream_id, request.args.get("tag", b""), request.flags & fr.FLAG_COMPLETE)
 
     def _whoami(self, conn, request):
         """17.7: the snapshot taken at accept, whoever wrote this request; no FD back."""
@@ -602,9 +902,19 @@ class Server:
     def _on_connection_event(self, conn, mask):
         if mask & selectors.EVENT_READ:
             self._read(conn)
-        if not conn.closed:
-            conn.flush()
+        self._write(conn)
         self._update_interest(conn)
+
+    @staticmethod
+    def _write(conn):
+        """Makes stream items and writes them, until the socket is full, no
+        stream has credit, or WRITE_ROUNDS rounds have run."""
+        for _ in range(WRITE_ROUNDS):
+            if conn.closed:
+                return
+            conn.produce()
+            if not conn.flush() or not conn.can_produce():
+                return
 
     def _read(self, conn):
         for _ in range(READS_PER_EVENT):
@@ -640,6 +950,6 @@ class Server:
             self.connections.pop(conn.conn_id, None)
             return
         events = selectors.EVENT_READ
-        if conn.out:
+        if conn.out or conn.can_produce():
             events |= selectors.EVENT_WRITE
         self.selector.modify(conn.sock, events, conn)

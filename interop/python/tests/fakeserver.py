@@ -1,11 +1,13 @@
 """A scripted FdTest server that misbehaves as the scenarios of 18.4 say, for
 testing fdtest_client.py without the conformance harness."""
 
+import errno
 import os
 import resource
 import socket
 import struct
 import threading
+import time
 
 from peer import Peer, pipe_is_closed, pipe_is_open
 
@@ -17,6 +19,27 @@ from rocketfd_py import metadata as md
 from helpers import unhex
 
 SO_PASSRIGHTS = 83
+NEXT = fr.FLAG_NEXT
+NEXT_COMPLETE = fr.FLAG_NEXT | fr.FLAG_COMPLETE
+
+
+def read_end_is_closed(write_end, timeout=2.0):
+    """18.3: Rk is closed once a write of one byte to Wk fails with EPIPE."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.write(write_end, b"x")
+        except BrokenPipeError:
+            return True
+        except BlockingIOError:
+            pass
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                return True
+            raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 class ScenarioFailure(Exception):
@@ -38,6 +61,7 @@ class FakeServer:
             self.listener.setsockopt(socket.SOL_SOCKET, SO_PASSRIGHTS, 0)
         self.failures = []
         self.other_frames = []  # frames other than requests that request() skipped
+        self.pending = []       # requests that next_frame() skipped, for request()
         self.pipes = []
         self.peers = []
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -50,8 +74,8 @@ class FakeServer:
         self.listener.close()
         for peer in self.peers:
             peer.close()
-        for read_end in self.pipes:
-            os.close(read_end)
+        for fd in self.pipes:
+            os.close(fd)
         return self.failures
 
     def check(self, what, condition):
@@ -84,7 +108,7 @@ class FakeServer:
     def request(self, peer):
         """The next request message, with (numFds, fdSeqNum) and the FDs it claimed."""
         while True:
-            message = peer.read_message()
+            message = self.pending.pop(0) if self.pending else peer.read_message()
             if message is None:
                 raise ScenarioFailure("EOF while waiting for a request")
             if isinstance(message, fr.Message) and message.ftype in fr.REQUEST_TYPES:
@@ -122,7 +146,128 @@ class FakeServer:
             os.close(fd)
         return reads
 
+    def read_end(self):
+        """A harness pipe read end Rk (18.3): returns (Rk to send, Wk kept non-blocking)."""
+        read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self.pipes.append(write_end)
+        return read_end, write_end
+
+    def send_payload(self, peer, stream_id, flags, meta, data, fds=()):
+        peer.send(b"".join(fr.encode_message(fr.PAYLOAD, stream_id, flags, meta, data)), list(fds) or None)
+        for fd in fds:
+            os.close(fd)
+
+    def first_response(self, peer, stream_id, fds=(), seq=None):
+        meta = md.encode_response_metadata(seq if fds else None, len(fds))
+        self.send_payload(peer, stream_id, NEXT, meta, c.encode_struct([]), fds)
+
+    def stream_item(self, peer, stream_id, index, count, seq, flags=NEXT):
+        """Item index of streamFds carrying count harness read ends; returns their write ends."""
+        pairs = [self.read_end() for _ in range(count)]
+        reads = [read_end for read_end, _ in pairs]
+        data = fdtest.encode_report_result(str(index).encode(), [fdtest.fd_info(fd) for fd in reads])
+        self.send_payload(peer, stream_id, flags, md.encode_stream_payload_metadata(seq, count), data, reads)
+        return [write_end for _, write_end in pairs]
+
+    def completion(self, peer, stream_id):
+        peer.send(fr.encode_payload_frame(fr.PAYLOAD, stream_id, fr.FLAG_COMPLETE))
+
+    def next_frame(self, peer, ftype):
+        """Reads until a frame of type ftype, keeping the others in other_frames."""
+        while True:
+            message = peer.read_message()
+            if message is None:
+                raise ScenarioFailure("EOF while waiting for %s" % fr.TYPE_NAMES[ftype])
+            if message.ftype == ftype:
+                return message
+            if message.ftype in fr.REQUEST_TYPES:
+                self.pending.append(message)
+            else:
+                self.other_frames.append(message)
+
+    def probe_checks(self, peer, what, condition):
+        stream_id, _, args, _, _ = self.request(peer)
+        self.check("%s at the probe" % what, condition())
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]))
+
     # -------------------------------------------------------------- scenarios
+
+    def _stream_cancel(self):
+        peer = self.accept()
+        stream_id, name, args, _, _ = self.request(peer)
+        self.check("streamFds(5, 1)", (name, args) == (b"streamFds", {"count": 5, "fdsPerItem": 1}))
+        self.first_response(peer, stream_id)
+        w1 = self.stream_item(peer, stream_id, 0, 1, 0)
+        self.next_frame(peer, fr.CANCEL)
+        cancel_at = len(self.other_frames)
+        later = self.stream_item(peer, stream_id, 1, 1, 1) + self.stream_item(peer, stream_id, 2, 2, 2)
+        self.completion(peer, stream_id)
+        peer.send(fr.encode_keepalive(True, b"cancel"))
+        answer = self.next_frame(peer, fr.KEEPALIVE)
+        self.check("the KEEPALIVE answered", answer.data == b"cancel")
+        self.check("R2 to R4 closed by the KEEPALIVE's answer", all(read_end_is_closed(w) for w in later))
+        stream_id, _, args, seq, fds = self.request(peer)
+        self.check("'after' at fdSeqNum 0", seq == 0)
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 4)
+        for fd in fds:
+            os.close(fd)
+        self.probe_checks(peer, "R1 closed", lambda: read_end_is_closed(w1[0]))
+        after_cancel = self.other_frames[cancel_at:] + peer.read_until_eof()
+        self.check("no REQUEST_N after the CANCEL", not any(f.ftype == fr.REQUEST_N for f in after_cancel))
+
+    def _stream_fails(self, misbehave):
+        peer = self.accept()
+        stream_id, _, _, _, _ = self.request(peer)
+        self.first_response(peer, stream_id)
+        w1 = misbehave(peer, stream_id)
+        frames = peer.read_until_eof()
+        self.check("no request after streamFds", not any(frame.ftype in fr.REQUEST_TYPES for frame in frames))
+        self.probe_checks(self.accept(), "R1 closed", lambda: read_end_is_closed(w1[0]))
+
+    def _stream_bad_seq(self):
+        self._stream_fails(lambda peer, stream_id: self.stream_item(peer, stream_id, 0, 1, 5))
+
+    def _stream_contract(self):
+        def misbehave(peer, stream_id):
+            peer.send(fr.encode_request_n(stream_id, 5))
+            return self.stream_item(peer, stream_id, 0, 1, 0)
+        self._stream_fails(misbehave)
+
+    def _stream_timeout(self):
+        peer = self.accept()
+        late_stream, _, args, _, _ = self.request(peer)
+        self.check("streamFds(1, 2)", args == {"count": 1, "fdsPerItem": 2})
+        gap_stream, _, gap_args, _, _ = self.request(peer)
+        self.check("CANCEL for the first stream before gap",
+                   any(f.ftype == fr.CANCEL and f.stream_id == late_stream for f in self.other_frames))
+        r1, w1 = self.read_end()
+        self.first_response(peer, late_stream, [r1], 0)
+        late = [w1] + self.stream_item(peer, late_stream, 0, 2, 1)
+        self.completion(peer, late_stream)
+        self.respond(peer, gap_stream, fdtest.encode_string_result(gap_args["tag"]))
+        stream_id, _, args, _, fds = self.request(peer)
+        self.check("R1 to R3 closed when next arrives", all(read_end_is_closed(w) for w in late))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 3)
+        for fd in fds:
+            os.close(fd)
+        slow_stream, _, _, _, _ = self.request(peer)
+        self.first_response(peer, slow_stream)
+        time.sleep(1.0)
+        slow = self.stream_item(peer, slow_stream, 0, 1, 4) + self.stream_item(peer, slow_stream, 1, 1, 5)
+        self.completion(peer, slow_stream)
+        self.probe_checks(peer, "R4 and R5 closed", lambda: all(read_end_is_closed(w) for w in slow))
+        peer.read_until_eof()
+
+    def _exception_fds(self):
+        peer = self.accept()
+        stream_id, name, args, _, _ = self.request(peer)
+        self.check("open(exception-fds)", (name, args) == (b"open", {"path": b"exception-fds"}))
+        read_end, write_end = self.pipe()
+        message = b"exception-fds: injected"
+        meta = md.encode_response_metadata(0, 1, exception=(fdtest.EXCEPTION_NAME, message))
+        self.send_payload(peer, stream_id, NEXT_COMPLETE, meta, fdtest.encode_error_result(message, 2), [write_end])
+        self.probe_checks(peer, "W1 closed", lambda: pipe_is_closed(read_end))
+        peer.read_until_eof()
 
     def _error_invalid(self):
         peer = self.accept()

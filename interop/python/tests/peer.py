@@ -48,15 +48,15 @@ class Peer:
             first = False
             view = view[sent:]
 
-    def setup(self, min_version=8, max_version=10):
-        self.send(fr.encode_setup(md.encode_setup_metadata(min_version, max_version)))
+    def setup(self, min_version=8, max_version=10, offer=()):
+        self.send(fr.encode_setup(md.encode_setup_metadata(min_version, max_version, offer=offer)))
 
     def request(self, stream_id, method, args, fds=None, seq=None, kind=0, ftype=fr.REQUEST_RESPONSE,
-                num_fds=None, meta=None):
+                num_fds=None, meta=None, initial_n=None, flags=0):
         if meta is None:
             count = len(fds or []) if num_fds is None else num_fds
             meta = md.encode_request_metadata(method, kind, seq if count else None, count)
-        frames = fr.encode_message(ftype, stream_id, 0, meta, args)
+        frames = fr.encode_message(ftype, stream_id, flags, meta, args, initial_n)
         self.send(b"".join(frames), fds)
 
     # ---------------------------------------------------------------- reading

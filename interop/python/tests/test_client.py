@@ -23,16 +23,19 @@ def header(length, stream_id, ftype, flags):
 
 
 class ClientTest(unittest.TestCase):
+    offer = cl.DEFAULT_OFFER
+
     def setUp(self):
         self.directory = tempfile.mkdtemp(prefix="rfdpy-client-")
         path = os.path.join(self.directory, "s.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path)
         self.listener.listen(1)
-        self.conn = cl.ClientConnection(path)
+        self.conn = cl.ClientConnection(path, offer=self.offer)
         sock, _ = self.listener.accept()
         self.server = Peer(sock)
-        self.assertEqual(self.server.read_frame().ftype, fr.SETUP)
+        self.setup_frame = self.server.read_frame()
+        self.assertEqual(self.setup_frame.ftype, fr.SETUP)
         self.server.send(fr.encode_metadata_push(md.encode_setup_response(10)))
         self.pipes = []
 

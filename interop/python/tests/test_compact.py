@@ -241,5 +241,63 @@ class KnownFields(unittest.TestCase):
                 md.decode_response_metadata(c.encode_struct(fields))
 
 
+class Extensions(unittest.TestCase):
+    """21.8: otherMetadata is read only as a map of strings (EXT-2), and the
+    value of rocketfd.fds is split, trimmed and filtered."""
+
+    def _setup(self, other):
+        return md.decode_setup_metadata(c.encode_struct([(3, c.I32, 8), (4, c.I32, 10), (9, c.STRUCT, [other])]))
+
+    def test_other_metadata_that_is_not_a_map_of_strings_is_no_offer(self):
+        offers = [
+            (3, c.BINARY, b"rocketfd.fds=sink"),
+            (3, c.MAP, (c.I32, c.BINARY, [(1, b"sink")])),
+            (3, c.MAP, (c.BINARY, c.I32, [(b"rocketfd.fds", 1)])),
+            (3, c.LIST, (c.BINARY, [b"rocketfd.fds", b"sink"])),
+        ]
+        for other in offers:
+            with self.subTest(other=other):
+                client = self._setup(other)["clientMetadata"]
+                self.assertNotIn("otherMetadata", client)
+                self.assertEqual(md.extension_names(client.get("otherMetadata")), frozenset())
+
+    def test_a_later_field_that_is_not_a_map_cancels_an_earlier_one(self):
+        blob = unhex("35 10 15 14 5c 3b 01 88 0c 72 6f 63 6b 65 74 66 64 2e 66 64 73 04 73 69 6e 6b 05 06 02 00 00")
+        self.assertEqual(md.decode_setup_metadata(blob)["clientMetadata"], {})
+
+    def test_a_truncated_map_is_still_malformed(self):
+        with self.assertRaises(c.DecodeError):
+            md.decode_setup_metadata(unhex("5c 3b 02 88 0c 72 6f 63 6b 65 74 66 64 2e 66 64 73 04 73 69 6e 6b 00 00"))
+
+    def test_offer_parsing(self):
+        def names(*pairs):
+            return md.extension_names(list(pairs))
+        key = md.FDS_KEY
+        self.assertEqual(names((key, b" sink ,,\texception\t, future-name")), {md.EXT_SINK, md.EXT_EXCEPTION})
+        self.assertEqual(names((key, b"sinks,Sink,exception ")), {md.EXT_EXCEPTION})
+        self.assertEqual(names((key, b"sink"), (b"other", b"exception")), {md.EXT_SINK})
+        self.assertEqual(names((key, b"sink"), (key, b"exception")), {md.EXT_EXCEPTION})  # the last entry
+        self.assertEqual(names((key, b"")), frozenset())
+        self.assertEqual(names(), frozenset())
+        self.assertEqual(md.extension_names(None), frozenset())
+
+    def test_offer_form(self):
+        # EXT-1: names once, single commas, no white space; no key without a name.
+        self.assertEqual(md.encode_extension_names([b"sink", b"exception", b"sink"]), b"sink,exception")
+        self.assertEqual(md.encode_setup_metadata(offer=()), md.encode_setup_metadata())
+        self.assertEqual(md.encode_response_metadata(extensions=()), unhex("7c 1c 00 00 00"))
+
+
+class StreamPayloadMetadata(unittest.TestCase):
+    def test_checksum_is_a_known_struct(self):
+        # 6.4: field 6 is a Checksum; its algorithm is type-checked, field 2 is unknown.
+        decode = md.decode_stream_payload_metadata
+        self.assertEqual(decode(c.encode_struct([(6, c.STRUCT, [(1, c.I32, 0)])])), {"checksum": {"algorithm": 0}})
+        self.assertEqual(decode(c.encode_struct([(2, c.I32, 5)])), {})
+        for fields in ([(6, c.I32, 0)], [(6, c.STRUCT, [(1, c.BINARY, b"")])], [(5, c.I32, 1)]):
+            with self.assertRaises(c.DecodeError, msg=fields):
+                decode(c.encode_struct(fields))
+
+
 if __name__ == "__main__":
     unittest.main()

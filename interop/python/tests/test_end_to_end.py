@@ -12,10 +12,11 @@ from helpers import CLIENT, PYTHON
 from test_server import OPEN_CONTENT, start_server, stop_server
 
 SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "echo-2", "record-1", "open",
-                        "open-missing", "many-in-flight", "echo-large"]
+                        "open-missing", "many-in-flight", "echo-large", "stream-3x2", "stream-cancel", "sink-2"]
 SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
                   "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off", "keepalive",
-                  "server-request", "payload-metadata"]
+                  "server-request", "payload-metadata", "stream-cancel", "stream-bad-seq", "stream-contract",
+                  "stream-timeout", "exception-fds"]
 
 
 def run_client(path, scenario, timeout=20):

@@ -110,11 +110,16 @@ class FakeSocket:
         return taken
 
 
+def fixed(data):
+    """A message builder that ignores the stamp."""
+    return lambda seq: [data]
+
+
 class Sending(unittest.TestCase):
     def test_fd_chunk_is_written_alone(self):
         out = OutQueue(closer=lambda fd: None)
         out.push([b"AAAA"])
-        out.push([b"BB", b"BB"], fds=[7])
+        out.push_message(lambda seq: [b"BB", b"BB"], fds=[7])
         out.push([b"CCCC"])
         out.push([b"DDDD"])
         sock = FakeSocket()
@@ -127,7 +132,7 @@ class Sending(unittest.TestCase):
     def test_partial_write_sends_fds_once(self):
         closed = []
         out = OutQueue(closer=closed.append)
-        out.push([b"0123456789"], fds=[5, 6])
+        out.push_message(fixed(b"0123456789"), fds=[5, 6])
         sock = FakeSocket(limit=4)
         while not out.flush(sock):
             pass
@@ -137,7 +142,7 @@ class Sending(unittest.TestCase):
 
     def test_eagain_keeps_fds_for_the_next_attempt(self):
         out = OutQueue(closer=lambda fd: None)
-        out.push([b"msg"], fds=[9])
+        out.push_message(fixed(b"msg"), fds=[9])
         self.assertFalse(out.flush(FakeSocket(error=errno.EAGAIN)))
         sock = FakeSocket()
         self.assertTrue(out.flush(sock))
@@ -146,7 +151,7 @@ class Sending(unittest.TestCase):
     def test_eperm_is_a_refusal_of_fds(self):
         closed = []
         out = OutQueue(closer=closed.append)
-        out.push([b"msg"], fds=[9])
+        out.push_message(fixed(b"msg"), fds=[9])
         with self.assertRaises(SendError) as caught:
             out.flush(FakeSocket(error=errno.EPERM))
         self.assertTrue(caught.exception.peer_refuses_fds)
@@ -154,12 +159,66 @@ class Sending(unittest.TestCase):
         self.assertEqual(out.discard(), 1)
         self.assertEqual(closed, [9])
 
-    def test_stamps_follow_queue_order(self):
-        out = OutQueue()
-        self.assertEqual([out.stamp(n) for n in (2, 0, 1, 253)], [0, 2, 2, 3])
+    def _recording(self, out, stamps, name, fds):
+        def build(seq):
+            stamps.append((name, seq))
+            return [name.encode() * 4]
+        out.push_message(build, fds)
+
+    def test_stamps_at_write_time_in_write_order(self):
+        # 1.4, FD-SEND-9: a message with FDs is built from the counter when it is
+        # written; one without FDs is built at once and carries no stamp.
+        out = OutQueue(closer=lambda fd: None)
+        stamps = []
+        for name, count in (("a", 2), ("b", 0), ("c", 1), ("d", 253)):
+            self._recording(out, stamps, name, list(range(10, 10 + count)))
+        self.assertEqual(stamps, [("b", None)])
+        sock = FakeSocket()
+        self.assertTrue(out.flush(sock))
+        self.assertEqual(stamps, [("b", None), ("a", 0), ("c", 2), ("d", 3)])
+        self.assertEqual([len(fds) for _, fds, _ in sock.calls], [2, 0, 1, 253])
+        self.assertEqual(out.counter, 256)
+
+    def test_stamp_wraps_modulo_2_63(self):
+        out = OutQueue(closer=lambda fd: None)
         out.counter = (1 << 63) - 1
-        self.assertEqual(out.stamp(2), (1 << 63) - 1)
+        stamps = []
+        self._recording(out, stamps, "w", [3, 4])
+        self.assertTrue(out.flush(FakeSocket()))
+        self.assertEqual(stamps, [("w", (1 << 63) - 1)])
         self.assertEqual(out.counter, 1)
+
+    def test_eagain_leaves_the_message_unstamped_and_droppable(self):
+        # STREAM-10 with FD-SEND-9: a message no byte of which was written can be
+        # dropped; the counter has not moved, so the next message takes its number.
+        closed = []
+        out = OutQueue(closer=closed.append)
+        stamps = []
+        out.push_message(fixed(b"item"), fds=[5, 6], tag="s1")
+        self._recording(out, stamps, "x", [7])
+        self.assertFalse(out.flush(FakeSocket(error=errno.EAGAIN)))
+        self.assertEqual(out.counter, 0)
+        self.assertEqual(out.drop("s1"), 2)
+        self.assertEqual(closed, [5, 6])
+        sock = FakeSocket()
+        self.assertTrue(out.flush(sock))
+        self.assertEqual(stamps, [("x", 0)])
+        self.assertEqual([(data, fds) for data, fds, _ in sock.calls], [(b"xxxx", [7])])
+
+    def test_drop_finishes_a_begun_message(self):
+        # FRAME-9: a chunk whose first bytes are written is completed; later chunks
+        # with the same tag are dropped, others kept.
+        closed = []
+        out = OutQueue(closer=closed.append)
+        out.push_message(fixed(b"0123456789"), fds=[5], tag="s1")
+        out.push_message(fixed(b"later"), fds=[6], tag="s1")
+        out.push([b"other"], tag="s3")
+        self.assertFalse(out.flush(FakeSocket(limit=4)))
+        self.assertEqual(out.drop("s1"), 1)
+        self.assertEqual(closed, [5, 6])
+        sock = FakeSocket()
+        self.assertTrue(out.flush(sock))
+        self.assertEqual([(data, fds) for data, fds, _ in sock.calls], [(b"456789other", [])])
 
     def test_passrights_off_gives_eperm(self):
         left, right = socket.socketpair()
@@ -169,7 +228,7 @@ class Sending(unittest.TestCase):
             except OSError:
                 self.skipTest("SO_PASSRIGHTS is not supported by this kernel")
             out = OutQueue()
-            out.push([b"data"], fds=[os.dup(0)])
+            out.push_message(fixed(b"data"), fds=[os.dup(0)])
             with self.assertRaises(SendError) as caught:
                 out.flush(left)
             self.assertTrue(caught.exception.peer_refuses_fds)

@@ -94,7 +94,48 @@ A9_INVALID_SETUP = ("00 00 1a 00 00 00 00 2c 00 00 00 00 01 62 61 64 20 70 72 6f
 A9_FD_METADATA_MAX = "16 fe ff ff ff ff ff ff ff ff 01 15 fa 03 00"
 A9_FD_METADATA_NEGATIVE = "16 01 15 02 00"
 
+A11_REQUEST = """
+0000  00 00 22 00 00 00 01 19 00 00 00 00 65 00 00 10
+0010  15 04 18 09 73 74 72 65 61 6d 46 64 73 15 08 00
+0020  15 04 15 02 00
+"""
+
+A11_FIRST_RESPONSE = """
+0000  00 00 17 00 00 00 01 29 20 00 00 0d 7c 1c 00 00
+0010  25 02 3c 16 00 15 02 00 00 00
+"""
+
+A11_ITEM_0 = """
+0000  00 00 2a 00 00 00 01 29 20 00 00 0b 3c 1c 00 00
+0010  2c 16 02 15 02 00 00 0c 00 18 01 30 19 1c 16 1c
+0020  16 aa f7 06 15 80 40 11 15 00 00 00 00
+"""
+
+A11_COMPLETION = "00 00 06 00 00 00 01 28 40"
+
+A12 = """
+0000  00 00 82 00 00 00 00 05 00 00 01 00 00 7f ff ff
+0010  ff 7f ff ff ff 25 61 70 70 6c 69 63 61 74 69 6f
+0020  6e 2f 78 2d 72 6f 63 6b 65 74 2d 6d 65 74 61 64
+0030  61 74 61 2b 63 6f 6d 70 61 63 74 1c 61 70 70 6c
+0040  69 63 61 74 69 6f 6e 2f 78 2d 72 6f 63 6b 65 74
+0050  2d 70 61 79 6c 6f 61 64 00 00 2a f0 9f 9a 80 35
+0060  10 15 14 5c 3b 01 88 0c 72 6f 63 6b 65 74 66 64
+0070  2e 66 64 73 0e 73 69 6e 6b 2c 65 78 63 65 70 74
+0080  69 6f 6e 00 00
+"""
+
+A13_REQUEST = ("00 00 24 00 00 00 01 1d 00 00 00 00 02 00 00 0e 15 04 18 07 73 69 6e 6b 46 64 73 15 0c 00 "
+               "18 06 73 69 6e 6b 2d 32 00")
+A13_FIRST_RESPONSE = ("00 00 24 00 00 00 01 29 20 00 00 1a 3b 01 88 0c 72 6f 63 6b 65 74 66 64 2e 66 64 73 04 "
+                      "73 69 6e 6b 4c 1c 00 00 00 00")
+A13_CREDIT = "00 00 0a 00 00 00 01 20 00 00 00 00 01"
+A13_ITEM_ONE = "00 00 1b 00 00 00 01 29 20 00 00 0b 3c 1c 00 00 2c 16 00 15 02 00 00 08 00 03 6f 6e 65 00"
+A13_COMPLETION = "00 00 0a 00 00 00 01 29 40 00 00 01 00"
+A13_CANCELLATION = "00 00 0a 00 00 00 01 2c 00 00 00 02 03"
+
 MISSING_TEXT = b"missing.txt: No such file or directory"
+FIFO_INFO = {"dev": 14, "ino": 56789, "type": 0x1000, "cloexec": True, "flags": 0}
 
 
 class AppendixAEncoding(unittest.TestCase):
@@ -167,6 +208,37 @@ class AppendixAEncoding(unittest.TestCase):
         self.assertEqual(fr.encode_error(0, fr.ERROR_INVALID_SETUP, "bad protocol key"), unhex(A9_INVALID_SETUP))
         self.assertEqual(md.encode_fd_metadata(INT64_MAX, 253), unhex(A9_FD_METADATA_MAX))
         self.assertEqual(md.encode_fd_metadata(-1, 1), unhex(A9_FD_METADATA_NEGATIVE))
+
+
+    def test_a11_stream(self):
+        request = fr.encode_message(fr.REQUEST_STREAM, 1, 0, md.encode_request_metadata(b"streamFds", 4),
+                                    fdtest.encode_stream_fds_args(2, 1), initial_n=101)
+        self.assertEqual(request, [unhex(A11_REQUEST)])
+        item = fr.encode_message(fr.PAYLOAD, 1, fr.FLAG_NEXT, md.encode_stream_payload_metadata(1, 1),
+                                 fdtest.encode_report_result(b"0", [FIFO_INFO]))
+        self.assertEqual(item, [unhex(A11_ITEM_0)])
+        self.assertEqual(len(item[0]), 45)
+        self.assertEqual(fr.encode_payload_frame(fr.PAYLOAD, 1, fr.FLAG_COMPLETE), unhex(A11_COMPLETION))
+
+    def test_a12_setup_with_an_offer(self):
+        meta = md.encode_setup_metadata(offer=[md.EXT_SINK, md.EXT_EXCEPTION])
+        self.assertEqual(fr.encode_setup(meta), unhex(A12))
+        self.assertEqual(len(unhex(A12)), 133)
+
+    def test_a13_sink(self):
+        request = fr.encode_message(fr.REQUEST_CHANNEL, 1, 0, md.encode_request_metadata(b"sinkFds", 6),
+                                    fdtest.encode_tag_args(b"sink-2"), initial_n=2)
+        self.assertEqual(request, [unhex(A13_REQUEST)])
+        first = fr.encode_message(fr.PAYLOAD, 1, fr.FLAG_NEXT, md.encode_response_metadata(extensions=[md.EXT_SINK]),
+                                  c.encode_struct([]))
+        self.assertEqual(first, [unhex(A13_FIRST_RESPONSE)])
+        self.assertEqual(fr.encode_request_n(1, 1), unhex(A13_CREDIT))
+        item = fr.encode_message(fr.PAYLOAD, 1, fr.FLAG_NEXT, md.encode_stream_payload_metadata(0, 1),
+                                 fdtest.encode_string_result(b"one"))
+        self.assertEqual(item, [unhex(A13_ITEM_ONE)])
+        completion = fr.encode_payload_frame(fr.PAYLOAD, 1, fr.FLAG_COMPLETE, md.EMPTY_STREAM_PAYLOAD_METADATA)
+        self.assertEqual(completion, unhex(A13_COMPLETION))
+        self.assertEqual(fr.encode_error(1, fr.ERROR_CANCELED), unhex(A13_CANCELLATION))
 
 
 class AppendixADecoding(unittest.TestCase):
@@ -250,6 +322,55 @@ class AppendixADecoding(unittest.TestCase):
                          {"fdSeqNum": INT64_MAX, "numFds": 253})
         self.assertEqual(c.decode_struct(unhex(A9_FD_METADATA_NEGATIVE), md.FD_METADATA),
                          {"fdSeqNum": -1, "numFds": 1})
+
+    def test_a11(self):
+        request = fr.parse_frame(unhex(A11_REQUEST))
+        self.assertEqual((request.ftype, request.initial_n), (fr.REQUEST_STREAM, 101))
+        self.assertEqual(md.decode_request_metadata(request.metadata),
+                         {"protocol": 2, "name": b"streamFds", "kind": 4})
+        self.assertEqual(c.decode_struct(request.data, fdtest.ARG_SCHEMAS[b"streamFds"]),
+                         {"count": 2, "fdsPerItem": 1})
+        first = fr.parse_frame(unhex(A11_FIRST_RESPONSE))
+        self.assertEqual(first.flags, fr.FLAG_METADATA | fr.FLAG_NEXT)
+        # streamId (9) is not a known field: skipped.
+        self.assertEqual(md.decode_response_metadata(first.metadata),
+                         {"payloadMetadata": {"responseMetadata": {}}, "fdMetadata": {"fdSeqNum": 0, "numFds": 1}})
+        self.assertEqual(first.data, b"\x00")
+        item = fr.parse_frame(unhex(A11_ITEM_0))
+        meta = md.decode_stream_payload_metadata(item.metadata)
+        self.assertEqual(md.fd_claim_args(meta), (1, 1))
+        self.assertEqual(c.decode_struct(item.data, fdtest.REPORT_RESULT)["success"],
+                         {"tag": b"0", "fds": [FIFO_INFO]})
+        # fbthrift's form with an empty otherMetadata (field 2) decodes alike.
+        self.assertEqual(md.decode_stream_payload_metadata(unhex("2b 00 1c 1c 00 00 2c 16 02 15 02 00 00")), meta)
+        completion = fr.parse_frame(unhex(A11_COMPLETION))
+        self.assertEqual((completion.ftype, completion.flags, completion.metadata, completion.data),
+                         (fr.PAYLOAD, fr.FLAG_COMPLETE, None, b""))
+
+    def test_a12(self):
+        frame = fr.parse_frame(unhex(A12))
+        setup = md.decode_setup_metadata(frame.metadata[4:])
+        other = setup["clientMetadata"]["otherMetadata"]
+        self.assertEqual(other, [(b"rocketfd.fds", b"sink,exception")])
+        self.assertEqual(md.extension_names(other), {md.EXT_SINK, md.EXT_EXCEPTION})
+
+    def test_a13(self):
+        request = fr.parse_frame(unhex(A13_REQUEST))
+        self.assertEqual((request.ftype, request.flags, request.initial_n), (fr.REQUEST_CHANNEL, fr.FLAG_METADATA, 2))
+        self.assertEqual(md.decode_request_metadata(request.metadata)["kind"], 6)
+        first = fr.parse_frame(unhex(A13_FIRST_RESPONSE))
+        meta = md.decode_response_metadata(first.metadata)
+        self.assertEqual(md.extension_names(meta["otherMetadata"]), {md.EXT_SINK})
+        self.assertEqual(fr.parse_frame(unhex(A13_CREDIT)).initial_n, 1)
+        item = fr.parse_frame(unhex(A13_ITEM_ONE))
+        self.assertEqual(md.fd_claim_args(md.decode_stream_payload_metadata(item.metadata)), (1, 0))
+        self.assertEqual(c.decode_struct(item.data, fdtest.STRING_RESULT), {"success": b"one"})
+        completion = fr.parse_frame(unhex(A13_COMPLETION))
+        self.assertEqual((completion.flags, completion.metadata, completion.data),
+                         (fr.FLAG_METADATA | fr.FLAG_COMPLETE, b"\x00", b""))
+        self.assertEqual(md.decode_stream_payload_metadata(completion.metadata), {})
+        cancellation = fr.parse_frame(unhex(A13_CANCELLATION))
+        self.assertEqual((cancellation.error_code, cancellation.data), (fr.ERROR_CANCELED, b""))
 
     def test_section_6_6_example(self):
         self.assertEqual(md.encode_fd_metadata(0, 1), unhex("16 00 15 02 00"))
