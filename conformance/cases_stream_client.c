@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cases.h"
+#include "compact.h"
 #include "serve.h"
 
 #define METHOD_STREAM_FDS "streamFds"
@@ -407,6 +408,142 @@ stream_timeout(struct conf_ctx *ctx)
 	return finish(&c, result, deadline);
 }
 
+/* ---- stream-bad-item ---- */
+
+/* The data of the harness's KEEPALIVE in stream-bad-item. */
+static const uint8_t bad_item_ping[] = {'b', 'a', 'd', '-', 'i', 't', 'e', 'm'};
+
+/*
+ * Item 0 of stream-bad-item: `29 20` with R1, correctly claimed, and the
+ * report of 17.5, but a payloadMetadata union with no member (`3c 00`).
+ */
+static enum conf_result
+send_empty_union_item(struct serve_conn *c, uint32_t id, int *reader)
+{
+	struct rfd_fd_metadata claim = wire_claim(&c->w, 1);
+	struct fdt_fdinfo info;
+	struct fdt_report report = {.tag = (char *)"0", .n_fds = 1, .fds = &info};
+	struct fdt_bytes data = {0};
+	struct rfd_frame frame = {
+	    .stream_id = id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_METADATA,
+	    .has_metadata = true,
+	};
+	struct rfd_buf metadata;
+	struct rfd_cw w;
+	enum conf_result result = CONF_PASS;
+
+	rfd_buf_init(&metadata);
+	rfd_cw_init(&w, &metadata);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 3);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_struct_end(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 5);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i64(&w, 1, claim.fd_seq);
+	rfd_cw_field_i32(&w, 2, claim.num_fds);
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	if (rfd_cw_finish(&w) < 0 || fdt_describe_fd(*reader, &info) < 0 ||
+	    fdt_encode_report_result(&report, &data) < 0)
+		result = conf_fail(c->ctx, "the harness cannot build item 0");
+	frame.metadata = (struct rfd_slice){metadata.data, metadata.len};
+	frame.data = (struct rfd_slice){data.data, data.len};
+	if (result == CONF_PASS)
+		result = serve_send_frame(c, &frame, reader, 1,
+		                          "item 0 with an empty payloadMetadata union");
+	if (result == CONF_PASS)
+		serve_stream_find(c, id)->used++;
+	close(*reader);
+	*reader = -1;
+	fdt_bytes_free(&data);
+	rfd_buf_free(&metadata);
+	return result;
+}
+
+/* After the CANCEL: item 1 with R2 claimed at fdSeqNum 5 (1 is right), the end, a KEEPALIVE. */
+static enum conf_result
+send_bad_seq_after_cancel(struct serve_conn *c, uint32_t id, int *reader)
+{
+	struct rfd_fd_metadata claim = {
+	    .present = true, .has_seq = true, .fd_seq = 5, .has_num = true, .num_fds = 1};
+	struct rfd_frame ping = {
+	    .type = RFD_FRAME_KEEPALIVE,
+	    .flags = RFD_FLAG_FOLLOWS, /* RESPOND */
+	    .data = {bad_item_ping, sizeof(bad_item_ping)},
+	};
+	enum conf_result result = send_item(c, id, 1, reader, 1, &claim, false);
+
+	if (result == CONF_PASS)
+		result = serve_stream_complete(c, id);
+	if (result == CONF_PASS)
+		result = serve_send_frame(c, &ping, NULL, 0, "a KEEPALIVE with RESPOND");
+	return result;
+}
+
+static enum conf_result
+stream_bad_item(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	int readers[2], writers[2];
+	struct serve_request req;
+	struct serve_conn c;
+	enum conf_result result;
+	size_t answers;
+	uint32_t id = 0;
+
+	if (serve_read_end_pipes(readers, writers, 2) < 0)
+		return conf_skip(ctx, "the harness cannot make pipes");
+	result = serve_connect(ctx, deadline, &c);
+	if (result == CONF_PASS)
+		result = expect_stream(&c, 3, 1, &id);
+	if (result == CONF_PASS)
+		result = serve_stream_first(&c, id, NULL, NULL, 0);
+	if (result == CONF_PASS)
+		result = serve_wait(&c, SERVE_WAIT_CREDIT, id, 0, false,
+		                    "the client's credit for item 0 (REQUEST_N, STREAM-1)");
+	if (result == CONF_PASS)
+		result = send_empty_union_item(&c, id, &readers[0]);
+	if (result == CONF_PASS)
+		result =
+		    serve_wait(&c, SERVE_WAIT_CANCEL, id, 0, false,
+		               "a CANCEL for the stream whose item 0 was neither a result nor an "
+		               "exception, before any other request (STREAM-20, STREAM-14)");
+	answers = c.n_keepalive_answers;
+	if (result == CONF_PASS)
+		result = send_bad_seq_after_cancel(&c, id, &readers[1]);
+	if (result == CONF_PASS)
+		result = serve_wait(&c, SERVE_WAIT_KEEPALIVE, 0, answers, true,
+		                    "the client's answer to a KEEPALIVE with RESPOND, on the same "
+		                    "connection (STREAM-20, STREAM-21, FRAME-26)");
+	if (result == CONF_PASS)
+		result =
+		    serve_check_read_ends(ctx, writers, 2, 1,
+		                          "when the client answered the KEEPALIVE sent after "
+		                          "them",
+		                          "the client did not close the FD of the item that "
+		                          "failed its stream (STREAM-20), or did not claim that "
+		                          "of the item after its CANCEL (FD-CARRY-5)");
+	if (result == CONF_PASS)
+		result = serve_expect(&c, &req, FDT_METHOD_ECHO, "after", 1);
+	if (result == CONF_PASS) {
+		result = serve_answer(&c, &req);
+		serve_request_free(&req);
+	}
+	if (result == CONF_PASS) {
+		result = serve_expect_probe(&c, &req);
+		if (result == CONF_PASS) {
+			result = serve_answer(&c, &req);
+			serve_request_free(&req);
+		}
+	}
+	case_close_all(readers, 2);
+	case_close_all(writers, 2);
+	return finish(&c, result, deadline);
+}
+
 /* ---- sink-2 ---- */
 
 /* The next sink item: @tag with one FD, described into *info and closed. */
@@ -563,6 +700,11 @@ const struct conf_case conf_stream_client_cases[] = {
              "answers a timed-out streamFds late with 3 pipe read ends, then a second stream's "
              "items 1 s after its first response; expects the FDs closed and both items taken",
              stream_timeout),
+    SCENARIO("stream-bad-item", "STREAM-20,STREAM-21,STREAM-14,FD-CARRY-5,STREAM-8",
+             "sends item 0 with an empty payloadMetadata union and a pipe read end, waits for "
+             "CANCEL, then item 1 with fdSeqNum 5 instead of 1 and the end; expects both closed, "
+             "echo(\"after\") aligned on the same connection",
+             stream_bad_item),
     SCENARIO("sink-2", "SINK-2,SINK-5,SINK-6,SINK-8,EXT-1,EXT-2,EXT-6,FD-SEND-9",
              "accepts the extension sink, grants one credit at a time, takes 2 items with 1 FD "
              "each, answers the final report (skipped when the client does not offer sink)",

@@ -38,7 +38,7 @@ enum {
 	SINK_COMPLETE_FLAGS = RFD_FLAG_COMPLETE | RFD_FLAG_METADATA, /* 0x140 */
 	FBTHRIFT_INITIAL_N = 101,     /* fbthrift's default: 100 items and the first response */
 	QUIET_MS = 300,               /* how long "nothing more comes" is watched */
-	MAX_TRACKED = 4,              /* streams and sinks a case has open at once */
+	MAX_TRACKED = 8,              /* streams and sinks a case has open at once */
 	STREAM_RESPONSE_METADATA = 3, /* ResponseRpcMetadata.otherMetadata */
 	MAX_ANSWER = 8 * 1024 * 1024, /* a reassembled message the harness accepts */
 	FIFO_TYPE = 0x1000,
@@ -1326,6 +1326,98 @@ stream_timeout_first_only(struct conf_ctx *ctx)
 	return result;
 }
 
+/* initialRequestN 0: the first response still goes, and leaves the balance at -1 (STREAM-2, -6). */
+static enum conf_result
+stream_initial_n_0(struct conf_ctx *ctx)
+{
+	static const char beyond[] = "an item beyond the client's credits (STREAM-6)";
+	struct session s;
+	struct event first;
+	enum conf_result result = session_open(ctx, &s, NULL);
+	uint32_t id = result == CONF_PASS ? open_stream(&s, 2, 1, 0, 0, NULL, 0) : 0;
+
+	if (result == CONF_PASS && !id)
+		result = CONF_FAIL;
+	if (result == CONF_PASS) {
+		result = expect_first(&s, id, false, &first);
+		if (result == CONF_FAIL)
+			conf_note(ctx, "the first response is due whatever the initial request N, "
+			               "0 included (STREAM-2)");
+	}
+	if (result == CONF_PASS) {
+		event_free(&first);
+		result = expect_quiet(&s, QUIET_MS,
+		                      "an item although the initial request N was 0 (STREAM-6)");
+	}
+	if (result == CONF_PASS)
+		result = send_request_n(&s, id, 1);
+	if (result == CONF_PASS)
+		result = expect_quiet(&s, QUIET_MS,
+		                      "an item after REQUEST_N 1, which only paid for the first "
+		                      "response that the initial request N of 0 left unpaid "
+		                      "(STREAM-6)");
+	if (result == CONF_PASS)
+		result = send_request_n(&s, id, 1);
+	if (result == CONF_PASS)
+		result = expect_items(&s, id, 0, 1, 1, false);
+	if (result == CONF_PASS)
+		result = expect_quiet(&s, QUIET_MS, beyond);
+	if (result == CONF_PASS)
+		result = send_request_n(&s, id, 1);
+	if (result == CONF_PASS)
+		result = expect_items(&s, id, 1, 2, 1, true);
+	if (result == CONF_PASS)
+		result = no_stray_fds(&s);
+	session_close(&s);
+	return result;
+}
+
+/* Credits with the top bit set are whole u32 values: past 2^31 - 1, no limit (STREAM-19). */
+static enum conf_result
+stream_credit_top_bit(struct conf_ctx *ctx)
+{
+	const uint32_t initial_top = 0x80000001u, request_top = 0x80000002u;
+	struct session s;
+	struct event first;
+	enum conf_result result = session_open(ctx, &s, NULL);
+	uint32_t id = result == CONF_PASS ? open_stream(&s, 3, 1, initial_top, 0, NULL, 0) : 0;
+
+	if (result == CONF_PASS && !id)
+		result = CONF_FAIL;
+	if (result == CONF_PASS)
+		result = expect_first(&s, id, false, &first);
+	if (result == CONF_PASS) {
+		event_free(&first);
+		result = expect_items(&s, id, 0, 3, 1, true);
+		if (result == CONF_FAIL)
+			conf_note(ctx,
+			          "initial request N 0x%x is a credit of 2^31 + 1, no limit, not "
+			          "1 (STREAM-19)",
+			          (unsigned)initial_top);
+	}
+	id = result == CONF_PASS ? open_stream(&s, 3, 1, 1, 0, NULL, 0) : 0;
+	if (result == CONF_PASS && !id)
+		result = CONF_FAIL;
+	if (result == CONF_PASS)
+		result = expect_first(&s, id, false, &first);
+	if (result == CONF_PASS) {
+		event_free(&first);
+		result = send_request_n(&s, id, request_top);
+	}
+	if (result == CONF_PASS) {
+		result = expect_items(&s, id, 0, 3, 1, true);
+		if (result == CONF_FAIL)
+			conf_note(ctx,
+			          "REQUEST_N 0x%x is a credit of 2^31 + 2, no limit, not 2 "
+			          "(STREAM-19)",
+			          (unsigned)request_top);
+	}
+	if (result == CONF_PASS)
+		result = no_stray_fds(&s);
+	session_close(&s);
+	return result;
+}
+
 /* ==== 21.4 Cancellation ==== */
 
 /* CANCEL when the server has no credit left: nothing more, and its FDs released (STREAM-10). */
@@ -1474,20 +1566,15 @@ stream_peer_gone(struct conf_ctx *ctx)
 /* ==== 21.6 Sinks ==== */
 
 /*
- * Open sinkFds(@tag) on @s and read its answer: CONF_PASS with *first (the
- * first response) when the server serves sinks, CONF_SKIP when it declines
- * them as SINK-1 says, CONF_FAIL otherwise.
+ * The answer to the sink request on @id: CONF_PASS with *first (the first
+ * response) when the server serves sinks, CONF_SKIP when it declines them
+ * as SINK-1 says, CONF_FAIL otherwise.
  */
 static enum conf_result
-start_sink(struct session *s, const char *tag, const int *fds, size_t n_fds, uint32_t *id,
-           struct event *first)
+read_sink_first(struct session *s, uint32_t id, struct event *first)
 {
-	enum conf_result result;
+	enum conf_result result = expect_event(s, id, "first response", first);
 
-	*id = open_sink(s, tag, fds, n_fds);
-	if (!*id)
-		return CONF_FAIL;
-	result = expect_event(s, *id, "first response", first);
 	if (result != CONF_PASS)
 		return result;
 	if (first->kind == EV_ERROR && first->value == RFD_ERROR_INVALID && first->error_decoded &&
@@ -1500,6 +1587,17 @@ start_sink(struct session *s, const char *tag, const int *fds, size_t n_fds, uin
 	if (result != CONF_PASS)
 		event_free(first);
 	return result;
+}
+
+/* Open sinkFds(@tag) on @s and read its answer as read_sink_first() does. */
+static enum conf_result
+start_sink(struct session *s, const char *tag, const int *fds, size_t n_fds, uint32_t *id,
+           struct event *first)
+{
+	*id = open_sink(s, tag, fds, n_fds);
+	if (!*id)
+		return CONF_FAIL;
+	return read_sink_first(s, *id, first);
 }
 
 /* The sink's credit: the REQUEST_N that comes when the server has none to spare yet. */
@@ -2172,6 +2270,384 @@ ext_sink_item_mismatch(struct conf_ctx *ctx)
 	return result;
 }
 
+/* ==== 21.6 Sinks: a request with COMPLETE, items that are not results ==== */
+
+/* sinkFds(@tag) as one REQUEST_CHANNEL frame whose flags also have @extra. */
+static uint32_t
+open_sink_flagged(struct session *s, const char *tag, uint16_t extra)
+{
+	struct wire_stream_request req = {
+	    .type = RFD_FRAME_REQUEST_CHANNEL,
+	    .kind = KIND_SINK,
+	    .initial_n = 2,
+	    .method = FDT_METHOD_SINK_FDS,
+	};
+	struct rfd_buf args, bytes;
+	enum conf_result result;
+	uint32_t id = wire_stream_id(&s->w);
+
+	rfd_buf_init(&args);
+	rfd_buf_init(&bytes);
+	put_string_field(&args, 1, tag);
+	req.args = args.data;
+	req.args_len = args.len;
+	wire_encode_stream_request(&bytes, id, &req);
+	/* The u16 of type and flags is at offset 7 (4.1). */
+	bytes.data[7] |= (uint8_t)(extra >> 8);
+	bytes.data[8] |= (uint8_t)(extra & 0xff);
+	result = send_buf(s, &bytes, NULL, 0, "sinkFds with extra flags");
+	rfd_buf_free(&args);
+	rfd_buf_free(&bytes);
+	if (result != CONF_PASS)
+		return 0;
+	track(s, id, true);
+	return id;
+}
+
+/* Whether the first response @first of a sink accepts the extension sink. */
+static bool
+accepts_sink(const struct event *first)
+{
+	return first->has_answer && wire_extension_named(first->answer, EXT_SINK);
+}
+
+/* A REQUEST_CHANNEL with COMPLETE is served as any sink: items until the completion (SINK-11). */
+static enum conf_result
+sink_channel_complete(struct conf_ctx *ctx)
+{
+	static const char tag[] = "channel-complete";
+	struct fdt_report report = {0};
+	struct sink_item item = {"one", NULL, 0};
+	struct session s;
+	struct event first;
+	int reader = -1, writer = -1;
+	uint32_t id = 0;
+	enum conf_result result = session_open(ctx, &s, EXT_SINK);
+
+	if (result == CONF_PASS) {
+		id = open_sink_flagged(&s, tag, RFD_FLAG_COMPLETE);
+		result = id ? read_sink_first(&s, id, &first) : CONF_FAIL;
+	}
+	if (result == CONF_PASS) {
+		if (accepts_sink(&first) && wire_pipe(&reader, &writer) == 0) {
+			item.fds = &writer;
+			item.n_fds = 1;
+		}
+		event_free(&first);
+		result = send_items(&s, id, &item, 1);
+		if (result == CONF_FAIL)
+			conf_note(ctx,
+			          "the request had COMPLETE, which a server does not look at: "
+			          "the sink takes items until the client's completion (SINK-11)");
+	}
+	if (writer >= 0)
+		close(writer);
+	if (result == CONF_PASS)
+		result = send_sink_complete(&s, id);
+	if (result == CONF_PASS)
+		result = expect_final(&s, id, tag, item.n_fds, &report);
+	if (result == CONF_PASS && item.n_fds && !case_closed_now(reader))
+		result = conf_fail(ctx, "the pipe sent with the item was still open when the final "
+		                        "response arrived (SVC-SINK-2)");
+	if (result == CONF_PASS)
+		result =
+		    expect_quiet(&s, QUIET_MS, "nothing follows a sink's final response (SINK-7)");
+	fdt_report_free(&report);
+	session_close(&s);
+	if (reader >= 0)
+		close(reader);
+	return result;
+}
+
+/* What a crafted sink item has in StreamPayloadMetadata field 3, payloadMetadata. */
+enum item_payload {
+	ITEM_NO_PAYLOAD_METADATA, /* field 3 absent */
+	ITEM_RESPONSE,            /* responseMetadata {} */
+	ITEM_EMPTY_UNION,         /* a union with no member */
+	ITEM_EXCEPTION,           /* exceptionMetadata {name, what}, no metadata member */
+};
+
+/* StreamPayloadMetadata {3: @payload, 5: @claim when not NULL}. */
+static void
+put_item_metadata(struct rfd_buf *out, enum item_payload payload,
+                  const struct rfd_fd_metadata *claim)
+{
+	struct rfd_cw w;
+
+	rfd_cw_init(&w, out);
+	rfd_cw_struct_begin(&w);
+	if (payload != ITEM_NO_PAYLOAD_METADATA) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 3);
+		rfd_cw_struct_begin(&w);
+		if (payload == ITEM_RESPONSE) {
+			rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+			rfd_cw_struct_begin(&w);
+			rfd_cw_struct_end(&w);
+		} else if (payload == ITEM_EXCEPTION) {
+			rfd_cw_field(&w, RFD_CT_STRUCT, 2);
+			rfd_cw_struct_begin(&w);
+			rfd_cw_field_string(&w, 1, "TApplicationException");
+			rfd_cw_field_string(&w, 2, "the client's item generator failed");
+			rfd_cw_struct_end(&w);
+		}
+		rfd_cw_struct_end(&w);
+	}
+	if (claim) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 5);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_field_i64(&w, 1, claim->fd_seq);
+		rfd_cw_field_i32(&w, 2, claim->num_fds);
+		rfd_cw_struct_end(&w);
+	}
+	rfd_cw_struct_end(&w);
+	rfd_cw_finish(&w);
+}
+
+/* A sink item PAYLOAD NEXT on @id: @metadata (NULL: no METADATA flag), @data, @fds. */
+static enum conf_result
+send_crafted_item(struct session *s, uint32_t id, const struct rfd_buf *metadata,
+                  const struct rfd_buf *data, const int *fds, size_t n_fds, const char *what)
+{
+	struct rfd_frame f = {
+	    .stream_id = id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | (metadata ? RFD_FLAG_METADATA : 0),
+	    .has_metadata = metadata != NULL,
+	    .data = {data->data, data->len},
+	};
+	int r;
+
+	if (metadata)
+		f.metadata = (struct rfd_slice){metadata->data, metadata->len};
+	r = wire_send_frame(&s->w, &f, fds, n_fds);
+	if (r < 0)
+		return conf_fail(s->ctx, "cannot send %s: %s", what, strerror(-r));
+	return CONF_PASS;
+}
+
+/* A sink item that is neither a result nor an exception. */
+struct bad_item {
+	const char *what;
+	bool no_metadata;         /* no METADATA flag */
+	const char *raw_metadata; /* metadata bytes as given (malformed), or NULL */
+	size_t raw_len;
+	enum item_payload payload; /* otherwise: the payloadMetadata written */
+	const char *raw_data;      /* data bytes as given, or NULL for {0: "bad"} */
+	size_t raw_data_len;
+	bool fd;          /* with a pipe write end, when the sink accepted sink */
+	bool application; /* the method's failure: ERROR 0x201 (SVC-SINK-4) */
+};
+
+/* The ERROR 0x201 that ends a sink whose method failed, after any REQUEST_N on its way. */
+static enum conf_result
+expect_sink_application_error(struct session *s, uint32_t id, const char *what)
+{
+	struct event ev;
+	enum conf_result result;
+
+	for (;;) {
+		result = expect_event(s, id, "ERROR", &ev);
+		if (result != CONF_PASS)
+			return result;
+		if (ev.kind != EV_REQUEST_N)
+			break;
+		event_free(&ev);
+	}
+	if (ev.kind != EV_ERROR)
+		result = conf_fail(s->ctx,
+		                   "%s: the server answered with %s, not ERROR 0x201 (SVC-SINK-4)",
+		                   what, event_names[ev.kind]);
+	else if (ev.value != RFD_ERROR_APPLICATION_ERROR)
+		result =
+		    conf_fail(s->ctx,
+		              "%s: expected ERROR 0x201, the method's failure (SVC-SINK-4), got "
+		              "ERROR 0x%x",
+		              what, ev.value);
+	event_free(&ev);
+	return result;
+}
+
+/* Open a sink, send @bad as its first item: the sink fails, its FD closed (SINK-12, SVC-SINK-4). */
+static enum conf_result
+refused_item(struct session *s, const struct bad_item *bad)
+{
+	struct rfd_fd_metadata claim;
+	struct rfd_buf metadata, data;
+	struct event first;
+	int reader = -1, writer = -1;
+	uint32_t id = 0, credits = 0;
+	bool with_fd = false;
+	enum conf_result result = start_sink(s, "bad-item", NULL, 0, &id, &first);
+
+	if (result != CONF_PASS)
+		return result;
+	with_fd = bad->fd && accepts_sink(&first) && wire_pipe(&reader, &writer) == 0;
+	event_free(&first);
+	result = await_credit(s, id, &credits);
+	claim = wire_claim(&s->w, 1);
+	rfd_buf_init(&metadata);
+	rfd_buf_init(&data);
+	if (bad->raw_metadata)
+		rfd_buf_append(&metadata, bad->raw_metadata, bad->raw_len);
+	else
+		put_item_metadata(&metadata, bad->payload, with_fd ? &claim : NULL);
+	if (bad->raw_data)
+		rfd_buf_append(&data, bad->raw_data, bad->raw_data_len);
+	else
+		put_string_field(&data, 0, "bad");
+	if (result == CONF_PASS)
+		result = send_crafted_item(s, id, bad->no_metadata ? NULL : &metadata, &data,
+		                           with_fd ? &writer : NULL, with_fd ? 1 : 0, bad->what);
+	rfd_buf_free(&metadata);
+	rfd_buf_free(&data);
+	if (writer >= 0)
+		close(writer);
+	if (result == CONF_PASS)
+		result = bad->application ? expect_sink_application_error(s, id, bad->what)
+		                          : expect_sink_failed(s, id, bad->what);
+	if (result == CONF_PASS && with_fd && !case_closed_now(reader))
+		result =
+		    conf_fail(s->ctx, "%s: its FD was still open when the ERROR arrived (%s)",
+		              bad->what, bad->application ? "SVC-SINK-4" : "SINK-12, FD-CARRY-3");
+	if (result == CONF_PASS)
+		result = expect_quiet(s, QUIET_MS, "a failed sink gets no final response");
+	if (reader >= 0)
+		close(reader);
+	return result;
+}
+
+/* An item without payloadMetadata is a result: reported, and the sink goes on (SINK-12). */
+static enum conf_result
+item_without_payload_metadata(struct session *s)
+{
+	static const char tag[] = "no-payload-metadata";
+	struct fdt_report report = {0};
+	struct rfd_fd_metadata claim;
+	struct rfd_buf metadata, data;
+	struct event first;
+	int reader = -1, writer = -1;
+	uint32_t id = 0, credits = 0;
+	bool with_fd = false;
+	enum conf_result result = start_sink(s, tag, NULL, 0, &id, &first);
+
+	if (result != CONF_PASS)
+		return result;
+	with_fd = accepts_sink(&first) && wire_pipe(&reader, &writer) == 0;
+	event_free(&first);
+	result = await_credit(s, id, &credits);
+	claim = wire_claim(&s->w, 1);
+	rfd_buf_init(&metadata);
+	rfd_buf_init(&data);
+	put_item_metadata(&metadata, ITEM_NO_PAYLOAD_METADATA, with_fd ? &claim : NULL);
+	put_string_field(&data, 0, tag);
+	if (result == CONF_PASS)
+		result = send_crafted_item(s, id, &metadata, &data, with_fd ? &writer : NULL,
+		                           with_fd ? 1 : 0, "a sink item without payloadMetadata");
+	rfd_buf_free(&metadata);
+	rfd_buf_free(&data);
+	if (writer >= 0)
+		close(writer);
+	if (result == CONF_PASS)
+		result = send_sink_complete(s, id);
+	if (result == CONF_PASS) {
+		result = expect_final(s, id, tag, with_fd ? 1 : 0, &report);
+		if (result == CONF_FAIL)
+			conf_note(s->ctx,
+			          "the sink had one item without payloadMetadata, which is a "
+			          "result (SINK-12)");
+	}
+	if (result == CONF_PASS && with_fd && !case_closed_now(reader))
+		result = conf_fail(s->ctx, "the pipe sent with the item without payloadMetadata "
+		                           "was still open when the final response arrived "
+		                           "(SVC-SINK-2)");
+	fdt_report_free(&report);
+	if (reader >= 0)
+		close(reader);
+	return result;
+}
+
+static enum conf_result
+sink_bad_items(struct conf_ctx *ctx)
+{
+	static const struct bad_item items[] = {
+	    {.what = "a sink item without metadata", .no_metadata = true},
+	    {.what = "a sink item whose metadata is a truncated struct",
+	     .raw_metadata = "\x3c\x1c",
+	     .raw_len = 2},
+	    {.what = "a sink item whose payloadMetadata is an empty union",
+	     .payload = ITEM_EMPTY_UNION,
+	     .fd = true},
+	    {.what = "a sink item whose data is a truncated struct",
+	     .payload = ITEM_RESPONSE,
+	     .raw_data = "\x18\x05\x61",
+	     .raw_data_len = 3,
+	     .fd = true,
+	     .application = true},
+	};
+	struct session s;
+	enum conf_result result = session_open(ctx, &s, EXT_SINK);
+
+	for (size_t i = 0; result == CONF_PASS && i < sizeof(items) / sizeof(items[0]); i++)
+		result = refused_item(&s, &items[i]);
+	if (result == CONF_PASS)
+		result = item_without_payload_metadata(&s);
+	if (result == CONF_PASS)
+		result = probe(&s);
+	if (result == CONF_PASS)
+		result = no_stray_fds(&s);
+	session_close(&s);
+	return result;
+}
+
+/* A client's item with exceptionMetadata ends the sink as its ERROR does (SINK-13). */
+static enum conf_result
+sink_exception_item(struct conf_ctx *ctx)
+{
+	static const char what[] = "a sink item with exceptionMetadata";
+	struct rfd_buf metadata, data;
+	struct session s;
+	struct event first;
+	uint32_t id = 0, credits = 0;
+	enum conf_result result = session_open(ctx, &s, NULL);
+	int baseline = result == CONF_PASS ? settled_baseline(&s) : -1;
+
+	if (result == CONF_PASS)
+		result = start_sink(&s, "exception-item", NULL, 0, &id, &first);
+	if (result == CONF_PASS) {
+		event_free(&first);
+		result = await_credit(&s, id, &credits);
+	}
+	rfd_buf_init(&metadata);
+	rfd_buf_init(&data);
+	put_item_metadata(&metadata, ITEM_EXCEPTION, NULL);
+	rfd_buf_append(&data, "\0", 1);
+	if (result == CONF_PASS)
+		result = send_crafted_item(&s, id, &metadata, &data, NULL, 0, what);
+	rfd_buf_free(&metadata);
+	rfd_buf_free(&data);
+	while (result == CONF_PASS) {
+		struct event ev;
+		int r = next_event(&s, QUIET_MS, &ev);
+
+		if (r < 0)
+			result = CONF_FAIL;
+		else if (r == 1 && ev.kind != EV_REQUEST_N)
+			result = conf_fail(ctx,
+			                   "after %s, which ends the sink as the client's ERROR "
+			                   "does, the server sent %s on it (SINK-13)",
+			                   what, event_names[ev.kind]);
+		event_free(&ev);
+		if (r == 0)
+			break;
+	}
+	if (result == CONF_PASS)
+		result = probe(&s);
+	if (result == CONF_PASS)
+		result = fds_back(&s, baseline, "after the client's exception item ended the sink");
+	session_close(&s);
+	return result;
+}
+
 /* ---- The table ---- */
 
 #define CASE(id, section, requirements, sends, needs, run)                                         \
@@ -2240,6 +2716,14 @@ const struct conf_case conf_stream_server_cases[] = {
          "streamFds(3, 1) with clientTimeoutMs 200 and credit for 1 item; waits 1 s, then "
          "REQUEST_N 10; expects the 2 other items and the end",
          0, stream_timeout_first_only),
+    CASE("stream/initial-n-0", "21.3", "STREAM-2,STREAM-6",
+         "streamFds(2, 1) with initial request N 0; expects the first response, no item until a "
+         "second REQUEST_N 1, then one item per REQUEST_N 1",
+         0, stream_initial_n_0),
+    CASE("stream/credit-top-bit", "21.3", "STREAM-19,FRAME-23",
+         "streamFds(3, 1) with initial request N 0x80000001, then streamFds(3, 1) with 1 and "
+         "REQUEST_N 0x80000002; expects all 3 items and the end each time",
+         0, stream_credit_top_bit),
 
     /* 21.4 Cancellation */
     CASE("stream/cancel", "21.4", "STREAM-10,STREAM-11,OWN-5",
@@ -2281,6 +2765,23 @@ const struct conf_case conf_stream_server_cases[] = {
          "with kind 6, each with an FD; expects ERROR 0x204 (1, 9), (1, 9), (1, 6), (1, 9) "
          "(skipped when the server declines sinks)",
          0, sink_wrong_kind),
+    CASE(
+        "sink/channel-complete", "21.6", "SINK-11",
+        "sinkFds as REQUEST_CHANNEL with COMPLETE (1d 40), offering sink; expects REQUEST_N, takes "
+        "an item (with a pipe under sink) and the completion, expects the final report (skipped "
+        "when the server declines sinks)",
+        0, sink_channel_complete),
+    CASE("sink/bad-items", "21.6", "SINK-12,SVC-SINK-4,FD-CARRY-3",
+         "four sinks with one item each: no metadata, truncated metadata, an empty "
+         "payloadMetadata (expects ERROR 0x204 (1, 6)), data not a struct (expects ERROR 0x201); "
+         "the last two with a pipe under sink, closed by the ERROR; then an item without "
+         "payloadMetadata, taken as a result (skipped when the server declines sinks)",
+         0, sink_bad_items),
+    CASE("sink/exception-item", "21.6", "SINK-13,SINK-9",
+         "sinkFds with an item whose payloadMetadata is exceptionMetadata; expects nothing on the "
+         "sink but REQUEST_N, and the server's FD count back (skipped when the server declines "
+         "sinks)",
+         0, sink_exception_item),
 
     /* 21.8 Extensions */
     CASE("ext/answer", "21.8", "EXT-3,EXT-4",
