@@ -124,7 +124,7 @@ class Scenario:
         """Waits for a stream's or sink's first response; True when it came."""
         conn.wait_first(call, self.remaining() if timeout is None else timeout)
         method = call.method.decode()
-        if call.first_arrived and call.failure is None:
+        if call.first_ok:
             self.log.info("first-response %s stream=%d fds=%d" % (method, call.stream_id, len(call.first_fds)))
             return True
         self.log.info("error %s %s: %s" % (method, call.failure, call.error))
@@ -602,6 +602,25 @@ def scenario_stream_timeout(s):
     s.probe(conn)
 
 
+def scenario_stream_bad_item(s):
+    """STREAM-20, STREAM-21: an item that is no result fails the stream only;
+    a failed claim on the abandoned stream keeps the connection."""
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    call = s.start_stream(conn, 3, 1)
+    if s.check("streamFds first response", s.first_response(conn, call), call.error):
+        item = s.next_item(conn, call)
+        if item is not None:
+            close_fds(item[1])
+        s.check("no item", item is None, "got one")
+        s.check_fails(call, cl.NO_RESULT)
+    after = _echo_devnull(s, conn, b"after")
+    _check_devnull_result(s, after, b"after")
+    for done in (call, after):
+        done.release()
+    s.probe(conn)
+
+
 def scenario_sink_2(s):
     conn = s.connect()
     s.log.info("call sinkFds tag=sink-2 fds=0")
@@ -609,7 +628,7 @@ def scenario_sink_2(s):
     s.first_response(conn, call)
     if call.rpc_error == (fr.ERROR_INVALID, md.CATEGORY_INVALID_REQUEST, md.CODE_REQUEST_PARSING_FAILURE):
         raise CannotRun("the server declines sinks, as SINK-1 allows: %s" % call.error)
-    if not s.check("sinkFds first response", call.first_arrived and call.failure is None, call.error):
+    if not s.check("sinkFds first response", call.first_ok, call.error):
         call.release()
         return
     if md.EXT_SINK not in call.accepted:
@@ -683,6 +702,7 @@ SCENARIOS = {
     "stream-bad-seq": scenario_stream_bad_seq,
     "stream-contract": scenario_stream_contract,
     "stream-timeout": scenario_stream_timeout,
+    "stream-bad-item": scenario_stream_bad_item,
     "sink-2": scenario_sink_2,
     "exception-fds": scenario_exception_fds,
 }

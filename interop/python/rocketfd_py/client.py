@@ -40,7 +40,8 @@ FD_MISMATCH = "fd-mismatch"    # the claim failed (ERR-13, STREAM-12)
 MALFORMED = "malformed"        # response metadata or result not decodable
 NO_RESULT = "no-result"        # payloadMetadata with no member known: neither result nor exception (META-21)
 PROTOCOL = "protocol"          # FDs outside the agreement of 21.8 (EXT-7), or a frame the call cannot take
-CONTRACT = "contract"          # a stream broke its contract: REQUEST_N, an item beyond credits (STREAM-17, -18)
+CONTRACT = "contract"          # a stream or sink broke its contract: REQUEST_N, an item beyond credits,
+                               # a misplaced PAYLOAD (STREAM-17, STREAM-18)
 CANCELLED = "cancelled"        # the caller gave up on a stream or sink
 CONNECTION = "connection"      # the connection failed (ERR-2, ERR-15)
 
@@ -95,11 +96,12 @@ class StreamCall(Call):
     set at the end of the stream or when it fails; items received before
     stay in items until the caller takes them."""
 
-    __slots__ = ("first_arrived", "first_value", "first_fds", "items", "granted", "received")
+    __slots__ = ("first_arrived", "first_ok", "first_value", "first_fds", "items", "granted", "received")
 
     def __init__(self, method, num_fds_sent, window):
         super().__init__(method, md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE, num_fds_sent)
         self.first_arrived = False
+        self.first_ok = False               # the first response was a result
         self.first_value = None
         self.first_fds = []
         self.items = collections.deque()   # (value, fds), in order
@@ -118,15 +120,17 @@ class SinkCall(Call):
     """A sink (21.6): first response, items sent within the server's credits,
     completion, final response (value and fds once done)."""
 
-    __slots__ = ("first_arrived", "first_value", "first_fds", "accepted", "credits", "sent", "completed")
+    __slots__ = ("first_arrived", "first_ok", "first_value", "first_fds", "accepted", "balance", "sent",
+                 "completed")
 
     def __init__(self, method, num_fds_sent):
         super().__init__(method, md.KIND_SINK, num_fds_sent)
         self.first_arrived = False
+        self.first_ok = False         # the first response was a result
         self.first_value = None
         self.first_fds = []
         self.accepted = frozenset()   # extensions the first response accepted (EXT-3)
-        self.credits = 0              # the N of every REQUEST_N received
+        self.balance = 0              # 21.1: the N of every REQUEST_N received minus the items sent
         self.sent = 0
         self.completed = False
 
@@ -364,7 +368,7 @@ class ClientConnection:
             problem = "refused locally: %d FDs, at most %d per message (LIMIT-1)" % (len(fds), MAX_FDS_PER_MESSAGE)
         elif call.completed:
             problem = "the sink is already completed"
-        elif not self._run_until(lambda: call.done or call.sent < call.credits, timeout):
+        elif not self._run_until(lambda: call.done or call.balance > 0, timeout):
             problem = "no credit for an item within %d ms" % int(timeout * 1000)
         elif call.done or self.closed:
             problem = "the sink ended: %s" % (call.error or self.failure_text)
@@ -372,6 +376,8 @@ class ClientConnection:
             close_fds(fds)
             return problem
         call.sent += 1
+        if call.balance < UNLIMITED_CREDIT:
+            call.balance -= 1
         stream_id = call.stream_id
 
         def build(seq):
@@ -506,7 +512,9 @@ class ClientConnection:
         if call is None:
             return
         if call.kind == md.KIND_SINK:
-            call.credits = min(call.credits + frame.initial_n, UNLIMITED_CREDIT)
+            # Every N is a whole u32; a balance that reaches 2^31 - 1 is no limit from then on (SINK-5).
+            if call.balance < UNLIMITED_CREDIT:
+                call.balance = min(call.balance + frame.initial_n, UNLIMITED_CREDIT)
         elif call.kind == md.KIND_SINGLE_REQUEST_STREAMING_RESPONSE:
             self._contract(call, "the server sent REQUEST_N %d on stream %d (STREAM-18)"
                            % (frame.initial_n, frame.stream_id))
@@ -677,15 +685,12 @@ class ClientConnection:
         if meta is None:
             self._unreadable(call, msg, claim)
             return
+        if abandoned:
+            self._late(call, msg, claim, "late-item", msg.has(fr.FLAG_COMPLETE))
+            return
         if not claim.ok:
             call.fail(FD_MISMATCH, claim.reason)
             self.fail("claim on stream %d failed (STREAM-12): %s" % (msg.stream_id, claim.reason))
-            return
-        if abandoned:
-            close_fds(claim.fds)
-            self.log.info("late-item stream=%d fds closed=%d (STREAM-13)" % (msg.stream_id, len(claim.fds)))
-            if msg.has(fr.FLAG_COMPLETE):
-                self._end(call)
             return
         if not first:
             call.received += 1
@@ -698,15 +703,30 @@ class ClientConnection:
         ok, value = self._read_payload(call, meta, msg.data, first_schema if first else item_schema, claim.fds,
                                        needs_value=not first)
         if not ok:
+            # STREAM-20: the stream fails, the connection goes on.
             self._after_failure(call, msg)
             return
         if first:
-            call.first_value, call.first_fds = value, claim.fds
+            call.first_ok, call.first_value, call.first_fds = True, value, claim.fds
         else:
             call.items.append((value, claim.fds))
         if msg.has(fr.FLAG_COMPLETE):
             self._end(call)
             call.succeed(None)
+
+    def _late(self, call, msg, claim, event, terminal):
+        """A carrier on an abandoned stream or sink (STREAM-13, FD-CARRY-5): the
+        FDs it claimed are closed; a failed claim has closed what 7.5 closes
+        and the connection goes on (STREAM-21).  terminal: the message ends
+        the stream or sink, whose id is then free."""
+        if claim.ok:
+            close_fds(claim.fds)
+            self.log.info("%s stream=%d fds closed=%d (STREAM-13)" % (event, msg.stream_id, len(claim.fds)))
+        else:
+            self.log.info("%s stream=%d claim failed, connection kept (STREAM-21): %s"
+                          % (event, msg.stream_id, claim.reason))
+        if terminal:
+            self._end(call)
 
     def _unreadable(self, call, msg, text):
         """A stream or sink message whose metadata does not decode: nothing is
@@ -726,9 +746,16 @@ class ClientConnection:
     def _on_sink_message(self, call, msg, abandoned):
         """A PAYLOAD on a sink: its first response, then its final response (21.1)."""
         first = not call.first_arrived
+        complete = msg.has(fr.FLAG_COMPLETE)
+        if not abandoned and not (msg.has(fr.FLAG_NEXT) and (first or complete)):
+            # STREAM-18: a sink starts with its first response, and after it the
+            # server sends nothing but REQUEST_N and a terminal frame.
+            self._contract(call, "%s PAYLOAD with flags 0x%03x on sink %d (STREAM-18)"
+                           % ("a first" if first else "a", msg.flags, msg.stream_id))
+            return
         if not msg.has(fr.FLAG_NEXT):
-            self._end(call)
-            call.fail(PROTOCOL, "the sink on stream %d ended without a final response" % msg.stream_id)
+            if complete:
+                self._end(call)
             return
         decode = md.decode_response_metadata if first else md.decode_stream_payload_metadata
         meta, claim = self._claim(msg, decode)
@@ -736,42 +763,41 @@ class ClientConnection:
         if meta is None:
             self._unreadable(call, msg, claim)
             return
+        if abandoned:
+            self._late(call, msg, claim, "late-response", complete)
+            return
         if not claim.ok:
             call.fail(FD_MISMATCH, claim.reason)
             self.fail("claim on sink %d failed (STREAM-12): %s" % (msg.stream_id, claim.reason))
             return
-        if abandoned:
-            close_fds(claim.fds)
-            self.log.info("late-response sink=%d fds closed=%d (STREAM-13)" % (msg.stream_id, len(claim.fds)))
-            if not first:
-                self._end(call)
-            return
         first_schema, _, final_schema = fdtest.SINK_SCHEMAS.get(call.method, ({}, {}, {}))
         if first:
             call.accepted = md.extension_names(meta.get("otherMetadata")) & self.offered
-            if msg.has(fr.FLAG_COMPLETE):
-                self._reject(call, claim.fds, PROTOCOL, "the sink's first response has COMPLETE")
-                self._end(call)
-                return
             ok, value = self._read_payload(call, meta, msg.data, first_schema, claim.fds, needs_value=False)
-            if ok:
-                call.first_value, call.first_fds = value, claim.fds
+            if complete:
+                # The sink ended with its first response: with its exception, or as a breach of SINK-3.
+                if ok:
+                    self._reject(call, claim.fds, PROTOCOL, "the sink's first response has COMPLETE")
+                self._end(call)
+            elif ok:
+                call.first_ok, call.first_value, call.first_fds = True, value, claim.fds
             else:
                 self._after_failure(call, msg)
             return
-        if not msg.has(fr.FLAG_COMPLETE):
-            self._reject(call, claim.fds, PROTOCOL, "a PAYLOAD without COMPLETE after the sink's first response")
-            self._after_failure(call, msg)
-            return
         self._end(call)
-        if claim.fds and md.EXT_SINK not in self.offered:
+        if claim.fds and md.EXT_SINK not in self.offered and not self._is_exception(meta):
             self._reject(call, claim.fds, PROTOCOL, "the final response came with %d FDs without the extension "
                          "sink (EXT-7)" % len(claim.fds))
             return
+        # STREAM-20: a final response that is neither a result nor an exception fails the sink only.
         ok, value = self._read_payload(call, meta, msg.data, final_schema, claim.fds)
         if ok:
             call.fds = claim.fds
             call.succeed(value)
+
+    @staticmethod
+    def _is_exception(meta):
+        return "exceptionMetadata" in meta.get("payloadMetadata", {})
 
     # ---------------------------------------------------------------- failure
 

@@ -55,6 +55,10 @@ class Rejection(Exception):
         self.code = code
 
 
+class ClientEnded(Exception):
+    """A sink item with exceptionMetadata: the client's end of the sink (SINK-13)."""
+
+
 class Credentials:
     """The peer's SO_PEERCRED snapshot taken at accept (CRED-1) and its pidfd (CRED-3)."""
 
@@ -83,16 +87,15 @@ class Request:
     the request: a handler that keeps or forwards them empties the list.
     initial_n is the initial request N of a stream or sink request."""
 
-    __slots__ = ("stream_id", "method", "args", "fds", "credentials", "initial_n", "flags")
+    __slots__ = ("stream_id", "method", "args", "fds", "credentials", "initial_n")
 
-    def __init__(self, stream_id, method, args, fds, credentials, initial_n=None, flags=0):
+    def __init__(self, stream_id, method, args, fds, credentials, initial_n=None):
         self.stream_id = stream_id
         self.method = method
         self.args = args
         self.fds = fds
         self.credentials = credentials
         self.initial_n = initial_n
-        self.flags = flags
 
     def take_fds(self):
         fds, self.fds = self.fds, []
@@ -100,13 +103,15 @@ class Request:
 
 
 class Credit:
-    """The balance of a stream's credits, one spent per item; a balance that
-    reaches 2^31 - 1 means no limit from then on (21.1)."""
+    """The balance of a stream's credits (21.1), one spent per item: every N
+    counts as a whole u32 (STREAM-19), and a balance that reaches 2^31 - 1
+    means no limit from then on.  It may start at -1 (an initial request N of
+    0, 21.3): the first credit granted then pays for the first response."""
 
     __slots__ = ("left",)
 
     def __init__(self, left):
-        self.left = left
+        self.left = min(left, UNLIMITED_CREDIT)
 
     def add(self, count):
         if self.left < UNLIMITED_CREDIT:
@@ -410,7 +415,7 @@ class ServerConnection:
         refused = fdtest.refused_args(name, args)
         if refused is not None:
             raise Rejection(refused)
-        return Request(msg.stream_id, name, args, fds, self.credentials.copy(), msg.initial_n, msg.flags)
+        return Request(msg.stream_id, name, args, fds, self.credentials.copy(), msg.initial_n)
 
     def _reject(self, msg, rejection):
         """Answers a request that is not executed; the FDs are already closed (OWN-3)."""
@@ -528,19 +533,16 @@ class ServerConnection:
 
     # ------------------------------------------------------------------ sinks
 
-    def open_sink(self, stream_id, tag, complete):
+    def open_sink(self, stream_id, tag):
         """Sends a sink's first response, with the extension answer (EXT-3), and
-        its first credits (SINK-3, SINK-4).  complete: the REQUEST_CHANNEL had
-        COMPLETE, so the client sends no item."""
+        its first credits (SINK-3, SINK-4).  COMPLETE on the REQUEST_CHANNEL is
+        not looked at: the items end with the client's completion (SINK-11)."""
         accepted = [md.EXT_SINK] if md.EXT_SINK in self.offered else []
         sink = ServerSink(stream_id, tag, bool(accepted))
         self.sinks[stream_id] = sink
         self._queue_payload(stream_id, fr.FLAG_NEXT,
                             lambda seq, num: md.encode_response_metadata(seq, num, extensions=accepted),
                             compact.encode_struct([]), tag=_stream_tag(stream_id))
-        if complete:
-            self._complete_sink(sink)
-            return
         self._grant(sink, SINK_WINDOW)
 
     def _grant(self, sink, count):
@@ -569,9 +571,13 @@ class ServerConnection:
                 raise Rejection(claim.reason)
             fds = claim.fds
             value = self._check_sink_item(sink, meta, msg.data, fds)
+        except ClientEnded as ended:
+            close_fds(fds)
+            self._end_sink(sink.stream_id, "an item with exceptionMetadata (SINK-13): %s" % ended)
+            return
         except Rejection as rejection:
             close_fds(fds)
-            self._fail_sink(sink, rejection.what)
+            self._fail_sink(sink, rejection)
             return
         sink.infos.extend(fdtest.fd_info(fd) for fd in fds)
         close_fds(fds)
@@ -582,18 +588,26 @@ class ServerConnection:
             self._grant(sink, 1)
 
     def _check_sink_item(self, sink, meta, data, fds):
-        """The checks of a claimed sink item; returns its value or raises Rejection."""
+        """The checks of a claimed sink item, in this order: the client's
+        exception item (SINK-13, whatever its FDs), FDs outside the agreement
+        (EXT-7), a payloadMetadata that is no result (SINK-12; absent is a
+        result), data that is not {0: string} (SVC-SINK-4).  Returns the
+        item's value, or raises ClientEnded or Rejection."""
+        payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
+        if "exceptionMetadata" in payload_meta:
+            what = payload_meta["exceptionMetadata"].get("what_utf8", b"")
+            raise ClientEnded(_printable(what))
         if fds and not sink.fds_agreed:
             raise Rejection("sink item with %d FDs without the extension sink (EXT-7)" % len(fds))
-        payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
         if "responseMetadata" not in payload_meta:
-            raise Rejection("sink item whose payloadMetadata is not responseMetadata")
+            raise Rejection("sink item whose payloadMetadata has no member known (SINK-12)")
         try:
             item = compact.decode_struct(data, fdtest.SINK_SCHEMAS[b"sinkFds"][1])
         except compact.DecodeError as error:
-            raise Rejection("malformed sink item: %s" % error) from None
+            raise Rejection("sink item whose data is not {0: string}: %s" % error,
+                            fr.ERROR_APPLICATION_ERROR) from None
         if "success" not in item:
-            raise Rejection("sink item without a value")
+            raise Rejection("sink item whose data has no field 0", fr.ERROR_APPLICATION_ERROR)
         return item["success"]
 
     def _complete_sink(self, sink):
@@ -605,12 +619,19 @@ class ServerConnection:
         self._release(sink.stream_id)
         self.log.info("conn=%d sink=%d completed fds=%d" % (self.conn_id, sink.stream_id, len(sink.infos)))
 
-    def _fail_sink(self, sink, what):
-        """SINK-10 and EXT-7: ERROR INVALID on the sink, no final response."""
-        self.log.warn("conn=%d sink=%d failed: %s" % (self.conn_id, sink.stream_id, what))
+    def _fail_sink(self, sink, rejection):
+        """No final response: ERROR INVALID with a ResponseRpcError (1, 6) for
+        the item's framing (SINK-10, SINK-12, EXT-7), ERROR APPLICATION_ERROR
+        with a StreamRpcError when the method cannot read the item
+        (SVC-SINK-4)."""
+        self.log.warn("conn=%d sink=%d failed: %s" % (self.conn_id, sink.stream_id, rejection.what))
         del self.sinks[sink.stream_id]
-        data = md.encode_response_rpc_error(what, md.CATEGORY_INVALID_REQUEST, md.CODE_REQUEST_PARSING_FAILURE)
-        self._push(sink.stream_id, [fr.encode_error(sink.stream_id, fr.ERROR_INVALID, data)])
+        if rejection.error_code == fr.ERROR_APPLICATION_ERROR:
+            data = md.encode_stream_rpc_error(rejection.what)
+        else:
+            data = md.encode_response_rpc_error(rejection.what, md.CATEGORY_INVALID_REQUEST,
+                                                md.CODE_REQUEST_PARSING_FAILURE)
+        self._push(sink.stream_id, [fr.encode_error(sink.stream_id, rejection.error_code, data)])
 
     def _end_sink(self, stream_id, why):
         """SINK-9: the client gave up; nothing more is sent on the sink."""
@@ -749,7 +770,7 @@ class FdTestService:
     def _sinkFds(self, conn, request):
         """17.6: the request's FDs are closed before the first response (SVC-SINK-3)."""
         close_fds(request.take_fds())
-        conn.open_sink(request.stream_id, request.args.get("tag", b""), request.flags & fr.FLAG_COMPLETE)
+        conn.open_sink(request.stream_id, request.args.get("tag", b""))
 
     def _whoami(self, conn, request):
         """17.7: the snapshot taken at accept, whoever wrote this request; no FD back."""

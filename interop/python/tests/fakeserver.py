@@ -47,9 +47,10 @@ class ScenarioFailure(Exception):
 
 
 class FakeServer:
-    def __init__(self, path, scenario):
+    def __init__(self, path, scenario, behaviour=None):
         self.path = path
         self.scenario = scenario
+        self.behaviour = behaviour or scenario  # how the server misbehaves, when one scenario has several
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(path)
         self.listener.listen(4)
@@ -84,7 +85,7 @@ class FakeServer:
 
     def _run(self):
         try:
-            getattr(self, "_" + self.scenario.replace("-", "_"))()
+            getattr(self, "_" + self.behaviour.replace("-", "_"))()
         except Exception as error:  # reported through failures
             self.failures.append("fake server: %r" % (error,))
 
@@ -232,6 +233,53 @@ class FakeServer:
             peer.send(fr.encode_request_n(stream_id, 5))
             return self.stream_item(peer, stream_id, 0, 1, 0)
         self._stream_fails(misbehave)
+
+    def _stream_bad_item(self):
+        peer = self.accept()
+        stream_id, name, args, _, _ = self.request(peer)
+        self.check("streamFds(3, 1)", (name, args) == (b"streamFds", {"count": 3, "fdsPerItem": 1}))
+        self.first_response(peer, stream_id)
+        r1, w1 = self.read_end()
+        meta = c.encode_struct([(3, c.STRUCT, []), (5, c.STRUCT, md.fd_metadata_fields(0, 1))])
+        self.send_payload(peer, stream_id, NEXT, meta, fdtest.encode_report_result(b"0", [fdtest.fd_info(r1)]), [r1])
+        self.next_frame(peer, fr.CANCEL)
+        self.check("the CANCEL before echo('after')", not self.pending)
+        cancel_at = len(self.other_frames)
+        late = [w1] + self.stream_item(peer, stream_id, 1, 1, 5)
+        self.completion(peer, stream_id)
+        peer.send(fr.encode_keepalive(True, b"bad-item"))
+        answer = self.next_frame(peer, fr.KEEPALIVE)
+        self.check("the KEEPALIVE answered", answer.data == b"bad-item")
+        self.check("R1 and R2 closed by the KEEPALIVE's answer", all(read_end_is_closed(w) for w in late))
+        stream_id, name, args, seq, fds = self.request(peer)
+        self.check("echo('after') at fdSeqNum 0 with 1 FD", (name, args, seq, len(fds)) == (b"echo", {"tag": b"after"},
+                                                                                           0, 1))
+        self.respond(peer, stream_id, fdtest.encode_string_result(args["tag"]), fds, 2)
+        for fd in fds:
+            os.close(fd)
+        self.probe_checks(peer, "the connection kept", lambda: True)
+        after_cancel = self.other_frames[cancel_at:] + peer.read_until_eof()
+        self.check("no REQUEST_N after the CANCEL", not any(f.ftype == fr.REQUEST_N for f in after_cancel))
+
+    def _sink_declined(self):
+        """sink-2 against a server without sinks (SINK-1): the client exits with 2 (CONTRACT-10)."""
+        peer = self.accept()
+        stream_id, name, _, _, _ = self.request(peer)
+        self.check("sinkFds", name == b"sinkFds")
+        error = md.encode_response_rpc_error("sinks are not supported", 1, 6)
+        peer.send(fr.encode_error(stream_id, fr.ERROR_INVALID, error))
+        peer.read_until_eof()
+
+    def _sink_unaccepted(self):
+        """sink-2 against a server that does not accept sink (21.8): the client
+        gives the sink up with ERROR 0x203 (SINK-8) and exits with 2."""
+        peer = self.accept()
+        stream_id, _, _, _, _ = self.request(peer)
+        self.first_response(peer, stream_id)
+        peer.send(fr.encode_request_n(stream_id, 2))
+        frames = peer.read_until_eof()
+        on_sink = [(f.ftype, getattr(f, "error_code", None)) for f in frames if f.stream_id == stream_id]
+        self.check("only ERROR 0x203 on the sink", on_sink == [(fr.ERROR, fr.ERROR_CANCELED)])
 
     def _stream_timeout(self):
         peer = self.accept()

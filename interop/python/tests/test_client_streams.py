@@ -267,6 +267,137 @@ class Streams(StreamClientTest):
         self.assertFalse(self.conn.closed)
 
 
+class ItemsThatAreNoResult(StreamClientTest):
+    """STREAM-20: a stream item that is neither a result nor an exception fails
+    its stream, not the connection; CANCEL unless the item had COMPLETE."""
+
+    def fail_stream(self, send_item, failure, cancel=True):
+        """A stream whose first item send_item(stream_id) sends; checks how it failed."""
+        call = self.start_stream()
+        self.first_response(call.stream_id)
+        self.assertTrue(self.conn.wait_first(call, 2).first_ok)
+        send_item(call.stream_id)
+        self.assertIsNone(self.conn.next_item(call, 2))
+        self.assertEqual(call.failure, failure, call.error)
+        self.assertFalse(self.conn.closed)
+        if cancel:
+            frame = self.server.read_frame()
+            self.assertEqual((frame.ftype, frame.stream_id), (fr.CANCEL, call.stream_id))
+            self.assertIn(call.stream_id, self.conn.abandoned)  # STREAM-13
+            self.server.send(fr.encode_payload_frame(fr.PAYLOAD, call.stream_id, fr.FLAG_COMPLETE))
+        self.assertQuiet()  # no REQUEST_N, no CANCEL after the terminal frame
+        return call
+
+    def test_items(self):
+        seq = 0
+        closed_by_the_item = []
+        orphaned = []
+        item_data = report(b"0", [])
+
+        read_end, write_end = self.pipe()
+        orphaned.append(read_end)  # its metadata does not decode: not claimed (FD-CARRY-3)
+        self.fail_stream(lambda sid: self.send(sid, NEXT, b"\x3c", item_data, [write_end]), cl.MALFORMED)
+        seq += 1
+
+        read_end, write_end = self.pipe()
+        closed_by_the_item.append(read_end)
+        self.fail_stream(lambda sid: self.send(sid, NEXT, md.encode_stream_payload_metadata(seq, 1), b"\x18\x05ab",
+                                               [write_end]), cl.MALFORMED)
+        seq += 1
+
+        read_end, write_end = self.pipe()
+        closed_by_the_item.append(read_end)
+        meta = c.encode_struct([(3, c.STRUCT, [(7, c.STRUCT, [])]), (5, c.STRUCT, md.fd_metadata_fields(seq, 1))])
+        self.fail_stream(lambda sid: self.send(sid, NEXT, meta, item_data, [write_end]), cl.NO_RESULT)
+        seq += 1
+
+        read_end, write_end = self.pipe()
+        closed_by_the_item.append(read_end)
+        meta = c.encode_struct([(3, c.STRUCT, []), (5, c.STRUCT, md.fd_metadata_fields(seq, 1))])
+        call = self.fail_stream(lambda sid: self.send(sid, NEXT_COMPLETE, meta, item_data, [write_end]),
+                                cl.NO_RESULT, cancel=False)
+        self.assertNotIn(call.stream_id, self.conn.abandoned)  # COMPLETE ended it: no CANCEL
+        seq += 1
+
+        for read_end in closed_by_the_item:
+            self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        # The connection goes on, its numbering aligned; the claim closes the orphan.
+        echo = self.start_echo(b"after")
+        fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        self.respond(echo.stream_id, b"after", md.encode_response_metadata(seq, 1), [fd])
+        self.assertTrue(self.finish(echo).ok, echo.error)
+        self.assertEqual(len(echo.fds), 1)
+        echo.release()
+        self.assertTrue(pipe_is_closed(orphaned[0], timeout=0))
+
+    def test_undeclared_exception_without_complete(self):
+        # 21.2: it ends the stream at the client, which cancels it.
+        exception = [(1, c.BINARY, b"Other"), (2, c.BINARY, b"boom"), (3, c.STRUCT, [(6, c.STRUCT, [])])]
+        meta = c.encode_struct([(3, c.STRUCT, [(2, c.STRUCT, exception)])])
+        self.fail_stream(lambda sid: self.send(sid, NEXT, meta, b"\x00"), cl.APPLICATION)
+
+
+class AbandonedClaims(StreamClientTest):
+    """STREAM-21: a claim that fails on an abandoned stream or sink keeps the
+    connection; what the claim procedure closes is closed."""
+
+    def test_stream(self):
+        call = self.start_stream()
+        self.first_response(call.stream_id)
+        self.conn.wait_first(call, 2)
+        self.conn.cancel(call)
+        self.assertEqual(self.server.read_frame().ftype, fr.CANCEL)
+        # Group 0 (R1) and item 0 claiming fdSeqNum 5: R1 is an orphan, the claim fails.
+        r1, w1 = self.pipe()
+        self.item(call.stream_id, b"0", [w1], 5)
+        # Group 1 (R2, R3) and item 1 claiming 1 FD at 1: the group is closed (7.5 step 6).
+        r2, w2 = self.pipe()
+        r3, w3 = self.pipe()
+        meta = md.encode_stream_payload_metadata(1, 1)
+        self.send(call.stream_id, NEXT, meta, report(b"1", []), [w2, w3])
+        self.server.send(fr.encode_payload_frame(fr.PAYLOAD, call.stream_id, fr.FLAG_COMPLETE))
+        echo = self.start_echo(b"after")
+        fd = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        self.respond(echo.stream_id, b"after", md.encode_response_metadata(3, 1), [fd])
+        self.assertTrue(self.finish(echo).ok, echo.error)
+        self.assertEqual(len(echo.fds), 1)
+        echo.release()
+        self.assertFalse(self.conn.closed)
+        for read_end in (r1, r2, r3):
+            self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        self.assertEqual(self.conn.abandoned, {})
+
+    def test_sink(self):
+        call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
+        self.server.read_message()
+        self.conn.wait_first(call, 0.05)
+        self.assertEqual(call.failure, cl.TIMEOUT)
+        frame = self.server.read_frame()
+        self.assertEqual((frame.ftype, frame.error_code), (fr.ERROR, fr.ERROR_CANCELED))
+        r1, w1 = self.pipe()
+        self.first_response(call.stream_id, [w1], 4)  # fdSeqNum 4 instead of 0
+        r2, w2 = self.pipe()
+        self.item(call.stream_id, b"t", [w2], 1, flags=NEXT_COMPLETE)  # the late final response, claimed
+        echo = self.start_echo(b"after")
+        self.respond(echo.stream_id, b"after", md.encode_response_metadata())
+        self.assertTrue(self.finish(echo).ok, echo.error)
+        self.assertFalse(self.conn.closed)
+        self.assertTrue(pipe_is_closed(r1, timeout=0))
+        self.assertTrue(pipe_is_closed(r2, timeout=0))
+        self.assertEqual(self.conn.abandoned, {})
+
+    def test_in_flight_still_fails_the_connection(self):
+        # STREAM-12 is unchanged for a stream in flight.
+        call = self.start_stream()
+        self.first_response(call.stream_id)
+        read_end, write_end = self.pipe()
+        self.item(call.stream_id, b"0", [write_end], 3)
+        self.conn.wait(call, 2)
+        self.assertEqual(call.failure, cl.FD_MISMATCH)
+        self.assertTrue(self.conn.closed)
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+
 class DeclaredExceptions(StreamClientTest):
     """EXT-8 with the offer: the FDs come with the exception, on a response and on a stream item."""
 
@@ -408,6 +539,30 @@ class Sinks(StreamClientTest):
         self.assertEqual(call.value, {"tag": b"sink-2", "fds": []})
         self.assertQuiet()  # SINK-8: no CANCEL or REQUEST_N
 
+    def test_balance_reaching_the_limit_means_no_limit(self):
+        # SINK-5, 21.1: after one item, REQUEST_N 2^31 - 1 makes the balance
+        # 2^31 - 1 (the sum would be 2^31): items go out without counting.
+        call = self.start_sink()
+        self.accept(call, extensions=())
+        self.server.send(fr.encode_request_n(call.stream_id, 1))
+        self.assertIsNone(self.conn.send_item(call, fdtest.encode_string_result(b"0"), timeout=2))
+        self.read_item()
+        self.server.send(fr.encode_request_n(call.stream_id, (1 << 31) - 1))
+        for index in range(1, 6):
+            self.assertIsNone(self.conn.send_item(call, fdtest.encode_string_result(b"%d" % index), timeout=2))
+            self.assertEqual(self.read_item()[1], b"%d" % index)
+        self.assertEqual(call.balance, (1 << 31) - 1)
+
+    def test_request_n_with_the_top_bit_set(self):
+        # 21.1: a whole u32, a large credit rather than a masked one.
+        call = self.start_sink()
+        self.accept(call, extensions=())
+        self.server.send(fr.encode_request_n(call.stream_id, 0x80000001))
+        for index in range(3):
+            self.assertIsNone(self.conn.send_item(call, fdtest.encode_string_result(b"%d" % index), timeout=2))
+            self.read_item()
+        self.assertEqual(call.balance, (1 << 31) - 1)
+
     def test_final_response_without_payload_metadata(self):
         # 21.6: read as a result, as fbthrift's server sends it.
         call = self.start_sink()
@@ -455,6 +610,54 @@ class Sinks(StreamClientTest):
         self.assertEqual(self.conn.abandoned, {})
         self.assertQuiet()
 
+    def test_final_response_that_is_no_result(self):
+        # STREAM-20: the sink fails, its FD closed, the connection goes on; no
+        # ERROR, since the final response ended the sink.
+        seq = 0
+        cases = [
+            ("empty payloadMetadata", cl.NO_RESULT, True,
+             lambda seq: c.encode_struct([(3, c.STRUCT, []), (5, c.STRUCT, md.fd_metadata_fields(seq, 1))]),
+             fdtest.encode_report_result(b"t", [])),
+            ("data not the result", cl.MALFORMED, True, lambda seq: md.encode_stream_payload_metadata(seq, 1),
+             b"\x1c\x18"),
+            ("truncated metadata", cl.MALFORMED, False, lambda seq: b"\x1c", fdtest.encode_report_result(b"t", [])),
+        ]
+        orphans = []
+        for what, failure, claimed, meta, data in cases:
+            with self.subTest(what=what):
+                call = self.start_sink()
+                self.accept(call)
+                self.conn.complete(call)
+                self.server.read_frame()
+                read_end, write_end = self.pipe()
+                self.send(call.stream_id, NEXT_COMPLETE, meta(seq), data, [write_end])
+                self.conn.wait(call, 2)
+                self.assertEqual(call.failure, failure, call.error)
+                self.assertFalse(self.conn.closed)
+                self.assertEqual(call.fds, [])
+                self.assertNotIn(call.stream_id, self.conn.calls)
+                self.assertNotIn(call.stream_id, self.conn.abandoned)
+                if claimed:
+                    self.assertTrue(pipe_is_closed(read_end, timeout=0))
+                else:
+                    orphans.append(read_end)
+                seq += 1
+        self.assertQuiet()
+        echo = self.start_echo(b"after")
+        self.respond(echo.stream_id, b"after", md.encode_response_metadata())
+        self.assertTrue(self.finish(echo).ok, echo.error)
+
+    def test_first_response_with_a_declared_exception(self):
+        # A first response with COMPLETE that carries the declared exception ends the sink.
+        call = self.start_sink()
+        meta = md.encode_response_metadata(exception=(b"FdTestError", b"no"))
+        self.send(call.stream_id, NEXT_COMPLETE, meta, fdtest.encode_error_result(b"no", 1))
+        self.conn.wait(call, 2)
+        self.assertEqual(call.failure, cl.DECLARED, call.error)
+        self.assertEqual(self.conn.calls, {})
+        self.assertEqual(self.conn.abandoned, {})
+        self.assertQuiet()  # no ERROR 0x203: the sink had ended
+
     def test_error_from_the_server(self):
         call = self.start_sink()
         self.accept(call)
@@ -464,6 +667,39 @@ class Sinks(StreamClientTest):
         self.assertEqual(call.failure, cl.RPC_ERROR)
         self.assertIn(ERROR_TEXT, call.error)
         self.assertIsNotNone(self.conn.send_item(call, b"\x00", timeout=0.1))
+
+
+class SinkContract(StreamClientTest):
+    """STREAM-18 for sinks: a sink starts with its first response, and after it
+    the server sends only REQUEST_N and a terminal frame; anything else fails
+    the sink and then the connection."""
+
+    def breach(self, frames):
+        call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
+        self.server.read_message()
+        echo = self.start_echo(b"bystander")
+        for frame in frames(call.stream_id):
+            self.server.send(frame)
+        self.conn.wait(call, 2)
+        self.assertEqual(call.failure, cl.CONTRACT, call.error)
+        self.assertTrue(self.conn.closed)
+        self.assertEqual(echo.failure, cl.CONNECTION)
+        frames = self.server.read_until_eof()
+        self.assertEqual([(f.ftype, f.stream_id, f.error_code) for f in frames if f.ftype == fr.ERROR],
+                         [(fr.ERROR, 0, fr.ERROR_CONNECTION_ERROR)])
+
+    def first(self, stream_id):
+        return fr.encode_message(fr.PAYLOAD, stream_id, NEXT, md.encode_response_metadata(), b"\x00")[0]
+
+    def test_first_message_without_next(self):
+        self.breach(lambda sid: [fr.encode_payload_frame(fr.PAYLOAD, sid, fr.FLAG_COMPLETE)])
+
+    def test_payload_without_complete_after_the_first_response(self):
+        self.breach(lambda sid: [self.first(sid), fr.encode_message(
+            fr.PAYLOAD, sid, NEXT, md.encode_stream_payload_metadata(), fdtest.encode_report_result(b"t", []))[0]])
+
+    def test_completion_without_next_after_the_first_response(self):
+        self.breach(lambda sid: [self.first(sid), fr.encode_payload_frame(fr.PAYLOAD, sid, fr.FLAG_COMPLETE)])
 
 
 if __name__ == "__main__":

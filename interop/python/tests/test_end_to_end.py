@@ -16,7 +16,7 @@ SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "ec
 SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
                   "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off", "keepalive",
                   "server-request", "payload-metadata", "stream-cancel", "stream-bad-seq", "stream-contract",
-                  "stream-timeout", "exception-fds"]
+                  "stream-timeout", "stream-bad-item", "exception-fds"]
 
 
 def run_client(path, scenario, timeout=20):
@@ -72,6 +72,28 @@ class AgainstMisbehavingServer(unittest.TestCase):
                 failures = server.join()
                 self.assertEqual(failures, [], stderr[-3000:])
                 self.assertEqual(status, 0, stderr[-3000:])
+
+
+class CannotRun(unittest.TestCase):
+    """CONTRACT-10: status 2, after connecting, when the server declines what
+    sink-2 needs."""
+
+    def setUp(self):
+        self.directory = tempfile.mkdtemp(prefix="rfdpy-fake-")
+
+    def tearDown(self):
+        shutil.rmtree(self.directory)
+
+    def test_sink_2(self):
+        for behaviour in ("sink-declined", "sink-unaccepted"):
+            with self.subTest(behaviour=behaviour):
+                path = os.path.join(self.directory, behaviour + ".sock")
+                server = FakeServer(path, "sink-2", behaviour)
+                server.start()
+                status, stderr = run_client(path, "sink-2")
+                self.assertEqual(server.join(), [], stderr[-3000:])
+                self.assertEqual(status, 2, stderr[-3000:])
+                self.assertIn("cannot-run", stderr)
 
 
 class Arguments(unittest.TestCase):

@@ -14,7 +14,7 @@ from rocketfd_py import fdtest
 from rocketfd_py import frame as fr
 from rocketfd_py import metadata as md
 from rocketfd_py.log import Quiet
-from rocketfd_py.server import FdTestService, ServerConnection
+from rocketfd_py.server import Credit, FdTestService, ServerConnection
 
 QUIET_TIME = 0.3
 
@@ -156,6 +156,40 @@ class Streams(StreamTest):
                 fds, _ = self.item(peer, 1, index, 1, last=index == 2)
                 os.close(fds[0])
 
+    def test_initial_n_of_zero(self):
+        # STREAM-2, STREAM-6, 21.3: the first response does not wait; the
+        # balance starts at -1, so the first REQUEST_N 1 pays for the first
+        # response and each later one for an item.
+        peer = self.peer()
+        self.stream(peer, 1, 2, 1, initial_n=0)
+        self.first_response(peer, 1)
+        self.assertQuiet(peer)
+        peer.send(fr.encode_request_n(1, 1))
+        self.assertQuiet(peer)
+        peer.send(fr.encode_request_n(1, 1))
+        fds, seq = self.item(peer, 1, 0, 1)
+        self.assertEqual(seq, 0)
+        os.close(fds[0])
+        self.assertQuiet(peer)
+        peer.send(fr.encode_request_n(1, 1))
+        fds, seq = self.item(peer, 1, 1, 1, last=True)
+        self.assertEqual(seq, 1)
+        os.close(fds[0])
+
+    def test_request_n_with_the_top_bit_set(self):
+        # STREAM-19: 0x80000002 is a whole u32, a credit beyond 2^31 - 1 (no
+        # limit), neither masked to 2 nor refused; FRAME-23 keeps the connection.
+        peer = self.peer()
+        self.stream(peer, 1, 4, 1, initial_n=1)
+        self.first_response(peer, 1)
+        self.assertQuiet(peer)
+        peer.send(fr.encode_request_n(1, 0x80000002))
+        for index in range(4):
+            fds, _ = self.item(peer, 1, index, 1, last=index == 3)
+            os.close(fds[0])
+        _, result = self.echo(peer, 3, b"after")
+        self.assertEqual(result["success"], b"after")
+
     def test_refused_arguments(self):
         # SVC-STREAM-2: ERROR 0x204 (1, 6), no first response, the request's FD closed.
         peer = self.peer()
@@ -247,6 +281,54 @@ class Streams(StreamTest):
         # The id is free again once the CANCEL is processed.
         _, result = self.echo(peer, 1, b"again")
         self.assertEqual(result["success"], b"again")
+
+
+class CreditBalance(unittest.TestCase):
+    """21.1, STREAM-6, STREAM-19: the balance, whole u32 values, and 2^31 - 1 as no limit."""
+
+    LIMIT = (1 << 31) - 1
+
+    def spend(self, credit, count):
+        sent = 0
+        while credit.available() and sent < count:
+            credit.spend()
+            sent += 1
+        return sent
+
+    def test_initial_n_of_zero_starts_at_minus_one(self):
+        credit = Credit(0 - 1)
+        self.assertFalse(credit.available())
+        credit.add(1)
+        self.assertFalse(credit.available())  # that credit paid for the first response
+        credit.add(2)
+        self.assertEqual(self.spend(credit, 10), 2)
+
+    def test_balance_not_sum(self):
+        # Credits spent do not count towards the limit: a balance of 2^31 - 2
+        # after spending is still a limit.
+        credit = Credit(3 - 1)
+        self.assertEqual(self.spend(credit, 10), 2)
+        credit.add(self.LIMIT - 1)
+        self.assertEqual(credit.left, self.LIMIT - 1)
+        credit.spend()
+        self.assertEqual(credit.left, self.LIMIT - 2)
+
+    def test_reaching_the_limit_means_no_limit(self):
+        for start, grant in ((2 - 1, self.LIMIT - 1), (-1, 0xFFFFFFFF), (1 - 1, 0x80000000)):
+            with self.subTest(start=start, grant=grant):
+                credit = Credit(start)
+                credit.add(grant)
+                self.assertEqual(credit.left, self.LIMIT)
+                self.assertEqual(self.spend(credit, 1000), 1000)
+                self.assertEqual(credit.left, self.LIMIT)
+                credit.add(5)
+                self.assertEqual(credit.left, self.LIMIT)
+
+    def test_initial_n_with_the_top_bit(self):
+        for initial_n in (0x80000000, 0x80000001, 0xFFFFFFFF):
+            credit = Credit(initial_n - 1)
+            self.assertEqual(credit.left, self.LIMIT)
+            self.assertEqual(self.spend(credit, 100), 100)
 
 
 class CancelDropsUnwrittenItems(unittest.TestCase):
@@ -385,12 +467,138 @@ class Sinks(StreamTest):
         for read_end, _ in pipes:
             self.assertTrue(pipe_is_closed(read_end, timeout=0))
 
-    def test_completed_at_once(self):
-        # A REQUEST_CHANNEL with COMPLETE: the client sends no item.
+    def test_complete_on_the_request_is_not_looked_at(self):
+        # SINK-11: a REQUEST_CHANNEL with COMPLETE is served like one without:
+        # credit, items (with FDs under sink) and the completion, then the report.
         peer = self.offering_peer()
-        self.sink(peer, 1, b"empty", flags=fr.FLAG_COMPLETE)
+        self.sink(peer, 1, b"complete", flags=fr.FLAG_COMPLETE)
         self.sink_first_response(peer, 1)
-        self.assertEqual(self.final_response(peer, 1), {"tag": b"empty", "fds": []})
+        self.credit(peer, 1)
+        self.assertQuiet(peer)  # no final response before the client's completion
+        read_end, write_end = self.pipe()
+        inode = os.fstat(write_end).st_ino
+        self.send_item(peer, 1, b"one", [write_end])
+        self.complete(peer, 1)
+        message = peer.read_message()
+        while message.ftype == fr.REQUEST_N:
+            message = peer.read_message()
+        self.assertEqual((message.stream_id, message.flags & NEXT_COMPLETE), (1, NEXT_COMPLETE))
+        report = c.decode_struct(message.data, fdtest.REPORT_RESULT)["success"]
+        self.assertEqual((report["tag"], [info["ino"] for info in report["fds"]]), (b"complete", [inode]))
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+    def test_complete_on_the_last_fragment_of_the_request(self):
+        # SINK-11, 4.5: where COMPLETE sits on a fragmented request does not matter.
+        peer = self.offering_peer()
+        meta = md.encode_request_metadata(b"sinkFds", 6)
+        frames = fr.encode_message(fr.REQUEST_CHANNEL, 1, 0, meta, fdtest.encode_tag_args(b"f" * 300),
+                                   initial_n=2, fragment_size=100)
+        self.assertGreater(len(frames), 2)
+        last = bytearray(frames[-1])
+        last[8] |= fr.FLAG_COMPLETE  # the low byte of the type-and-flags field
+        peer.send(b"".join(frames[:-1]) + bytes(last))
+        self.sink_first_response(peer, 1)
+        self.credit(peer, 1)
+        self.complete(peer, 1)
+        self.assertEqual(self.final_response(peer, 1), {"tag": b"f" * 300, "fds": []})
+
+    def fail_item(self, stream_id, send, error_code):
+        """Opens sink stream_id, lets send(peer) send one item, and expects
+        ERROR error_code on the sink, no final response; returns its data."""
+        peer = self.offering_peer()
+        self.sink(peer, stream_id, b"t")
+        self.sink_first_response(peer, stream_id)
+        self.credit(peer, stream_id)
+        send(peer)
+        frame = peer.read_message()
+        self.assertEqual((frame.ftype, frame.stream_id, frame.error_code), (fr.ERROR, stream_id, error_code))
+        self.complete(peer, stream_id)  # on a sink that is no longer open: ignored
+        _, result = self.echo(peer, stream_id + 2, b"after")
+        self.assertEqual(result["success"], b"after")
+        self.assertQuiet(peer)
+        return frame.data
+
+    def test_items_with_bad_metadata(self):
+        # SINK-12: ERROR 0x204 (1, 6), no final response; the connection goes on.
+        item = fdtest.encode_string_result(b"one")
+        cases = {
+            "no metadata": fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, b"", item),
+            "truncated metadata": fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, b"\x3c", item),
+            "payloadMetadata of a wrong type": fr.encode_payload_frame(
+                fr.PAYLOAD, 1, NEXT, c.encode_struct([(3, c.I32, 1)]), item),
+            "empty payloadMetadata": fr.encode_payload_frame(
+                fr.PAYLOAD, 1, NEXT, c.encode_struct([(3, c.STRUCT, [])]), item),
+            "unknown payloadMetadata member": fr.encode_payload_frame(
+                fr.PAYLOAD, 1, NEXT, c.encode_struct([(3, c.STRUCT, [(9, c.STRUCT, [])])]), item),
+        }
+        for what, frame in cases.items():
+            with self.subTest(what=what):
+                data = self.fail_item(1, lambda peer: peer.send(frame), fr.ERROR_INVALID)
+                error = md.decode_response_rpc_error(data)
+                self.assertEqual((error.get("category"), error.get("code")), (1, 6), error)
+
+    def test_empty_payload_metadata_closes_the_claimed_fd(self):
+        # SINK-12, FD-CARRY-3: the item's FD is claimed first, then closed.
+        read_end, write_end = self.pipe()
+        meta = c.encode_struct([(3, c.STRUCT, []), (5, c.STRUCT, md.fd_metadata_fields(0, 1))])
+        frame = fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, meta, fdtest.encode_string_result(b"one"))
+        self.fail_item(1, lambda peer: peer.send(frame, [write_end]), fr.ERROR_INVALID)
+        os.close(write_end)
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+    def test_items_whose_data_does_not_decode(self):
+        # SVC-SINK-4: ERROR 0x201 with a StreamRpcError, the item's FD closed.
+        for what, data in (("truncated struct", b"\x18\x05ab"), ("not a struct", b"\xff\xff"),
+                           ("empty struct", b"\x00"), ("field 0 an i32", c.encode_struct([(0, c.I32, 7)]))):
+            with self.subTest(what=what):
+                read_end, write_end = self.pipe()
+                meta = md.encode_stream_payload_metadata(0, 1)
+                frame = fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, meta, data)
+                error = self.fail_item(1, lambda peer: peer.send(frame, [write_end]), fr.ERROR_APPLICATION_ERROR)
+                os.close(write_end)
+                self.assertTrue(pipe_is_closed(read_end, timeout=0))
+                stream_error = md.decode_response_rpc_error(error)  # a StreamRpcError reads as one (6.5)
+                self.assertIn(b"{0: string}" if what != "empty struct" else b"field 0",
+                              stream_error.get("what_utf8", b""))
+
+    def test_item_without_payload_metadata_is_a_result(self):
+        # SINK-12, 21.6: read as a result, as META-22 reads a response.
+        peer = self.offering_peer()
+        self.sink(peer, 1, b"t")
+        self.sink_first_response(peer, 1)
+        self.credit(peer, 1)
+        read_end, write_end = self.pipe()
+        inode = os.fstat(write_end).st_ino
+        meta = c.encode_struct([(5, c.STRUCT, md.fd_metadata_fields(0, 1))])
+        peer.send(fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, meta, fdtest.encode_string_result(b"bare")),
+                  [write_end])
+        os.close(write_end)
+        self.complete(peer, 1)
+        message = peer.read_message()
+        while message.ftype == fr.REQUEST_N:
+            message = peer.read_message()
+        report = c.decode_struct(message.data, fdtest.REPORT_RESULT)["success"]
+        self.assertEqual([info["ino"] for info in report["fds"]], [inode])
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+    def test_exception_item_ends_the_sink(self):
+        # SINK-13: the client's end, as its ERROR: nothing more on the sink, the
+        # claimed FD closed (with or without the agreement), the id free again.
+        for offer in ((md.EXT_SINK,), ()):
+            with self.subTest(offer=offer):
+                peer = self.offering_peer(offer)
+                self.sink(peer, 1, b"t")
+                self.sink_first_response(peer, 1)
+                self.credit(peer, 1)
+                read_end, write_end = self.pipe()
+                meta = md.encode_stream_payload_metadata(0, 1, exception=(b"Boom", b"generator threw"))
+                peer.send(fr.encode_payload_frame(fr.PAYLOAD, 1, NEXT, meta, b"\x00"), [write_end])
+                os.close(write_end)
+                self.complete(peer, 1)
+                _, result = self.echo(peer, 1, b"same id")
+                self.assertEqual(result["success"], b"same id")
+                self.assertTrue(pipe_is_closed(read_end, timeout=0))
+                self.assertQuiet(peer)
 
     def test_no_answer_without_an_offer_and_fds_refused(self):
         # EXT-3, EXT-4, EXT-7, SINK-10.
