@@ -29,6 +29,26 @@ enum {
 };
 
 #define CALL_METHOD "call"
+#define STREAM_METHOD "stream"
+
+/*
+ * A stream item carries this struct, {0: binary of 8 bytes} in Compact, and
+ * n FDs, from the server to the client, which closes them.
+ */
+extern const uint8_t stream_item[12];
+
+/* What a stream request asks for (its args, raw bytes). */
+struct stream_args {
+	uint32_t count;
+	uint32_t fds_per_item;
+};
+
+/*
+ * Items the sender may have sent ahead of their consumption: the stream's
+ * credit window, and the raw sender's.  Fewer with many FDs per item: the
+ * kernel refuses to hold more FDs in flight than RLIMIT_NOFILE.
+ */
+unsigned stream_window(size_t n_fds);
 
 /* ---- Configuration ---- */
 
@@ -187,7 +207,7 @@ void report_meta(const char *key, const char *fmt, ...) __attribute__((format(pr
 size_t report_failures(void);
 void report_free(void);
 
-/* A point of the plot: @panel (1..4), x group, series, value. */
+/* A point of the plot: @panel (1..5), x group, series, value. */
 void plot_point(int panel, const char *group, const char *series, double value);
 int plot_render(const struct bench_config *config, const char *path);
 
@@ -211,11 +231,22 @@ int raw_pingpong(const struct bench_config *config, enum raw_transport transport
                  const struct wire_size *wire, struct measure *out);
 int raw_pipelined(const struct bench_config *config, unsigned conns, unsigned in_flight,
                   size_t n_fds, const struct wire_size *wire, struct measure *out);
+/*
+ * Items of @item_bytes with @n_fds FDs each, sent one way over a socketpair
+ * by a child process as fast as a window of stream_window() items allows,
+ * received (FDs closed) here: items/s in calls_per_s.
+ */
+int raw_stream(const struct bench_config *config, size_t n_fds, size_t item_bytes,
+               struct measure *out);
 
 /* rocketfd. */
 int rfd_roundtrip(const struct bench_config *config, size_t n_fds, struct measure *out);
 int rfd_pipelined(const struct bench_config *config, unsigned conns, unsigned in_flight,
                   size_t n_fds, struct measure *out);
+/* The bytes of one stream item frame with @n_fds FDs, as traced. */
+int rfd_stream_wire_size(const struct bench_config *config, size_t n_fds, size_t *item_bytes);
+/* A stream of items with @n_fds FDs each, from the server to an asynchronous client: items/s. */
+int rfd_stream(const struct bench_config *config, size_t n_fds, struct measure *out);
 enum payload_way {
 	PAYLOAD_INLINE,
 	PAYLOAD_MEMFD,

@@ -4,7 +4,7 @@
 # shared machine.  Kernel work (the syscalls themselves) is not counted.
 # Usage: bench/callgrind.sh RFD_BENCH [CALLS]
 set -eu
-bench=$1
+bench=$(cd "$(dirname "$1")" && pwd)/$(basename "$1") # absolute: valgrind runs in a temporary directory
 calls=${2:-2000}
 warmup=200 # rfd-bench's warm-up calls per point (raw.c, rfd.c)
 probe=3    # calls that trace rocketfd's wire size, on their own connection

@@ -1,5 +1,5 @@
 # Draws rfd-bench's figures.  rfd-bench runs it as
-#   gnuplot -e "dir='DIR'; out='FILE.png'; panels='1 2 3 4'" plot.gp
+#   gnuplot -e "dir='DIR'; out='FILE.png'; panels='1 2 3 4 5'" plot.gp
 # where DIR holds panelN.tsv: a header row of series names, a "#colors" row
 # with a colour per series, then one row per group (tab-separated, '-' where
 # a figure is missing).
@@ -7,10 +7,14 @@
 titles = "'Round trip p50 latency (us, log scale), lower is better' \
 'Pipelined throughput, 1 FD per call (calls/s), higher is better' \
 'Large payload, time per call (ms, log scale), lower is better' \
-'Server scaling, one call in flight per connection (calls/s), higher is better'"
-xlabels = "'FDs per call' 'calls in flight x connections' 'payload size' 'connections'"
+'Server scaling, one call in flight per connection (calls/s), higher is better' \
+'Stream throughput, server to client (FDs/s, log scale), higher is better'"
+xlabels = "'FDs per call' 'calls in flight x connections' 'payload size' 'connections' 'FDs per item'"
 
-set terminal pngcairo size 1600,1100 font "sans,10"
+n = words(panels)
+rows = (n + 1) / 2
+cols = n > 1 ? 2 : 1
+set terminal pngcairo size 1600,(rows * 550) font "sans,10"
 set output out
 set datafile separator "\t"
 set datafile missing "-"
@@ -22,9 +26,6 @@ set key top left reverse Left noenhanced
 set grid ytics
 set yrange [0:*]
 
-n = words(panels)
-rows = n > 2 ? 2 : 1
-cols = n > 1 ? 2 : 1
 set multiplot layout rows, cols title "rfd-bench: rocketfd against raw sendmsg/recvmsg and sd-bus" font "sans,13"
 do for [i = 1:n] {
 	p = int(word(panels, i))
@@ -34,7 +35,7 @@ do for [i = 1:n] {
 	colors = system(sprintf("sed -n 's/^#colors\t//p' '%s' | tr '\t' ' '", f))
 	set title word(titles, p) noenhanced
 	set xlabel word(xlabels, p)
-	if (p == 1 || p == 3) {
+	if (p == 1 || p == 3 || p == 5) {
 		set logscale y
 		set yrange [*:*]
 		set offsets 0, 0, 0, 0

@@ -568,3 +568,127 @@ raw_pipelined(const struct bench_config *config, unsigned conns, unsigned in_fli
 	close(null_fd);
 	return r;
 }
+
+/* ---- One-way stream ---- */
+
+struct raw_sender {
+	int sock;
+	size_t n_fds;
+	size_t item_bytes;
+};
+
+/* Grants are u32 counts of items the sender may send more; EOF ends it. */
+static void
+raw_sender_main(void *arg, int ready_fd)
+{
+	const struct raw_sender *sender = arg;
+	int fds[MAX_FDS_PER_CALL];
+	uint32_t granted = 0;
+
+	signal(SIGTERM, SIG_DFL);
+	if (open_fds(fds, sender->n_fds) < 0)
+		_exit(2);
+	child_ready(ready_fd);
+	for (;;) {
+		uint32_t more;
+
+		if (granted == 0) {
+			if (recv(sender->sock, &more, sizeof(more), MSG_WAITALL) != sizeof(more))
+				_exit(0);
+			granted += more;
+			continue;
+		}
+		if (send_request(sender->sock, sender->item_bytes, fds, sender->n_fds) < 0)
+			_exit(0);
+		granted--;
+	}
+}
+
+static int
+grant(int sock, uint32_t n)
+{
+	return send_all(sock, (const uint8_t *)&n, sizeof(n));
+}
+
+/* Receive items until the budget is spent, granting half a window each time half is used. */
+static int
+receive_items(const struct bench_config *config, int sock, size_t n_fds, size_t item_bytes,
+              struct measure *out)
+{
+	static uint8_t buffer[IO_BUFFER];
+	union {
+		struct cmsghdr align;
+		uint8_t bytes[CMSG_SPACE(MAX_FDS_PER_CALL * sizeof(int))];
+	} control;
+	unsigned window = stream_window(n_fds), refill = (window + 1) / 2;
+	long items = 0, consumed = 0, warmup = WARMUP_CALLS;
+	struct run_budget budget;
+	size_t pending = 0;
+	uint64_t start = 0;
+	int r = grant(sock, window);
+
+	while (r == 0 && (warmup > 0 || run_budget_more(&budget, items))) {
+		struct iovec iov = {.iov_base = buffer, .iov_len = sizeof(buffer)};
+		struct msghdr msg = {.msg_iov = &iov,
+		                     .msg_iovlen = 1,
+		                     .msg_control = &control,
+		                     .msg_controllen = sizeof(control)};
+		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		long complete;
+
+		if (n <= 0) {
+			r = n < 0 && errno == EINTR ? 0 : n < 0 ? -errno : -ECONNRESET;
+			continue;
+		}
+		close_rights(&msg);
+		pending += (size_t)n;
+		complete = (long)(pending / item_bytes);
+		pending %= item_bytes;
+		consumed += complete;
+		if (warmup > 0) {
+			warmup -= complete;
+			if (warmup <= 0) {
+				run_budget_start(&budget, config, 1.0);
+				start = now_ns();
+			}
+		} else {
+			items += complete;
+		}
+		while (r == 0 && consumed >= refill) {
+			consumed -= refill;
+			r = grant(sock, refill);
+		}
+	}
+	if (r == 0)
+		measure_from(out, NULL, items, now_ns() - start);
+	else
+		measure_fail(out, r, "raw stream");
+	return r;
+}
+
+int
+raw_stream(const struct bench_config *config, size_t n_fds, size_t item_bytes, struct measure *out)
+{
+	struct raw_sender sender = {.n_fds = n_fds, .item_bytes = item_bytes};
+	struct child child;
+	int pair[2], r;
+
+	assert(config);
+	assert(out);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		r = -errno;
+		measure_fail(out, r, "raw stream socketpair");
+		return r;
+	}
+	sender.sock = pair[1];
+	r = child_start(&child, raw_sender_main, &sender);
+	close(pair[1]);
+	if (r == 0)
+		r = receive_items(config, pair[0], n_fds, item_bytes, out);
+	else
+		measure_fail(out, r, "raw stream sender");
+	close(pair[0]);
+	child_stop(&child);
+	return r;
+}

@@ -16,7 +16,7 @@ enum {
 	MAX_ROWS = 512,
 	MAX_META = 32,
 	MAX_POINTS = 512,
-	PANELS = 4,
+	PANELS = 5,
 };
 
 struct meta {

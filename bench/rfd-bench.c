@@ -51,6 +51,7 @@ static const struct {
     {"pipelined", "rocketfd with 1, 16, 128 calls in flight on 1 and 4 connections, vs raw"},
     {"sdbus", "sd-bus peer-to-peer calls with one FD, blocking and async, vs rocketfd"},
     {"large", "64 KiB, 1 MiB, 64 MiB as a sealed memfd vs inline bytes (rocketfd, sd-bus)"},
+    {"stream", "rocketfd stream items with 1, 16, 253 FDs each vs raw one-way sendmsg"},
     {"scaling", "one server, 1 to 1000 connections with a call in flight each, vs raw"},
     {"memory", "heap and RSS per idle connection and per call in flight"},
     {"allocs", "heap allocations per call in steady state (counted by an interposer)"},
@@ -109,6 +110,22 @@ point_rfd_large(const struct bench_config *config, const void *params, struct me
 }
 
 static int
+point_raw_stream(const struct bench_config *config, const void *params, struct measure *out)
+{
+	const struct shape *s = params;
+
+	return raw_stream(config, s->n_fds, s->size, out);
+}
+
+static int
+point_rfd_stream(const struct bench_config *config, const void *params, struct measure *out)
+{
+	const struct shape *s = params;
+
+	return rfd_stream(config, s->n_fds, out);
+}
+
+static int
 point_sd_roundtrip(const struct bench_config *config, const void *params, struct measure *out)
 {
 	return sdbus_roundtrip(config, out);
@@ -147,6 +164,24 @@ wire_for(const struct bench_config *config, size_t n_fds)
 		}
 	}
 	return *w;
+}
+
+/* The bytes of a stream item with @n_fds FDs, traced once per FD count. */
+static size_t
+item_size_for(const struct bench_config *config, size_t n_fds)
+{
+	static size_t known[MAX_FDS_PER_CALL + 1];
+
+	if (!known[n_fds]) {
+		int r = rfd_stream_wire_size(config, n_fds, &known[n_fds]);
+
+		if (r < 0) {
+			fprintf(stderr, "rfd-bench: stream item size with %zu FDs: %s\n", n_fds,
+			        strerror(-r));
+			known[n_fds] = 32;
+		}
+	}
+	return known[n_fds];
 }
 
 /* ---- Rows ---- */
@@ -439,6 +474,39 @@ section_large(const struct bench_config *config, enum pin_mode mode)
 }
 
 static void
+section_stream(const struct bench_config *config, enum pin_mode mode)
+{
+	static const char section[] = "stream throughput, server to client";
+
+	for (int i = 0; i < N_FD_COUNTS; i++) {
+		struct shape shape = {.n_fds = fd_counts[i]};
+		struct point points[2] = {{.fn = point_raw_stream, .params = &shape},
+		                          {.fn = point_rfd_stream, .params = &shape}};
+		const struct measure *raw = &points[0].result, *rfd = &points[1].result;
+		char label[LABEL_SIZE], base[LABEL_SIZE];
+		struct row *row;
+
+		if (shape.n_fds == 0)
+			continue;
+		shape.size = item_size_for(config, shape.n_fds);
+		measure_group(config, points, 2);
+		snprintf(label, sizeof(label), "raw one-way, %s per item, %zu B", fds_text(shape.n_fds),
+		         shape.size);
+		row = rate_row(section, label, mode, raw, (double)shape.n_fds);
+		row->unit = "items/s";
+		snprintf(base, sizeof(base), "raw one-way, %s per item", fds_text(shape.n_fds));
+		snprintf(label, sizeof(label), "rocketfd stream, %s per item", fds_text(shape.n_fds));
+		row = rate_row(section, label, mode, rfd, (double)shape.n_fds);
+		row->unit = "items/s";
+		baseline(row, base, raw, true);
+		plot_point(5, fds_text(shape.n_fds), series_name("raw", mode),
+		           rate_or_nan(raw) * (double)shape.n_fds);
+		plot_point(5, fds_text(shape.n_fds), series_name("rocketfd", mode),
+		           rate_or_nan(rfd) * (double)shape.n_fds);
+	}
+}
+
+static void
 section_scaling(const struct bench_config *config, enum pin_mode mode)
 {
 	size_t n = sizeof(scale_conns) / sizeof(scale_conns[0]);
@@ -602,6 +670,8 @@ run_all(const struct bench_config *config)
 			section_sdbus(config, mode);
 		if (wanted(config, "large"))
 			section_large(config, mode);
+		if (wanted(config, "stream"))
+			section_stream(config, mode);
 		if (wanted(config, "scaling"))
 			section_scaling(config, mode);
 	}

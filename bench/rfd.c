@@ -39,10 +39,20 @@ static const uint8_t call_result[CALL_RESULT];
 
 /* ---- The server process ---- */
 
+/* The stream the server is sending: the bench opens one at a time. */
+struct streaming {
+	struct rfd_stream *stream;
+	uint32_t count;
+	uint32_t sent;
+	uint32_t fds_per_item;
+	int fd; /* sent fds_per_item times per item, RFD_FDS_DUP */
+};
+
 struct server_state {
 	struct rfd_server *server;
 	struct rfd_msg *held[MAX_HELD];
 	size_t n_held;
+	struct streaming streaming;
 };
 
 static struct server_state *serving;
@@ -85,6 +95,77 @@ release_held(struct server_state *state)
 }
 
 static void
+stream_end(struct streaming *s)
+{
+	rfd_stream_free(s->stream);
+	s->stream = NULL;
+}
+
+/* Send items while the client gives credit; complete once they are all sent. */
+static void
+stream_push(struct streaming *s)
+{
+	int fds[MAX_FDS_PER_CALL];
+
+	for (uint32_t i = 0; i < s->fds_per_item; i++)
+		fds[i] = s->fd;
+	while (s->stream && s->sent < s->count && rfd_stream_credits(s->stream) > 0) {
+		if (rfd_stream_send(s->stream, stream_item, sizeof(stream_item), fds,
+		                    s->fds_per_item, RFD_FDS_DUP) < 0)
+			stream_end(s);
+		else
+			s->sent++;
+	}
+	if (s->stream && s->sent == s->count) {
+		rfd_stream_complete(s->stream);
+		s->stream = NULL;
+	}
+}
+
+static void
+on_stream_event(void *user, struct rfd_stream *stream, enum rfd_stream_event event)
+{
+	struct streaming *s = user;
+
+	if (stream != s->stream) {
+		rfd_stream_free(stream);
+		return;
+	}
+	if (event == RFD_STREAM_CREDIT)
+		stream_push(s);
+	else
+		stream_end(s);
+}
+
+static void
+open_stream(struct streaming *s, struct rfd_msg *request)
+{
+	static const uint8_t empty_struct[] = {0x00};
+	struct stream_args args;
+	size_t len;
+	const uint8_t *data = rfd_msg_data(request, &len);
+
+	if (len != sizeof(args) || s->stream || !rfd_msg_streaming(request)) {
+		rfd_reply_error(request, RFD_FAIL_BAD_REQUEST, "bad stream request");
+		return;
+	}
+	memcpy(&args, data, sizeof(args));
+	if (args.fds_per_item > MAX_FDS_PER_CALL) {
+		rfd_reply_error(request, RFD_FAIL_BAD_REQUEST, "too many FDs per item");
+		return;
+	}
+	if (s->fd < 0)
+		s->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	s->count = args.count;
+	s->fds_per_item = args.fds_per_item;
+	s->sent = 0;
+	if (rfd_reply_stream(request, empty_struct, sizeof(empty_struct), NULL, 0, RFD_FDS_DUP,
+	                     on_stream_event, s, &s->stream) < 0)
+		return;
+	stream_push(s);
+}
+
+static void
 handle(void *user, struct rfd_msg *request)
 {
 	struct server_state *state = user;
@@ -92,6 +173,8 @@ handle(void *user, struct rfd_msg *request)
 
 	if (strcmp(method, CALL_METHOD) == 0) {
 		answer(request, call_result, sizeof(call_result));
+	} else if (strcmp(method, STREAM_METHOD) == 0) {
+		open_stream(&state->streaming, request);
 	} else if (strcmp(method, "touch") == 0) {
 		answer_touch(request);
 	} else if (strcmp(method, "hold") == 0 && state->n_held < MAX_HELD) {
@@ -138,6 +221,7 @@ server_main(void *arg, int ready_fd)
 	large_limits(&options.limits);
 	options.max_connections = 8192;
 	serving = &state;
+	state.streaming.fd = -1;
 	r = rfd_server_listen(path, &options, handle, &state, &state.server);
 	if (r < 0) {
 		fprintf(stderr, "rfd-bench: server: listen at %s: %s\n", path, strerror(-r));
@@ -148,6 +232,7 @@ server_main(void *arg, int ready_fd)
 	r = rfd_server_run(state.server, -1);
 	for (size_t i = 0; i < state.n_held; i++)
 		rfd_msg_free(state.held[i]);
+	rfd_stream_free(state.streaming.stream);
 	rfd_server_free(state.server);
 	_exit(r < 0 ? 4 : 0);
 }
@@ -246,6 +331,8 @@ open_null(int *fds, size_t n)
 struct wire_trace {
 	size_t request;
 	size_t reply;
+	size_t item; /* a stream item: a PAYLOAD with NEXT but not the stream's first */
+	uint32_t item_stream;
 };
 
 /* Frame bytes: length (3), stream id and type/flags (6), metadata length (3), metadata, data. */
@@ -262,8 +349,12 @@ trace_sizes(void *user, const char *line)
 		return;
 	if (direction == '>' && strcmp(type, "REQUEST_RESPONSE") == 0)
 		t->request = 12 + metadata + data;
-	else if (direction == '<' && strcmp(type, "PAYLOAD") == 0)
+	else if (direction == '>' && strcmp(type, "REQUEST_STREAM") == 0)
+		t->item_stream = stream;
+	else if (direction == '<' && strcmp(type, "PAYLOAD") == 0 && stream != t->item_stream)
 		t->reply = 12 + metadata + data;
+	else if (direction == '<' && strcmp(type, "PAYLOAD") == 0 && data == sizeof(stream_item))
+		t->item = 12 + metadata + data;
 }
 
 int
@@ -562,6 +653,131 @@ rfd_pipelined(const struct bench_config *config, unsigned conns, unsigned in_fli
 	free(d.watched);
 	free(d.slots);
 	close(null_fd);
+	return r;
+}
+
+/* ---- Streams ---- */
+
+struct stream_run {
+	long items;
+	long fds;
+	int status;
+	bool done;
+};
+
+static void
+on_stream(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct stream_run *run = user;
+
+	if (!msg) {
+		run->status = status;
+		run->done = true;
+		return;
+	}
+	if (rfd_msg_kind(msg) == RFD_MSG_STREAM_ITEM) {
+		run->items++;
+		run->fds += (long)rfd_msg_fd_count(msg);
+	} else if (rfd_msg_kind(msg) != RFD_MSG_REPLY) {
+		run->status = -EPROTO;
+		run->done = true;
+	}
+	rfd_msg_free(msg);
+}
+
+/* A stream of @count items with @n_fds FDs each, to its end; adds to *run. */
+static int
+stream_batch(struct rfd_client *client, uint32_t count, size_t n_fds, struct stream_run *run)
+{
+	struct stream_args args = {.count = count, .fds_per_item = (uint32_t)n_fds};
+	long items = run->items;
+	int r;
+
+	run->done = false;
+	run->status = 0;
+	r = rfd_client_stream_async(client, STREAM_METHOD, &args, sizeof(args), NULL, 0,
+	                            RFD_FDS_DUP, CALL_TIMEOUT_MS, stream_window(n_fds), on_stream,
+	                            run, NULL);
+	while (r == 0 && !run->done) {
+		struct pollfd pfd = {.fd = rfd_client_fd(client),
+		                     .events = rfd_client_events(client)};
+
+		if (poll(&pfd, 1, CALL_TIMEOUT_MS) <= 0)
+			return -ETIMEDOUT;
+		r = rfd_client_process(client, pfd.revents);
+	}
+	if (r == 0)
+		r = run->status;
+	if (r == 0 && run->items - items != count)
+		r = -EPROTO;
+	return r;
+}
+
+int
+rfd_stream_wire_size(const struct bench_config *config, size_t n_fds, size_t *item_bytes)
+{
+	struct server server;
+	struct wire_trace trace = {0};
+	struct rfd_client *client = NULL;
+	struct stream_run run = {0};
+	int r;
+
+	assert(config);
+	assert(item_bytes);
+
+	r = server_start(config, &server);
+	if (r < 0)
+		return r;
+	r = client_connect(&server, trace_sizes, &trace, &client);
+	/* Items only: the first response comes before them, the COMPLETE after. */
+	if (r == 0)
+		r = stream_batch(client, 3, n_fds, &run);
+	rfd_client_free(client);
+	server_stop(&server);
+	if (r == 0 && !trace.item)
+		r = -EPROTO;
+	*item_bytes = trace.item;
+	return r;
+}
+
+int
+rfd_stream(const struct bench_config *config, size_t n_fds, struct measure *out)
+{
+	long batch = n_fds > 16 ? 200 : 2000;
+	struct server server;
+	struct rfd_client *client = NULL;
+	struct stream_run run = {0};
+	struct run_budget budget;
+	uint64_t start;
+	int r;
+
+	assert(config);
+	assert(out);
+
+	r = server_start(config, &server);
+	if (r < 0) {
+		measure_fail(out, r, "rocketfd setup");
+		return r;
+	}
+	r = client_connect(&server, NULL, NULL, &client);
+	if (r == 0)
+		r = stream_batch(client, (uint32_t)batch, n_fds, &run);
+	run.items = 0;
+	run_budget_start(&budget, config, 1.0);
+	start = now_ns();
+	while (r == 0 && run_budget_more(&budget, run.items)) {
+		long count = batch;
+
+		if (budget.exact_calls > 0 && budget.exact_calls - run.items < count)
+			count = budget.exact_calls - run.items;
+		r = stream_batch(client, (uint32_t)count, n_fds, &run);
+	}
+	if (r == 0)
+		measure_from(out, NULL, run.items, now_ns() - start);
+	else
+		measure_fail(out, r, "rocketfd stream");
+	rfd_client_free(client);
+	server_stop(&server);
 	return r;
 }
 

@@ -382,6 +382,21 @@ socket_path(const struct bench_config *config, char *out, size_t size)
 	snprintf(out, size, "%s/rfd-bench-%d-%u.sock", config->socket_dir, (int)getpid(), serial++);
 }
 
+/* ---- Streams ---- */
+
+const uint8_t stream_item[12] = {0x08, 0x00, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x00};
+
+unsigned
+stream_window(size_t n_fds)
+{
+	enum { WINDOW_MAX = 100, WINDOW_MIN = 2, FDS_IN_FLIGHT = 4096 };
+	size_t window = n_fds ? FDS_IN_FLIGHT / n_fds : WINDOW_MAX;
+
+	if (window > WINDOW_MAX)
+		window = WINDOW_MAX;
+	return window < WINDOW_MIN ? WINDOW_MIN : (unsigned)window;
+}
+
 /* ---- Large payloads ---- */
 
 int

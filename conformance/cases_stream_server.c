@@ -2648,6 +2648,75 @@ sink_exception_item(struct conf_ctx *ctx)
 	return result;
 }
 
+/* ==== 10. Limits ==== */
+
+enum {
+	STALLED_STREAMS = MAX_TRACKED,
+	STALLED_BOUND = 5120, /* LIMIT-14: FDs held for unwritten items, beyond those before */
+	STALLED_WATCH_MS = 1000,
+	STALLED_SERVER_FDS = 16384, /* room for a server without the bound to show it */
+};
+
+/* Let the launched server open @want FDs, as far as its hard limit allows. */
+static void
+raise_target_nofile(struct conf_ctx *ctx, rlim_t want)
+{
+	struct rlimit limit;
+
+	if (prlimit(ctx->target_pid, RLIMIT_NOFILE, NULL, &limit) < 0 || limit.rlim_cur >= want)
+		return;
+	limit.rlim_cur = limit.rlim_max < want ? limit.rlim_max : want;
+	if (prlimit(ctx->target_pid, RLIMIT_NOFILE, &limit, NULL) == 0)
+		conf_note(ctx, "the server may open %llu FDs", (unsigned long long)limit.rlim_cur);
+}
+
+/*
+ * Streams of 253 FDs an item that the client never reads: the server holds
+ * a bounded number of FDs for them however many there are (LIMIT-14), and
+ * has them all back once the client left.
+ */
+static enum conf_result
+limit_stalled_streams(struct conf_ctx *ctx)
+{
+	struct session s;
+	enum conf_result result;
+	int baseline = -1, peak = 0;
+	long long until;
+
+	raise_target_nofile(ctx, STALLED_SERVER_FDS);
+	result = session_open(ctx, &s, NULL);
+	if (result == CONF_PASS)
+		baseline = settled_baseline(&s);
+	if (result == CONF_PASS && baseline < 0)
+		result = conf_skip(ctx, "the server's open FDs cannot be counted");
+	for (int i = 0; result == CONF_PASS && i < STALLED_STREAMS; i++)
+		if (!open_stream(&s, 10000, 253, 10000, 0, NULL, 0))
+			result = CONF_FAIL;
+	until = now_ms() + STALLED_WATCH_MS;
+	while (result == CONF_PASS && now_ms() < until) {
+		int n = target_count_fds(ctx->target_pid);
+
+		peak = n > peak ? n : peak;
+		poll(NULL, 0, 20);
+	}
+	if (result == CONF_PASS) {
+		conf_note(ctx, "the server held %d FDs before the streams, at most %d with them",
+		          baseline, peak);
+		if (peak - baseline > STALLED_BOUND)
+			result =
+			    conf_fail(ctx,
+			              "with %d streams of streamFds(10000, 253) that the client "
+			              "does not read, the server held %d FDs more than before, "
+			              "above %d (LIMIT-14)",
+			              STALLED_STREAMS, peak - baseline, STALLED_BOUND);
+	}
+	session_close(&s);
+	if (result == CONF_PASS && !case_fd_settled(ctx, baseline, NULL))
+		result = conf_fail(ctx, "the server kept FDs of the streams after their client "
+		                        "left (STREAM-11)");
+	return result;
+}
+
 /* ---- The table ---- */
 
 #define CASE(id, section, requirements, sends, needs, run)                                         \
@@ -2656,6 +2725,11 @@ sink_exception_item(struct conf_ctx *ctx)
 	}
 
 const struct conf_case conf_stream_server_cases[] = {
+    /* 10 Limits */
+    {"limit/stalled-streams-fds", CONF_SERVER, "10", "LIMIT-14,STREAM-11", CONF_SHOULD,
+     "8 x streamFds(10000, 253) with initial request N 10000, never read; expects the server's "
+     "FD count at most 5120 above what it was, and back once the connection closes",
+     CONF_NEEDS_LAUNCH, NULL, limit_stalled_streams, NULL},
     /* 17.5 streamFds */
     CASE("stream/bad-args", "17.5", "SVC-STREAM-2,META-11,FD-CARRY-3,OWN-3",
          "streamFds(-1, 1), (1, -1), (1, 254) and with a string argument, each with a pipe write "

@@ -9,6 +9,10 @@
  *                  max_message (0: default, else 256 * b)
  *   fail index     with CONN_OPT_ALLOC_FAIL, a u16: that allocation of the
  *                  library fails
+ *   extensions     with CONN_OPT_EXTENSIONS, a byte: bits 0-1 the extensions
+ *                  (RFD_EXTENSION_*) the core offers (client) or accepts
+ *                  (server), bits 2-3 those the SETUP frames the script
+ *                  gives a server offer; without it, both and both
  *   then steps, each an op byte: low nibble the op (CONN_OP_*), high nibble
  *   an argument, then the op's own bytes:
  *
@@ -22,7 +26,8 @@
  *   SEND       client: u8 kind (bit 0: one-way), u8 method length, method,
  *              u8 args length, args, u8 FD count, i32 timeout, and with arg
  *              bit 1 a stream (REQUEST_STREAM) whose u8 initial request n
- *              follows.  Server: u8 which open request (bit 7: a raw stream
+ *              follows, with arg bit 2 (and not bit 1) a sink
+ *              (REQUEST_CHANNEL of kind 6).  Server: u8 which open request (bit 7: a raw stream
  *              id), u8 answer (% 3: 0 reply, 1 exception, 2 error with
  *              failure (b / 3) % 5), u8 data length, data, and for a reply u8
  *              FD count; with arg bit 1 a stream call instead: answer % 5 is
@@ -30,8 +35,16 @@
  *              then for 0, 1 and 3 u8 data length and data, for 0 and 1 u8
  *              FD count.  With arg bit 0 the length counts 4096 zero bytes a
  *              unit (no data bytes), up to 4 MiB of such bytes a run
- *   ABANDON    u8 which call (client); a stream is sent CANCEL
+ *   ABANDON    u8 which call (client); a stream is sent CANCEL, a sink ERROR
  *   REQUEST_N  u8 which call, u8 n (client)
+ *   SINK       client: u8 which call, u8 what: bit 0 the completion, else an
+ *              item: u8 data length, data, u8 FD count.  Server: u8 which
+ *              open request (bit 7: a raw stream id), u8 what % 5: 0 the
+ *              sink's first response, 1 REQUEST_N (u8 n), 2 the final
+ *              response, 3 a declared exception instead of any answer, 4 a
+ *              declared exception that ends a stream or a sink; each but 1
+ *              with u8 data length, data and u8 FD count.  With arg bit 0
+ *              the data length counts big units, as for SEND
  *   FREE       u8 which held message, u8 how many of its FDs to take first
  *   EOF        rfd_conn_recv_eof()
  *   FAIL       rfd_conn_fail(), with -ECONNRESET when arg bit 0 is set, else -EIO
@@ -41,7 +54,8 @@
  * new odd id 1 + 2 * (b & 0x3f)); u8 claim (CONN_CLAIM_*, and the metadata variant
  * in bits 5-7); u8 pieces (CONN_PIECES_*: the bytes go in that many reads,
  * an FD group of that size arrives before the last read, the request's RPC
- * kind is wrong, or a PAYLOAD has NEXT without COMPLETE); the claim's own
+ * kind is wrong, or a PAYLOAD has NEXT without COMPLETE; a REQUEST_CHANNEL
+ * asks for a sink, kind 6, initial request n 2); the claim's own
  * bytes; a REQUEST_N asks for 1 + the data length; u8 fragment (frames of at most
  * 16 + (b & 0x7f) bytes, 0: whole; CONN_FRAGMENT_FIRST_ONLY: the first
  * fragment alone); u8 data length and the data.
@@ -56,6 +70,7 @@ enum {
 	CONN_OPT_ALLOC_FAIL = 1 << 3,
 	CONN_OPT_FREE_MSGS_FIRST = 1 << 4,
 	CONN_OPT_EOF_AT_END = 1 << 5,
+	CONN_OPT_EXTENSIONS = 1 << 6,
 };
 
 enum {
@@ -71,6 +86,7 @@ enum {
 	CONN_OP_EOF,
 	CONN_OP_FAIL,
 	CONN_OP_REQUEST_N,
+	CONN_OP_SINK,
 	CONN_OP_COUNT,
 };
 
@@ -80,7 +96,7 @@ enum {
 	CONN_FRAME_REQUEST,        /* REQUEST_RESPONSE with RequestRpcMetadata */
 	CONN_FRAME_ONEWAY,         /* REQUEST_FNF */
 	CONN_FRAME_STREAM,         /* REQUEST_STREAM */
-	CONN_FRAME_CHANNEL,        /* REQUEST_CHANNEL */
+	CONN_FRAME_CHANNEL,        /* REQUEST_CHANNEL of kind 6: a sink */
 	CONN_FRAME_REPLY,          /* PAYLOAD with ResponseRpcMetadata, responseMetadata */
 	CONN_FRAME_EXCEPTION,      /* the same, declaredException */
 	CONN_FRAME_APP_EXCEPTION,  /* the same, appUnknownException */
@@ -122,11 +138,13 @@ enum {
 enum {
 	CONN_VARIANT_NORMAL,
 	CONN_VARIANT_NO_NAME,     /* request: no method name; response: no NEXT flag */
-	CONN_VARIANT_BINARY,      /* request: protocol BINARY; SETUP: encodeMetadataUsingBinary */
+	CONN_VARIANT_BINARY,      /* request: protocol BINARY; SETUP: encodeMetadataUsingBinary;
+	                             response: otherMetadata answering "sink,exception" */
 	CONN_VARIANT_COMPRESSION, /* a compression field */
 	CONN_VARIANT_INTERACTION, /* request: interactionId; response: checksum */
 	CONN_VARIANT_BAD_VERSION, /* SETUP / setup response: a version out of range; request:
-	                             checksum */
+	                             checksum; response: otherMetadata answering "exception";
+	                             stream payload: an empty payloadMetadata union */
 	CONN_VARIANT_NO_METADATA, /* no METADATA flag at all */
 	CONN_VARIANT_GARBAGE,     /* three bytes of input as the metadata (SETUP: after the key) */
 };

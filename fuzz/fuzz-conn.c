@@ -15,7 +15,12 @@
  * Streams are modelled too, on both sides: a client's first response,
  * items, credit, completion, abandoned streams (claimed and closed, at most
  * max_in_flight remembered) and contract violations; a server's credit,
- * REQUEST_N, CANCEL and the return of every stream call.  What the core
+ * REQUEST_N, CANCEL and the return of every stream call.  So are sinks: a
+ * client's first response with its answer to the offer of extensions, its
+ * credit, items, completion and final response; a server's items (claimed,
+ * refused outside the agreement or the credit), completion and ends; and the
+ * agreement on FDs both ways (messages with FDs outside it are refused, their
+ * FDs closed).  What the core
  * writes is decoded too: every frame must decode, and every FD group must
  * go with the message that claims it, with the right count and sequence
  * number, in the order the groups are written (a stream's items are
@@ -155,9 +160,14 @@ struct call {
 	uint32_t stream;
 	bool abandoned;
 	bool is_stream;
-	bool started;     /* a stream's first response came */
-	uint32_t credits; /* a stream's: items the server may still send */
-	uint32_t order;   /* when it was abandoned */
+	bool is_sink;
+	bool started;   /* a stream's or sink's first response came */
+	bool agreed;    /* a sink's first response accepted the extension sink */
+	bool completed; /* a sink's completion was queued */
+	/* A stream's: items the server may still send; a sink's: items the client may still send.
+	 */
+	uint32_t credits;
+	uint32_t order; /* when it was abandoned */
 };
 
 enum srv_state {
@@ -167,12 +177,17 @@ enum srv_state {
 	SRV_ENDING,    /* a stream whose end was given, until it is written */
 };
 
-/* A server's request or stream as the model sees it. */
+/* A server's request, stream or sink as the model sees it. */
 struct srv {
 	uint32_t stream;
 	bool is_stream;
+	bool is_sink;
+	bool completed; /* a sink's client completed it */
 	uint8_t state;
-	uint32_t credits;
+	uint32_t credits; /* a sink's items the client may send */
+	/* A stream's balance (21.1): initial request n - 1, plus each REQUEST_N, minus its items.
+	 */
+	int64_t balance;
 };
 
 enum outcome {
@@ -187,6 +202,7 @@ struct model_msg {
 	uint32_t stream;
 	uint8_t outcome;
 	int group;
+	bool refused; /* its FDs came outside the agreement, or it ends a sink: no message */
 };
 
 /* A message the core delivered during the current call. */
@@ -199,6 +215,9 @@ struct delivery {
 struct run {
 	enum rfd_role role;
 	struct rfd_limits limits;
+	unsigned extensions; /* the core's: offered (client) or accepted (server) */
+	unsigned offer;      /* server: what the script's SETUP frames offer */
+	unsigned peer_offer; /* server: what the first frame, a SETUP, offered */
 	struct rfd_conn *conn;
 	int error; /* the core's error before the current step */
 	bool ready_seen;
@@ -492,12 +511,19 @@ on_request(void *user, struct rfd_msg *msg)
 		FUZZ_CHECK(!find_open(msg->stream_id), "second request on open stream %u delivered",
 		           msg->stream_id);
 		FUZZ_CHECK(run.n_open < MAX_CALLS, "too many open requests");
+		bool sink = rfd_msg_call_kind(msg) == RFD_CALL_SINK;
+
 		run.open[run.n_open++] = (struct srv){
 		    .stream = msg->stream_id,
 		    .is_stream = rfd_msg_call_kind(msg) == RFD_CALL_STREAM,
+		    .is_sink = sink,
 		    .state = SRV_OPEN,
-		    .credits = UINT32_MAX, /* set by the model from the frame */
+		    /* A stream's are set by the model from the frame; a sink has none yet. */
+		    .credits = sink ? 0 : UINT32_MAX,
 		};
+		FUZZ_CHECK(rfd_msg_extensions(msg) == (run.extensions & run.peer_offer),
+		           "a request says extensions %u were agreed, the model %u",
+		           rfd_msg_extensions(msg), run.extensions & run.peer_offer);
 	}
 	record_delivery(msg->stream_id, 0, group);
 	hold_message(msg, msg->stream_id, group);
@@ -550,8 +576,8 @@ on_stream(void *user, uint32_t stream, int status, struct rfd_msg *msg)
 	FUZZ_CHECK(run.role == RFD_ROLE_CLIENT, "a server got a stream message");
 	FUZZ_CHECK(run.ready_seen && !run.failed_seen,
 	           "stream message before ready or after failed");
-	FUZZ_CHECK(call && call->is_stream, "stream message for stream %u, which has no stream",
-	           stream);
+	FUZZ_CHECK(call && (call->is_stream || call->is_sink),
+	           "stream message for stream %u, which has no stream or sink", stream);
 	FUZZ_CHECK(!call->abandoned, "stream message for abandoned stream %u", stream);
 	FUZZ_CHECK(status == 0 || (msg == NULL && (status == -EBADFD || status == -EPROTO)),
 	           "stream status %d with message %p", status, (void *)msg);
@@ -573,8 +599,15 @@ static void
 on_stream_event(void *user, uint32_t stream, enum rfd_conn_stream_event event)
 {
 	const struct srv *srv = find_open(stream);
+	const struct call *call = find_call(stream);
 
-	FUZZ_CHECK(run.role == RFD_ROLE_SERVER, "a client got a stream event");
+	if (run.role == RFD_ROLE_CLIENT) {
+		FUZZ_CHECK(call && call->is_sink && !call->abandoned &&
+		               event == RFD_CONN_STREAM_CREDIT,
+		           "a client got stream event %d for stream %u, no sink of its own", event,
+		           stream);
+		return;
+	}
 	FUZZ_CHECK(srv && srv->state == SRV_FLOWING,
 	           "stream event %d for stream %u, which is not flowing", event, stream);
 	FUZZ_CHECK(event == RFD_CONN_STREAM_CREDIT || event == RFD_CONN_STREAM_CANCELLED,
@@ -583,12 +616,38 @@ on_stream_event(void *user, uint32_t stream, enum rfd_conn_stream_event event)
 		run.cancel_events++;
 }
 
+/* A server's sink: an item, or the end of the client's side. */
+static void
+on_sink(void *user, uint32_t stream, int status, struct rfd_msg *msg)
+{
+	const struct srv *srv = find_open(stream);
+	int group = -1;
+
+	FUZZ_CHECK(run.role == RFD_ROLE_SERVER, "a client got a sink item");
+	FUZZ_CHECK(run.ready_seen && !run.failed_seen, "sink item before ready or after failed");
+	FUZZ_CHECK(srv && srv->is_sink && srv->state == SRV_FLOWING,
+	           "sink message for stream %u, which is no sink taking items", stream);
+	FUZZ_CHECK(msg ? status == 0
+	               : status == 0 || status == -ECANCELED || status == -EREMOTEIO ||
+	                     status == -EBADFD || status == -EPROTO,
+	           "sink status %d with message %p", status, (void *)msg);
+	if (msg) {
+		FUZZ_CHECK(rfd_msg_kind(msg) == RFD_MSG_STREAM_ITEM && msg->stream_id == stream,
+		           "sink message of kind %d", rfd_msg_kind(msg));
+		group = delivered_group(msg);
+	}
+	record_delivery(stream, status, group);
+	if (msg)
+		hold_message(msg, stream, group);
+}
+
 static const struct rfd_conn_callbacks callbacks = {
     .ready = on_ready,
     .request = on_request,
     .reply = on_reply,
     .stream = on_stream,
     .stream_event = on_stream_event,
+    .sink = on_sink,
     .failed = on_failed,
     .trace = on_trace,
 };
@@ -601,7 +660,32 @@ add_model_msg(uint32_t stream, enum outcome outcome, int group)
 	if (run.n_model_msgs == run.cap_model_msgs)
 		run.model_msgs =
 		    grow_array(run.model_msgs, &run.cap_model_msgs, sizeof(*run.model_msgs));
-	run.model_msgs[run.n_model_msgs++] = (struct model_msg){stream, (uint8_t)outcome, group};
+	run.model_msgs[run.n_model_msgs++] =
+	    (struct model_msg){stream, (uint8_t)outcome, group, false};
+}
+
+/* A message whose claim took @group (or none) that is refused: no message, its FDs closed. */
+static void
+add_refused_msg(uint32_t stream, enum outcome outcome, int group)
+{
+	add_model_msg(stream, outcome, group);
+	run.model_msgs[run.n_model_msgs - 1].refused = true;
+}
+
+/* The agreement on FDs as a server sees it: its own and the client's offer. */
+static unsigned
+model_agreed(void)
+{
+	return run.role == RFD_ROLE_SERVER ? run.extensions & run.peer_offer : run.extensions;
+}
+
+/* FDs a client claimed with a message outside the agreement (EXT-7). */
+static bool
+model_unagreed(const struct rfd_response_metadata *md, bool sink_final)
+{
+	if (md->payload_kind == RFD_PAYLOAD_DECLARED_EXCEPTION)
+		return !(run.extensions & RFD_EXTENSION_EXCEPTION);
+	return sink_final && !(run.extensions & RFD_EXTENSION_SINK);
 }
 
 /* The rules: older groups are orphans; the group at the claimed seq must have the claimed size. */
@@ -658,6 +742,29 @@ payload_exception(enum rfd_payload_kind kind)
 	       kind == RFD_PAYLOAD_APP_UNKNOWN_EXCEPTION || kind == RFD_PAYLOAD_OTHER_EXCEPTION;
 }
 
+enum { NO_LIMIT = 0x7FFFFFFF };
+
+/* Credits saturate at 2^31 - 1, as RSocket's, and then stay: no limit (21.1). */
+static uint32_t
+credits_add(uint32_t credits, uint32_t n)
+{
+	return credits >= NO_LIMIT || n >= NO_LIMIT - credits ? NO_LIMIT : credits + n;
+}
+
+static void
+credits_spend(uint32_t *credits)
+{
+	if (*credits < NO_LIMIT)
+		(*credits)--;
+}
+
+/* A stream's balance plus @n, a whole u32 (STREAM-19): from 2^31 - 1 on, no limit. */
+static int64_t
+balance_add(int64_t balance, uint32_t n)
+{
+	return balance >= NO_LIMIT || balance + n >= NO_LIMIT ? NO_LIMIT : balance + n;
+}
+
 /* A stream's first response has ResponseRpcMetadata, its later messages StreamPayloadMetadata. */
 static bool
 model_decode_stream(const struct rfd_frame *f, bool first, struct rfd_response_metadata *md)
@@ -677,6 +784,75 @@ model_decode_stream(const struct rfd_frame *f, bool first, struct rfd_response_m
  * cannot read, an item past the credit, FDs that do not match) breaks the
  * contract: the stream ends with an error, and the connection fails.
  */
+/* Past the bound, the stream or sink of @calls abandoned first is forgotten. */
+static void
+forget_oldest_abandoned(struct call *calls, size_t *n)
+{
+	size_t abandoned = 0, oldest = SIZE_MAX;
+
+	for (size_t i = 0; i < *n; i++) {
+		const struct call *c = &calls[i];
+
+		if ((!c->is_stream && !c->is_sink) || !c->abandoned)
+			continue;
+		abandoned++;
+		if (oldest == SIZE_MAX ||
+		    run.abandon_clock - c->order > run.abandon_clock - calls[oldest].order)
+			oldest = i;
+	}
+	if (abandoned > run.limits.max_in_flight)
+		calls[oldest] = calls[--*n];
+}
+
+/*
+ * The client stops reading a stream or sink after @f, which ended its call:
+ * without COMPLETE it is cancelled and abandoned (STREAM-14, SINK-8), and
+ * what comes next on it are items.
+ */
+static void
+model_stop_reading(struct call *call, const struct rfd_frame *f)
+{
+	if (f->flags & RFD_FLAG_COMPLETE) {
+		model_untrack(f->stream_id);
+		return;
+	}
+	call->abandoned = true;
+	call->started = true;
+	call->order = run.abandon_clock++;
+	forget_oldest_abandoned(run.tracked, &run.n_tracked);
+}
+
+/*
+ * STREAM-20: an item that is neither a result nor an exception fails its
+ * stream, the connection going on; without COMPLETE the stream is cancelled
+ * and abandoned.
+ */
+static void
+model_item_refused(struct call *call, const struct rfd_frame *f, enum outcome outcome, int group)
+{
+	add_refused_msg(f->stream_id, outcome, group);
+	model_stop_reading(call, f);
+}
+
+/* A PAYLOAD on an abandoned stream or sink: its FDs are claimed and closed; its last ends it. */
+static void
+model_drain(struct call *call, const struct rfd_frame *f)
+{
+	bool first = !call->started, last = f->flags & RFD_FLAG_COMPLETE;
+	struct rfd_response_metadata md;
+	enum outcome outcome = OUT_NONE;
+	int group = -1;
+
+	if ((f->flags & RFD_FLAG_NEXT) && model_decode_stream(f, first, &md)) {
+		outcome = model_claim(&md.fd, &group);
+		last |= payload_exception(md.payload_kind);
+	}
+	call->started = true;
+	if (last)
+		model_untrack(f->stream_id);
+	add_model_msg(f->stream_id, outcome, group);
+}
+
 static void
 model_stream_payload(struct call *call, const struct rfd_frame *f)
 {
@@ -688,15 +864,11 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
 	int group = -1;
 
 	if (call->abandoned) {
-		last = f->flags & RFD_FLAG_COMPLETE;
-		if (next && model_decode_stream(f, first, &md)) {
-			outcome = model_claim(&md.fd, &group);
-			last |= payload_exception(md.payload_kind);
-		}
-		call->started = true;
-		if (last)
-			model_untrack(stream);
-		add_model_msg(stream, outcome, group);
+		model_drain(call, f);
+		return;
+	}
+	if (next && !first && !model_decode_stream(f, first, &md)) {
+		model_item_refused(call, f, OUT_UNREAD, -1);
 		return;
 	}
 	if (!next || !model_decode_stream(f, first, &md) ||
@@ -708,6 +880,14 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
 	}
 	outcome = model_claim(&md.fd, &group);
 	last = payload_exception(md.payload_kind);
+	if (outcome == OUT_OK && model_unagreed(&md, false)) {
+		model_item_refused(call, f, outcome, group);
+		return;
+	}
+	if (outcome != OUT_FAIL && !first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+		model_item_refused(call, f, outcome, group);
+		return;
+	}
 	if (outcome == OUT_FAIL || md.uses_compression || md.uses_checksum ||
 	    md.payload_kind == RFD_PAYLOAD_EMPTY || (!first && !last && call->credits == 0)) {
 		model_untrack(stream);
@@ -716,14 +896,123 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
 	}
 	complete = !last && (f->flags & RFD_FLAG_COMPLETE);
 	add_model_msg(stream, outcome, group);
-	if (last || complete) {
+	if (last) {
+		model_stop_reading(call, f);
+	} else if (complete) {
 		model_untrack(stream);
 	} else {
 		call->started = true;
-		call->credits--;
+		credits_spend(&call->credits);
 	}
 	if (complete)
 		add_model_msg(stream, OUT_NONE, -1);
+}
+
+/*
+ * A PAYLOAD on a sink at a client: its first response (with the answer to
+ * the offer) or its final response, an exception or an error.  A frame out
+ * of place, metadata it cannot read, FDs that do not match break the
+ * contract (the connection fails); FDs outside the agreement fail the sink.
+ */
+static void
+model_sink_payload(struct call *call, const struct rfd_frame *f)
+{
+	uint32_t stream = f->stream_id;
+	bool first = !call->started;
+	struct rfd_response_metadata md;
+	enum outcome outcome;
+	bool exception;
+	int group = -1;
+
+	if (call->abandoned) {
+		model_drain(call, f);
+		return;
+	}
+	if (!(f->flags & RFD_FLAG_NEXT) || (!first && !(f->flags & RFD_FLAG_COMPLETE))) {
+		model_untrack(stream);
+		add_model_msg(stream, OUT_NONE, -1);
+		return;
+	}
+	if (!model_decode_stream(f, first, &md)) {
+		model_untrack(stream);
+		if (first)
+			add_model_msg(stream, OUT_UNREAD, -1);
+		else
+			add_refused_msg(stream, OUT_UNREAD, -1);
+		return;
+	}
+	outcome = model_claim(&md.fd, &group);
+	exception = payload_exception(md.payload_kind);
+	if (outcome == OUT_OK && (model_unagreed(&md, !first) ||
+	                          (!first && md.payload_kind == RFD_PAYLOAD_EMPTY))) {
+		model_item_refused(call, f, outcome, group);
+		return;
+	}
+	add_model_msg(stream, outcome, group);
+	if (outcome == OUT_FAIL || md.uses_compression || md.uses_checksum ||
+	    md.payload_kind == RFD_PAYLOAD_EMPTY || (f->flags & RFD_FLAG_COMPLETE)) {
+		model_untrack(stream);
+		return;
+	}
+	if (!first || exception) {
+		model_stop_reading(call, f);
+		return;
+	}
+	call->started = true;
+	call->agreed = (run.extensions & RFD_EXTENSION_SINK) && md.has_extensions &&
+	               (rfd_extensions_parse(md.extensions) & RFD_EXTENSION_SINK);
+}
+
+/*
+ * A PAYLOAD from the client on a sink taking items at a server: an item (its
+ * FDs claimed first), the completion, or an exception that ends the sink;
+ * an item out of place fails the sink.
+ */
+static void
+model_sink_item(const struct rfd_frame *f)
+{
+	uint32_t stream = f->stream_id;
+	struct srv *srv = find_open(stream);
+	struct rfd_response_metadata md;
+	enum outcome outcome;
+	const char *why;
+	int group = -1;
+
+	/* Ended while the item's fragments came: the item is ignored. */
+	if (!srv || !srv->is_sink || srv->state != SRV_FLOWING || srv->completed)
+		return;
+	if (!(f->flags & RFD_FLAG_NEXT)) {
+		if (f->flags & RFD_FLAG_COMPLETE)
+			srv->completed = true;
+		else
+			remove_open(stream);
+		add_model_msg(stream, OUT_NONE, -1);
+		return;
+	}
+	if (rfd_stream_payload_metadata_decode(f->metadata.ptr, f->metadata.len, &md, &why) < 0) {
+		remove_open(stream);
+		add_model_msg(stream, OUT_UNREAD, -1);
+		return;
+	}
+	outcome = model_claim(&md.fd, &group);
+	if (outcome == OUT_FAIL) {
+		remove_open(stream);
+		add_model_msg(stream, OUT_FAIL, -1);
+		return;
+	}
+	if (payload_exception(md.payload_kind) ||
+	    (group >= 0 && !(model_agreed() & RFD_EXTENSION_SINK)) || md.uses_compression ||
+	    md.uses_checksum || md.payload_kind == RFD_PAYLOAD_EMPTY || srv->credits == 0) {
+		remove_open(stream);
+		add_refused_msg(stream, outcome, group);
+		return;
+	}
+	credits_spend(&srv->credits);
+	add_model_msg(stream, outcome, group);
+	if (f->flags & RFD_FLAG_COMPLETE) {
+		srv->completed = true;
+		add_model_msg(stream, OUT_NONE, -1);
+	}
 }
 
 /* A request at a server: a stream request delivered gets its initial request n as credits. */
@@ -743,8 +1032,10 @@ model_request(const struct rfd_frame *f)
 	outcome = model_claim(&request.fd, &group);
 	add_model_msg(f->stream_id, outcome, group);
 	srv = find_open(f->stream_id);
-	if (f->type == RFD_FRAME_REQUEST_STREAM && srv && srv->credits == UINT32_MAX)
-		srv->credits = f->u32;
+	if (f->type == RFD_FRAME_REQUEST_STREAM && srv && srv->credits == UINT32_MAX) {
+		srv->credits = 0;
+		srv->balance = balance_add(-1, f->u32); /* the first response goes whatever it is */
+	}
 }
 
 /*
@@ -761,7 +1052,9 @@ model_message(const struct rfd_frame *f)
 	int group = -1;
 
 	if (run.role == RFD_ROLE_SERVER) {
-		if (f->type != RFD_FRAME_PAYLOAD) /* else it continues nothing: ignored */
+		if (f->type == RFD_FRAME_PAYLOAD)
+			model_sink_item(f);
+		else
 			model_request(f);
 		return;
 	}
@@ -774,6 +1067,10 @@ model_message(const struct rfd_frame *f)
 		model_stream_payload(call, f);
 		return;
 	}
+	if (call->is_sink) {
+		model_sink_payload(call, f);
+		return;
+	}
 	model_untrack(f->stream_id);
 	if (!(f->flags & RFD_FLAG_NEXT) ||
 	    rfd_response_metadata_decode(f->metadata.ptr, f->metadata.len, &response, &why) < 0) {
@@ -781,14 +1078,26 @@ model_message(const struct rfd_frame *f)
 		return;
 	}
 	outcome = model_claim(&response.fd, &group);
-	add_model_msg(f->stream_id, outcome, group);
+	if (outcome == OUT_OK && model_unagreed(&response, false))
+		add_refused_msg(f->stream_id, outcome, group);
+	else
+		add_model_msg(f->stream_id, outcome, group);
 }
 
-/* Credits saturate at 2^31 - 1, as RSocket's. */
-static uint32_t
-credits_add(uint32_t credits, uint32_t n)
+/* The client's ERROR (or CANCEL) on a sink at a server: before the answer it is dropped. */
+static void
+model_sink_error(struct srv *srv)
 {
-	return n > 0x7FFFFFFFu - credits ? 0x7FFFFFFFu : credits + n;
+	uint32_t stream = srv->stream;
+
+	if (srv->state == SRV_OPEN) {
+		srv->state = SRV_CANCELLED;
+	} else if (srv->state == SRV_FLOWING) {
+		remove_open(stream);
+		add_model_msg(stream, OUT_NONE, -1);
+	} else if (srv->state == SRV_ENDING) {
+		remove_open(stream);
+	}
 }
 
 /* CANCEL and REQUEST_N: a server's stream ends or gets credit; a client's stream breaks. */
@@ -800,6 +1109,12 @@ model_flow_frame(const struct rfd_frame *f)
 
 	if (run.role == RFD_ROLE_CLIENT) {
 		call = model_tracked(f->stream_id);
+		/* A sink's credit, unless it was abandoned or completed. */
+		if (f->type == RFD_FRAME_REQUEST_N && call && call->is_sink) {
+			if (!call->abandoned && !call->completed && f->u32)
+				call->credits = credits_add(call->credits, f->u32);
+			return;
+		}
 		if (f->type != RFD_FRAME_REQUEST_N || !call || !call->is_stream || call->abandoned)
 			return;
 		model_untrack(f->stream_id);
@@ -807,6 +1122,12 @@ model_flow_frame(const struct rfd_frame *f)
 		return;
 	}
 	srv = find_open(f->stream_id);
+	/* CANCEL ends a sink as the client's ERROR does; REQUEST_N is ignored. */
+	if (srv && srv->is_sink) {
+		if (f->type == RFD_FRAME_CANCEL)
+			model_sink_error(srv);
+		return;
+	}
 	if (!srv || !srv->is_stream) {
 		if (srv && f->type == RFD_FRAME_CANCEL && srv->state == SRV_OPEN)
 			srv->state = SRV_CANCELLED;
@@ -814,7 +1135,7 @@ model_flow_frame(const struct rfd_frame *f)
 	}
 	if (f->type == RFD_FRAME_REQUEST_N) {
 		if (srv->state == SRV_OPEN || srv->state == SRV_FLOWING)
-			srv->credits = credits_add(srv->credits, f->u32);
+			srv->balance = balance_add(srv->balance, f->u32);
 		return;
 	}
 	if (srv->state == SRV_OPEN) {
@@ -850,15 +1171,21 @@ model_reset_reassembly(struct rfd_reassembly *r)
 }
 
 /*
- * A PAYLOAD that continues no message and answers nothing (a server's, or a
- * client's on a stream it does not track) is ignored and starts nothing.
+ * A PAYLOAD that continues no message and answers nothing (a server's, but
+ * on a sink taking items, or a client's on a stream it does not track) is
+ * ignored and starts nothing.
  */
 static bool
 model_ignored_payload(const struct rfd_frame *f)
 {
+	const struct srv *srv;
+
 	if (f->type != RFD_FRAME_PAYLOAD || model_reassembly(f->stream_id, false))
 		return false;
-	return run.role == RFD_ROLE_SERVER || !model_tracked(f->stream_id);
+	if (run.role == RFD_ROLE_CLIENT)
+		return !model_tracked(f->stream_id);
+	srv = find_open(f->stream_id);
+	return !srv || !srv->is_sink || srv->state != SRV_FLOWING || srv->completed;
 }
 
 static void
@@ -887,11 +1214,25 @@ model_payload_frame(const struct rfd_frame *f)
 	model_reset_reassembly(r);
 }
 
+/* The extensions a server's first frame, a SETUP, offers. */
+static void
+model_setup(const struct rfd_frame *f)
+{
+	struct rfd_setup_metadata md;
+	const char *why;
+
+	if (run.role == RFD_ROLE_SERVER && f->type == RFD_FRAME_SETUP && f->metadata.len >= 4 &&
+	    rfd_setup_metadata_decode(f->metadata.ptr + 4, f->metadata.len - 4, &md, &why) == 0 &&
+	    md.has_extensions)
+		run.peer_offer = rfd_extensions_parse(md.extensions);
+}
+
 static void
 model_frame(const struct rfd_frame *f)
 {
 	if (!run.first_frame_done) {
 		run.first_frame_done = true;
+		model_setup(f);
 		return;
 	}
 	switch (f->type) {
@@ -907,6 +1248,9 @@ model_frame(const struct rfd_frame *f)
 		    model_tracked(f->stream_id)) {
 			model_untrack(f->stream_id);
 			add_model_msg(f->stream_id, OUT_NONE, -1);
+		} else if (run.role == RFD_ROLE_SERVER && f->stream_id != 0 &&
+		           find_open(f->stream_id) && find_open(f->stream_id)->is_sink) {
+			model_sink_error(find_open(f->stream_id));
 		}
 		break;
 	case RFD_FRAME_CANCEL:
@@ -957,7 +1301,9 @@ match_delivery(const struct delivery *d, size_t *cursor)
 
 		if (m->stream != d->stream)
 			continue;
-		if (d->group >= 0)
+		if (m->refused)
+			fits = d->status < 0 && d->group < 0;
+		else if (d->group >= 0)
 			fits = m->outcome == OUT_OK && m->group == d->group;
 		else if (d->status == 0)
 			fits = m->outcome == OUT_NONE;
@@ -1061,10 +1407,17 @@ check_in_flight(void)
 			unsigned credits = rfd_conn_stream_credits(run.conn, srv->stream);
 
 			settled += srv->state != SRV_ENDING;
-			FUZZ_CHECK(credits <= (srv->state == SRV_FLOWING ? srv->credits : 0) &&
+			FUZZ_CHECK(credits <= (srv->state == SRV_FLOWING ? srv->balance : 0) &&
 			               credits <= STREAM_QUEUE_MAX,
-			           "stream %u offers %u credits, the model %u", srv->stream,
-			           credits, srv->credits);
+			           "stream %u offers %u credits, the model's balance is %lld",
+			           srv->stream, credits, (long long)srv->balance);
+			credits = rfd_conn_sink_credits(run.conn, srv->stream);
+			FUZZ_CHECK(credits ==
+			               (srv->is_sink && srv->state == SRV_FLOWING && !srv->completed
+			                    ? srv->credits
+			                    : 0),
+			           "sink %u has %u credits, the model %u", srv->stream, credits,
+			           srv->credits);
 		}
 		FUZZ_CHECK(in_flight >= settled && in_flight <= run.n_open,
 		           "%zu in flight, %zu requests and streams open, %zu ending", in_flight,
@@ -1078,8 +1431,20 @@ check_in_flight(void)
 	} else {
 		size_t abandoned = 0;
 
-		for (size_t i = 0; i < run.n_calls; i++)
-			abandoned += run.calls[i].is_stream && run.calls[i].abandoned;
+		for (size_t i = 0; i < run.n_calls; i++) {
+			const struct call *c = &run.calls[i];
+			bool open = c->is_sink && !c->abandoned && c->started && !c->completed;
+
+			abandoned += (c->is_stream || c->is_sink) && c->abandoned;
+			FUZZ_CHECK(rfd_conn_sink_credits(run.conn, c->stream) <=
+			               (open ? c->credits : 0),
+			           "sink %u offers %u credits, the model %u", c->stream,
+			           rfd_conn_sink_credits(run.conn, c->stream), c->credits);
+			FUZZ_CHECK(!c->is_sink || c->abandoned ||
+			               rfd_conn_sink_agreed(run.conn, c->stream) == c->agreed,
+			           "sink %u: the core and the model disagree on its agreement",
+			           c->stream);
+		}
 		FUZZ_CHECK(in_flight == run.n_calls - abandoned, "%zu in flight, %zu calls waiting",
 		           in_flight, run.n_calls - abandoned);
 		FUZZ_CHECK(rfd_conn_abandoned(run.conn) == abandoned &&
@@ -1343,6 +1708,16 @@ put_request_metadata(struct rfd_buf *out, const struct frame_desc *d, int32_t rp
 	rfd_cw_struct_end(&w);
 }
 
+/* otherMetadata {"rocketfd.fds": @names} as field @id. */
+static void
+put_extensions(struct rfd_cw *w, int16_t id, const char *names)
+{
+	rfd_cw_field(w, RFD_CT_MAP, id);
+	rfd_cw_map_begin(w, RFD_CT_BINARY, RFD_CT_BINARY, 1);
+	rfd_cw_string(w, RFD_EXTENSIONS_KEY);
+	rfd_cw_string(w, names);
+}
+
 /* ResponseRpcMetadata (@stream_payload false) or StreamPayloadMetadata. */
 static void
 put_response_metadata(struct rfd_buf *out, const struct frame_desc *d, bool stream_payload)
@@ -1351,12 +1726,18 @@ put_response_metadata(struct rfd_buf *out, const struct frame_desc *d, bool stre
 
 	rfd_cw_init(&w, out);
 	rfd_cw_struct_begin(&w);
+	if (d->variant == CONN_VARIANT_BINARY)
+		put_extensions(&w, stream_payload ? 2 : 3, "sink,exception");
+	if (d->variant == CONN_VARIANT_BAD_VERSION && !stream_payload)
+		put_extensions(&w, 3, "exception");
 	if (d->variant == CONN_VARIANT_COMPRESSION)
 		rfd_cw_field_i32(&w, stream_payload ? 1 : 6, 1);
 	rfd_cw_field(&w, RFD_CT_STRUCT, stream_payload ? 3 : 7);
 	rfd_cw_struct_begin(&w);
-	if (d->kind == CONN_FRAME_EXCEPTION || d->kind == CONN_FRAME_APP_EXCEPTION ||
-	    d->kind == CONN_FRAME_STREAM_EXCEPTION) {
+	if (d->variant == CONN_VARIANT_BAD_VERSION && stream_payload) {
+		/* An empty union: neither a result nor an exception. */
+	} else if (d->kind == CONN_FRAME_EXCEPTION || d->kind == CONN_FRAME_APP_EXCEPTION ||
+	           d->kind == CONN_FRAME_STREAM_EXCEPTION) {
 		rfd_cw_field(&w, RFD_CT_STRUCT, 2);
 		rfd_cw_struct_begin(&w);
 		rfd_cw_field_string(&w, 1, "E");
@@ -1389,6 +1770,12 @@ put_setup_metadata(struct rfd_buf *out, uint8_t variant)
 	rfd_cw_field(&w, RFD_CT_STRUCT, 9);
 	rfd_cw_struct_begin(&w);
 	rfd_cw_field_string(&w, 1, "fuzz");
+	if (run.offer) {
+		char names[RFD_EXTENSIONS_TEXT_SIZE];
+
+		rfd_extensions_format(run.offer, names, sizeof(names));
+		put_extensions(&w, 3, names);
+	}
 	rfd_cw_struct_end(&w);
 	if (variant == CONN_VARIANT_BINARY)
 		rfd_cw_field_bool(&w, 13, true);
@@ -1463,8 +1850,10 @@ put_metadata(const struct frame_desc *d, struct rfd_buf *md)
 		put_request_metadata(md, d, RFD_RPC_SINGLE_REQUEST_NO_RESPONSE);
 		return true;
 	case CONN_FRAME_STREAM:
-	case CONN_FRAME_CHANNEL:
 		put_request_metadata(md, d, RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE);
+		return true;
+	case CONN_FRAME_CHANNEL:
+		put_request_metadata(md, d, RFD_RPC_SINK);
 		return true;
 	case CONN_FRAME_REPLY:
 	case CONN_FRAME_EXCEPTION:
@@ -1501,7 +1890,7 @@ fill_frame(const struct frame_desc *d, struct rfd_frame *f, struct rfd_buf *data
 		f->u32 = 1 + (uint32_t)(d->data_len % 4);
 		break;
 	case CONN_FRAME_CHANNEL:
-		f->u32 = 1;
+		f->u32 = 2;
 		break;
 	case CONN_FRAME_REQUEST_N:
 		f->u32 = 1 + (uint32_t)d->data_len;
@@ -1737,6 +2126,31 @@ check_wire_claim(const struct rfd_fd_metadata *md, uint64_t end)
 	run.wire_next_written++;
 }
 
+/* A client's PAYLOAD: a sink item, or its completion (COMPLETE, metadata 00, no data). */
+static void
+wire_sink_payload(const struct rfd_frame *f, uint64_t end)
+{
+	struct rfd_response_metadata item;
+	const char *why = NULL;
+
+	if (!(f->flags & RFD_FLAG_NEXT)) {
+		FUZZ_CHECK(f->flags == (RFD_FLAG_COMPLETE | RFD_FLAG_METADATA) &&
+		               f->metadata.len == 1 && f->metadata.ptr[0] == 0 && f->data.len == 0,
+		           "a client wrote a sink's completion with flags 0x%x, %zu metadata and "
+		           "%zu data bytes",
+		           f->flags, f->metadata.len, f->data.len);
+		check_wire_claim(NULL, end);
+		return;
+	}
+	FUZZ_CHECK(f->flags == (RFD_FLAG_NEXT | RFD_FLAG_METADATA) &&
+	               rfd_stream_payload_metadata_decode(f->metadata.ptr, f->metadata.len, &item,
+	                                                  &why) == 0 &&
+	               item.payload_kind == RFD_PAYLOAD_RESPONSE,
+	           "a client wrote a sink item with flags 0x%x whose metadata is wrong: %s",
+	           f->flags, why ? why : "not responseMetadata");
+	check_wire_claim(&item.fd, end);
+}
+
 static void
 wire_message(const struct rfd_frame *f, uint64_t end)
 {
@@ -1744,16 +2158,25 @@ wire_message(const struct rfd_frame *f, uint64_t end)
 	struct rfd_response_metadata response;
 	const char *why = NULL;
 
+	if (run.role == RFD_ROLE_CLIENT && f->type == RFD_FRAME_PAYLOAD) {
+		wire_sink_payload(f, end);
+		return;
+	}
 	if (run.role == RFD_ROLE_CLIENT) {
-		FUZZ_CHECK(f->type == RFD_FRAME_REQUEST_RESPONSE ||
-		               f->type == RFD_FRAME_REQUEST_FNF ||
-		               f->type == RFD_FRAME_REQUEST_STREAM,
-		           "a client wrote a %s", rfd_frame_type_name(f->type));
+		FUZZ_CHECK(
+		    f->type == RFD_FRAME_REQUEST_RESPONSE || f->type == RFD_FRAME_REQUEST_FNF ||
+		        f->type == RFD_FRAME_REQUEST_STREAM || f->type == RFD_FRAME_REQUEST_CHANNEL,
+		    "a client wrote a %s", rfd_frame_type_name(f->type));
 		FUZZ_CHECK(rfd_request_metadata_decode(f->metadata.ptr, f->metadata.len, &request,
 		                                       &why) == 0,
 		           "a client wrote request metadata that does not decode: %s", why);
 		FUZZ_CHECK(f->type != RFD_FRAME_REQUEST_STREAM || (request.kind == 4 && f->u32 > 0),
 		           "a stream request of kind %d asking for %u", request.kind, f->u32);
+		FUZZ_CHECK(
+		    f->type != RFD_FRAME_REQUEST_CHANNEL ||
+		        (request.kind == 6 && f->u32 == 2 && !(f->flags & RFD_FLAG_COMPLETE)),
+		    "a sink request of kind %d asking for %u, flags 0x%x", request.kind, f->u32,
+		    f->flags);
 		check_wire_claim(&request.fd, end);
 		return;
 	}
@@ -1799,6 +2222,7 @@ wire_frame(const struct rfd_frame *f, uint64_t start, uint64_t end)
 	case RFD_FRAME_REQUEST_RESPONSE:
 	case RFD_FRAME_REQUEST_FNF:
 	case RFD_FRAME_REQUEST_STREAM:
+	case RFD_FRAME_REQUEST_CHANNEL:
 	case RFD_FRAME_PAYLOAD:
 		break;
 	default:
@@ -1939,10 +2363,10 @@ big_length(uint8_t units)
 }
 
 static void
-send_request(struct fuzz_input *in, bool big, bool stream)
+send_request(struct fuzz_input *in, bool big, bool stream, bool sink)
 {
 	uint8_t kind = fuzz_u8(in);
-	bool oneway = !stream && (kind & 1);
+	bool oneway = !stream && !sink && (kind & 1);
 	char method[16];
 	const uint8_t *name, *args;
 	size_t name_len = fuzz_take(in, fuzz_u8(in) % sizeof(method), &name);
@@ -1968,12 +2392,15 @@ send_request(struct fuzz_input *in, bool big, bool stream)
 	if (stream)
 		r = rfd_conn_send_stream(run.conn, method, args, args_len, timeout, initial_n,
 		                         group, &id);
+	else if (sink)
+		r = rfd_conn_send_sink(run.conn, method, args, args_len, timeout, group, &id);
 	else
 		r = rfd_conn_send_request(run.conn,
 		                          oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
 		                          method, args, args_len, timeout, group, &id);
 	log_step("send %s '%s' with %zu FDs: %d, stream %u",
 	         stream   ? "stream"
+	         : sink   ? "sink"
 	         : oneway ? "one-way"
 	                  : "request",
 	         method, n_fds, r, id);
@@ -1993,8 +2420,10 @@ send_request(struct fuzz_input *in, bool big, bool stream)
 		FUZZ_CHECK(!find_call(id), "stream %u given to two calls", id);
 		FUZZ_CHECK(run.n_calls < MAX_CALLS, "more calls than the limit allows");
 		if (!oneway)
-			run.calls[run.n_calls++] =
-			    (struct call){.stream = id, .is_stream = stream, .credits = initial_n};
+			run.calls[run.n_calls++] = (struct call){.stream = id,
+			                                         .is_stream = stream,
+			                                         .is_sink = sink,
+			                                         .credits = initial_n};
 		FUZZ_CHECK(index == SIZE_MAX ||
 		               !group_all_closed(run.send_fds + run.sends[index].first, n_fds),
 		           "a queued request's FDs were closed");
@@ -2024,7 +2453,7 @@ send_answer(struct fuzz_input *in, bool big)
 		n_fds = group ? group->n : 0;
 		r = rfd_conn_send_reply(run.conn, stream, data, len, group);
 	} else if (answer % 3 == 1) {
-		r = rfd_conn_send_exception(run.conn, stream, "E", "what", data, len);
+		r = rfd_conn_send_exception(run.conn, stream, "E", "what", data, len, NULL);
 	} else {
 		r = rfd_conn_send_error(run.conn, stream, (enum rfd_failure)(answer / 3 % FAILURES),
 		                        "failed");
@@ -2059,6 +2488,9 @@ stream_call_expected(const struct srv *srv, enum stream_call call, unsigned cred
 		return srv->is_stream ? 0 : -EINVAL;
 	}
 	if (!srv || srv->state != SRV_FLOWING)
+		return -ENOENT;
+	/* Items and the completion are a stream's; an exception or an error ends a sink too. */
+	if ((call == STREAM_ITEM || call == STREAM_COMPLETE) && !srv->is_stream)
 		return -ENOENT;
 	return call == STREAM_ITEM && credits == 0 ? -EAGAIN : 0;
 }
@@ -2102,7 +2534,7 @@ send_stream_call(struct fuzz_input *in, bool big)
 		r = rfd_conn_stream_complete(run.conn, stream);
 		break;
 	case STREAM_EXCEPTION:
-		r = rfd_conn_stream_exception(run.conn, stream, "E", "what", data, len);
+		r = rfd_conn_stream_exception(run.conn, stream, "E", "what", data, len, NULL);
 		break;
 	default:
 		r = rfd_conn_stream_error(run.conn, stream, 0x201, "failed");
@@ -2122,12 +2554,12 @@ send_stream_call(struct fuzz_input *in, bool big)
 	if (!run.error && n_fds <= RFD_MAX_FDS && srv && expected != -ENOENT) {
 		if (call == STREAM_OPEN && r == 0) {
 			srv->state = SRV_FLOWING;
-			srv->credits--;
 		} else if (call == STREAM_OPEN) {
 			/* Cancelled, not a stream, or out of memory: forgotten. */
 			remove_open(stream);
 		} else if (call == STREAM_ITEM && r == 0) {
-			srv->credits--;
+			if (srv->balance < NO_LIMIT)
+				srv->balance--;
 		} else if (call != STREAM_ITEM && r == 0) {
 			srv->state = SRV_ENDING;
 		}
@@ -2139,10 +2571,10 @@ send_stream_call(struct fuzz_input *in, bool big)
 static void
 op_send(struct fuzz_input *in, uint8_t arg)
 {
-	bool big = arg & 1, stream = arg & 2;
+	bool big = arg & 1, stream = arg & 2, sink = !stream && (arg & 4);
 
 	if (run.role == RFD_ROLE_CLIENT)
-		send_request(in, big, stream);
+		send_request(in, big, stream, sink);
 	else if (stream)
 		send_stream_call(in, big);
 	else
@@ -2161,25 +2593,12 @@ op_abandon(struct fuzz_input *in)
 		rfd_conn_abandon(run.conn, which);
 	} else {
 		struct call *call = &run.calls[which % run.n_calls];
-		size_t abandoned = 0, oldest = SIZE_MAX;
 
 		rfd_conn_abandon(run.conn, call->stream);
-		if (!call->abandoned && call->is_stream)
+		if (!call->abandoned && (call->is_stream || call->is_sink))
 			call->order = run.abandon_clock++;
 		call->abandoned = true;
-		/* Past the bound, the stream abandoned first is forgotten. */
-		for (size_t i = 0; i < run.n_calls; i++) {
-			const struct call *c = &run.calls[i];
-
-			if (!c->is_stream || !c->abandoned)
-				continue;
-			abandoned++;
-			if (oldest == SIZE_MAX || run.abandon_clock - c->order >
-			                              run.abandon_clock - run.calls[oldest].order)
-				oldest = i;
-		}
-		if (abandoned > run.limits.max_in_flight)
-			run.calls[oldest] = run.calls[--run.n_calls];
+		forget_oldest_abandoned(run.calls, &run.n_calls);
 	}
 	check_invariants();
 }
@@ -2211,6 +2630,197 @@ op_request_n(struct fuzz_input *in)
 	if (r == 0 && call)
 		call->credits = credits_add(call->credits, n);
 	check_invariants();
+}
+
+enum sink_call { SINK_OPEN, SINK_REQUEST_N, SINK_FINISH, SINK_EXCEPTION, SINK_END_EXCEPTION };
+
+/* What a server's sink call (or exception with FDs) must return, from the model. */
+static int
+sink_call_expected(const struct srv *srv, enum sink_call call, size_t n_fds, uint8_t n)
+{
+	bool flowing = srv && srv->state == SRV_FLOWING;
+	bool open = srv && (srv->state == SRV_OPEN || srv->state == SRV_CANCELLED);
+	unsigned agreed = model_agreed();
+
+	switch (call) {
+	case SINK_OPEN:
+		if (!open)
+			return -ENOENT;
+		if (srv->state == SRV_CANCELLED)
+			return -ECANCELED;
+		return srv->is_sink ? 0 : -EINVAL;
+	case SINK_REQUEST_N:
+		if (!flowing || !srv->is_sink || srv->completed)
+			return -ENOENT;
+		return n == 0 ? -EINVAL : 0;
+	case SINK_FINISH:
+		if (!flowing || !srv->is_sink)
+			return -ENOENT;
+		return n_fds && !(agreed & RFD_EXTENSION_SINK) ? -EOPNOTSUPP : 0;
+	case SINK_EXCEPTION:
+		if (n_fds && !(agreed & RFD_EXTENSION_EXCEPTION))
+			return -EOPNOTSUPP;
+		return open ? 0 : -ENOENT;
+	default:
+		if (!flowing)
+			return -ENOENT;
+		return n_fds && !(agreed & RFD_EXTENSION_EXCEPTION) ? -EOPNOTSUPP : 0;
+	}
+}
+
+/* The model after a sink call that returned @r as it should. */
+static void
+sink_call_done(struct srv *srv, enum sink_call call, int r, int expected, uint8_t n)
+{
+	if (!srv || expected == -ENOENT || expected == -EOPNOTSUPP)
+		return;
+	switch (call) {
+	case SINK_OPEN:
+		if (r == 0) {
+			srv->state = SRV_FLOWING;
+			srv->credits = 0;
+		} else {
+			/* Cancelled, not a sink, or out of memory: forgotten. */
+			remove_open(srv->stream);
+		}
+		break;
+	case SINK_REQUEST_N:
+		if (r == 0)
+			srv->credits = credits_add(srv->credits, n);
+		break;
+	case SINK_EXCEPTION:
+		if (r == 0 || r == -ENOMEM)
+			remove_open(srv->stream);
+		break;
+	default:
+		if (r == 0)
+			srv->state = SRV_ENDING;
+		break;
+	}
+}
+
+/* A server's sink call, or a declared exception with FDs. */
+static void
+server_sink_call(struct fuzz_input *in, bool big)
+{
+	uint8_t which = fuzz_u8(in);
+	enum sink_call call = (enum sink_call)(fuzz_u8(in) % 5);
+	const uint8_t *data = big_zeros;
+	size_t len = 0, n_fds = 0, index = SIZE_MAX;
+	uint8_t n = 0;
+	uint32_t stream =
+	    (which & 0x80) || !run.n_open ? which & 0x7f : run.open[which % run.n_open].stream;
+	struct srv *srv = find_open(stream);
+	struct rfd_fdgroup *group = NULL;
+	int r, expected;
+
+	if (call == SINK_REQUEST_N) {
+		n = fuzz_u8(in);
+	} else {
+		len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &data);
+		n_fds = fuzz_u8(in);
+	}
+	step_begin();
+	if (n_fds) {
+		group = make_send_group(n_fds, &index);
+		if (index != SIZE_MAX && !group)
+			return;
+		n_fds = group ? group->n : 0;
+	}
+	expected = sink_call_expected(srv, call, n_fds, n);
+	switch (call) {
+	case SINK_OPEN:
+		r = rfd_conn_sink_open(run.conn, stream, data, len, group);
+		break;
+	case SINK_REQUEST_N:
+		r = rfd_conn_sink_request(run.conn, stream, n);
+		break;
+	case SINK_FINISH:
+		r = rfd_conn_sink_finish(run.conn, stream, data, len, group);
+		break;
+	case SINK_EXCEPTION:
+		r = rfd_conn_send_exception(run.conn, stream, "E", "what", data, len, group);
+		break;
+	default:
+		r = rfd_conn_stream_exception(run.conn, stream, "E", "what", data, len, group);
+		break;
+	}
+	log_step("sink call %d on stream %u with %zu FDs: %d", call, stream, n_fds, r);
+	run.input_total += len;
+	if (run.error)
+		FUZZ_CHECK(r == run.error, "a sink call after failure returned %d", r);
+	else if (n_fds > RFD_MAX_FDS)
+		FUZZ_CHECK(r == -E2BIG, "a sink message with %zu FDs returned %d", n_fds, r);
+	else
+		FUZZ_CHECK(r == expected || (r == -ENOMEM && fuzz_alloc_failed()),
+		           "sink call %d on stream %u returned %d, not %d", call, stream, r,
+		           expected);
+	if (!run.error && n_fds <= RFD_MAX_FDS)
+		sink_call_done(srv, call, r, expected, n);
+	settle_send_group(index, r);
+	check_invariants();
+}
+
+/* A client's sink call: an item, or the completion. */
+static void
+client_sink_call(struct fuzz_input *in, bool big)
+{
+	uint8_t which = fuzz_u8(in), what = fuzz_u8(in);
+	struct call *call = run.n_calls ? &run.calls[which % run.n_calls] : NULL;
+	uint32_t stream = call ? call->stream : which;
+	bool open = call && call->is_sink && !call->abandoned && call->started && !call->completed;
+	const uint8_t *data = big_zeros;
+	size_t len = 0, n_fds = 0, index = SIZE_MAX;
+	struct rfd_fdgroup *group = NULL;
+	unsigned credits;
+	int r, expected;
+
+	if (!(what & 1)) {
+		len = big ? big_length(fuzz_u8(in)) : fuzz_take(in, fuzz_u8(in), &data);
+		n_fds = fuzz_u8(in);
+	}
+	step_begin();
+	credits = rfd_conn_sink_credits(run.conn, stream);
+	if (what & 1) {
+		expected = open ? 0 : -ENOENT;
+		r = rfd_conn_sink_complete(run.conn, stream);
+	} else {
+		group = make_send_group(n_fds, &index);
+		if (index != SIZE_MAX && !group)
+			return;
+		n_fds = group ? group->n : 0;
+		expected = !open                    ? -ENOENT
+		           : n_fds && !call->agreed ? -EOPNOTSUPP
+		           : credits == 0           ? -EAGAIN
+		                                    : 0;
+		r = rfd_conn_sink_send(run.conn, stream, data, len, group);
+	}
+	log_step("sink %s on stream %u with %zu FDs (credits %u): %d",
+	         what & 1 ? "completion" : "item", stream, n_fds, credits, r);
+	run.input_total += len;
+	if (run.error)
+		FUZZ_CHECK(r == run.error, "a sink call after failure returned %d", r);
+	else if (n_fds > RFD_MAX_FDS)
+		FUZZ_CHECK(r == -E2BIG, "a sink item with %zu FDs returned %d", n_fds, r);
+	else
+		FUZZ_CHECK(r == expected || (r == -ENOMEM && fuzz_alloc_failed()),
+		           "sink %s on stream %u returned %d, not %d",
+		           what & 1 ? "completion" : "item", stream, r, expected);
+	if (r == 0 && (what & 1))
+		call->completed = true;
+	else if (r == 0)
+		credits_spend(&call->credits);
+	settle_send_group(index, r);
+	check_invariants();
+}
+
+static void
+op_sink(struct fuzz_input *in, uint8_t arg)
+{
+	if (run.role == RFD_ROLE_CLIENT)
+		client_sink_call(in, arg & 1);
+	else
+		server_sink_call(in, arg & 1);
 }
 
 static void
@@ -2333,6 +2943,9 @@ run_op(struct fuzz_input *in)
 	case CONN_OP_REQUEST_N:
 		op_request_n(in);
 		break;
+	case CONN_OP_SINK:
+		op_sink(in, op >> 4);
+		break;
 	case CONN_OP_ABANDON:
 		op_abandon(in);
 		break;
@@ -2448,8 +3061,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		fuzz_alloc_fail_at(-1);
 	}
+	run.extensions = RFD_EXTENSION_SINK | RFD_EXTENSION_EXCEPTION;
+	run.offer = run.extensions;
+	if (options & CONN_OPT_EXTENSIONS) {
+		uint8_t b = fuzz_u8(&in);
 
-	run.conn = rfd_conn_new(run.role, &run.limits, &callbacks, NULL);
+		run.extensions = b & 3;
+		run.offer = b >> 2 & 3;
+	}
+
+	run.conn =
+	    rfd_conn_new_with_extensions(run.role, &run.limits, run.extensions, &callbacks, NULL);
 	if (run.conn) {
 		if (options & CONN_OPT_HANDSHAKE)
 			handshake();

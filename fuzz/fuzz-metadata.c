@@ -141,6 +141,8 @@ same_response(const union decoded *da, const union decoded *db)
 	return a->payload_kind == b->payload_kind &&
 	       SAME_OPTIONAL_SLICE(a->has_ex_name, a->ex_name, b->has_ex_name, b->ex_name) &&
 	       SAME_OPTIONAL_SLICE(a->has_ex_what, a->ex_what, b->has_ex_what, b->ex_what) &&
+	       SAME_OPTIONAL_SLICE(a->has_extensions, a->extensions, b->has_extensions,
+	                           b->extensions) &&
 	       same_fd_metadata(&a->fd, &b->fd);
 }
 
@@ -148,7 +150,8 @@ static bool
 inside_response(const union decoded *m, const uint8_t *bytes, size_t len)
 {
 	return slice_inside(m->response.ex_name, bytes, len) &&
-	       slice_inside(m->response.ex_what, bytes, len);
+	       slice_inside(m->response.ex_what, bytes, len) &&
+	       slice_inside(m->response.extensions, bytes, len);
 }
 
 static int
@@ -202,13 +205,16 @@ same_setup(const union decoded *da, const union decoded *db)
 	       SAME_OPTIONAL(a->has_max_version, a->max_version, b->has_max_version,
 	                     b->max_version) &&
 	       SAME_OPTIONAL_SLICE(a->has_agent, a->agent, b->has_agent, b->agent) &&
+	       SAME_OPTIONAL_SLICE(a->has_extensions, a->extensions, b->has_extensions,
+	                           b->extensions) &&
 	       a->encode_metadata_using_binary == b->encode_metadata_using_binary;
 }
 
 static bool
 inside_setup(const union decoded *m, const uint8_t *bytes, size_t len)
 {
-	return slice_inside(m->setup.agent, bytes, len);
+	return slice_inside(m->setup.agent, bytes, len) &&
+	       slice_inside(m->setup.extensions, bytes, len);
 }
 
 static int

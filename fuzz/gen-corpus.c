@@ -386,6 +386,56 @@ op_stream_call(struct script *s, uint8_t which, uint8_t call, const char *data, 
 		s_u8(s, n_fds);
 }
 
+/* A client's sink request. */
+static void
+op_sink_request(struct script *s, const char *method, const char *args, uint8_t n_fds)
+{
+	s_u8(s, CONN_OP(CONN_OP_SEND, 4));
+	s_u8(s, 0);
+	s_u8(s, (uint8_t)strlen(method));
+	s_raw(s, method, strlen(method));
+	s_u8(s, (uint8_t)strlen(args));
+	s_raw(s, args, strlen(args));
+	s_u8(s, n_fds);
+	s_u32(s, 1000);
+}
+
+/* A client's sink item with @n_fds FDs. */
+static void
+op_sink_item(struct script *s, uint8_t which, const char *data, uint8_t n_fds)
+{
+	s_u8(s, CONN_OP_SINK);
+	s_u8(s, which);
+	s_u8(s, 0);
+	s_u8(s, (uint8_t)strlen(data));
+	s_raw(s, data, strlen(data));
+	s_u8(s, n_fds);
+}
+
+static void
+op_sink_complete(struct script *s, uint8_t which)
+{
+	s_u8(s, CONN_OP_SINK);
+	s_u8(s, which);
+	s_u8(s, 1);
+}
+
+enum { SINK_OPEN, SINK_REQUEST_N, SINK_FINISH, SINK_EXCEPTION, SINK_END_EXCEPTION };
+
+/* A server's sink call: @arg is REQUEST_N's n, or the FD count of the others. */
+static void
+op_sink_call(struct script *s, uint8_t which, uint8_t call, const char *data, uint8_t arg)
+{
+	s_u8(s, CONN_OP_SINK);
+	s_u8(s, which);
+	s_u8(s, call);
+	if (call != SINK_REQUEST_N) {
+		s_u8(s, (uint8_t)strlen(data));
+		s_raw(s, data, strlen(data));
+	}
+	s_u8(s, arg);
+}
+
 static void
 op_request_n(struct script *s, uint8_t which, uint8_t n)
 {
@@ -464,6 +514,59 @@ server_stream(const struct chunks *request, size_t n_fds, struct chunks *out)
 	rfd_conn_free(server);
 }
 
+/*
+ * A client core's sink with @n_fds FDs on its request: in @request SETUP and
+ * the request; in @items, after a server core's first response and credit
+ * for 3, two items with 1 and 2 FDs and the completion.
+ */
+static void
+client_sink(struct chunks *request, struct chunks *items, size_t n_fds)
+{
+	struct events cev = {0}, sev = {0};
+	struct rfd_conn *client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &cev);
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &sev);
+	struct chunks answer;
+	uint32_t id = 0;
+
+	rfd_conn_send_sink(client, "sinkFds", "\x18\x01s\x00", 4, 1000,
+	                   n_fds ? null_group(n_fds) : NULL, &id);
+	take_output(client, request);
+	deliver(request, server);
+	rfd_conn_sink_open(server, id, "\x00", 1, NULL);
+	rfd_conn_sink_request(server, id, 3);
+	take_output(server, &answer);
+	deliver(&answer, client);
+	rfd_conn_sink_send(client, id, "\x08\x00\x01a\x00", 5, null_group(1));
+	rfd_conn_sink_send(client, id, "\x08\x00\x01b\x00", 5, null_group(2));
+	rfd_conn_sink_complete(client, id);
+	take_output(client, items);
+	free_chunks(&answer);
+	free_events(&cev);
+	free_events(&sev);
+	rfd_conn_free(client);
+	rfd_conn_free(server);
+}
+
+/*
+ * What a server core answers to a sink request: the setup response, the
+ * first response with its answer to the offer, and credit for @credits.
+ */
+static void
+server_sink(const struct chunks *request, uint32_t credits, struct chunks *out)
+{
+	struct events ev = {0};
+	struct rfd_conn *server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &ev);
+
+	deliver(request, server);
+	for (int i = 0; i < ev.n; i++) {
+		rfd_conn_sink_open(server, ev.msgs[i]->stream_id, "\x00", 1, NULL);
+		rfd_conn_sink_request(server, ev.msgs[i]->stream_id, credits);
+	}
+	take_output(server, out);
+	free_events(&ev);
+	rfd_conn_free(server);
+}
+
 /* What a server core answers to @request: the setup response, then its reply to each request. */
 static void
 server_answer(const struct chunks *request, size_t reply_fds, int answer, struct chunks *out)
@@ -482,7 +585,7 @@ server_answer(const struct chunks *request, size_t reply_fds, int answer, struct
 			                    reply_fds ? null_group(reply_fds) : NULL);
 		else if (answer == 1)
 			rfd_conn_send_exception(server, stream, "FdTestError", "no such file",
-			                        "\x1c\x18\x04nope\x00\x00", 8);
+			                        "\x1c\x18\x04nope\x00\x00", 8, NULL);
 		else
 			rfd_conn_send_error(server, stream, RFD_FAIL_UNKNOWN_METHOD, "no method");
 	}
@@ -780,9 +883,29 @@ gen_metadata(void)
 	metadata_file("setup", 4, &b);
 	metadata_file("walk-setup", 7, &b);
 	b.len = 0;
+	setup.has_extensions = true;
+	setup.extensions = (struct rfd_slice){(const uint8_t *)"sink,exception", 14};
+	rfd_setup_metadata_encode(&setup, &b);
+	metadata_file("setup-offer", 4, &b);
+	b.len = 0;
+	setup.has_extensions = false;
 	setup.encode_metadata_using_binary = true;
 	rfd_setup_metadata_encode(&setup, &b);
 	metadata_file("setup-binary", 4, &b);
+	/* The answer of a sink's first response, then one among other keys. */
+	b.len = 0;
+	rfd_response_metadata_encode(
+	    &(struct rfd_response_metadata){.payload_kind = RFD_PAYLOAD_RESPONSE,
+	                                    .has_extensions = true,
+	                                    .extensions = {(const uint8_t *)"sink", 4}},
+	    &b);
+	metadata_file("response-answer", 1, &b);
+	b.len = 0;
+	append(&b,
+	       "\x3b\x02\x88\x01\x61\x01\x62\x0c\x72\x6f\x63\x6b\x65\x74\x66\x64\x2e"
+	       "\x66\x64\x73\x09\x65\x78\x63\x65\x70\x74\x69\x6f\x6e\x4c\x1c\x00\x00\x00",
+	       35);
+	metadata_file("response-answer-among-keys", 1, &b);
 	b.len = 0;
 	rfd_server_push_encode(&push, &b);
 	metadata_file("push-setup-response", 5, &b);
@@ -1037,10 +1160,122 @@ gen_conn_server_streams(void)
 }
 
 static void
+gen_conn_server_sinks(void)
+{
+	struct chunks req, items;
+	struct script s;
+	const uint8_t item = CONN_PIECES_WRONG_KIND; /* PAYLOAD NEXT without COMPLETE */
+	const uint8_t open = 0x40;                   /* the first open request */
+
+	/* A real client's sink: request with an FD, items with 1 and 2 FDs, completion. */
+	client_sink(&req, &items, 1);
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_EOF_AT_END);
+	op_chunks(&s, &req);
+	op_sink_call(&s, open, SINK_OPEN, "\x00", 0);
+	op_sink_call(&s, open, SINK_REQUEST_N, "", 3);
+	op(&s, CONN_OP_DRAIN);
+	op_chunks(&s, &items);
+	op_sink_call(&s, open, SINK_FINISH, "\x0c\x00\x00", 2);
+	op(&s, CONN_OP_DRAIN);
+	op_free(&s, 1, 1);
+	save_script("server-sink-real-client", &s);
+	free_chunks(&items);
+	free_chunks(&req);
+
+	/*
+	 * The client offers exception alone: item FDs are refused; items past the
+	 * credit, whose FDs do not match, an exception, CANCEL and ERROR end sinks.
+	 */
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_HANDSHAKE | CONN_OPT_EXTENSIONS);
+	s_u8(&s, 3 | RFD_EXTENSION_EXCEPTION << 2);
+	for (uint8_t stream = 1; stream <= 19; stream += 2)
+		op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CHANNEL, .stream = stream / 2});
+	for (uint8_t stream = 1; stream <= 11; stream += 2) {
+		op_sink_call(&s, 0x80 | stream, SINK_OPEN, "\x00", 0);
+		op_sink_call(&s, 0x80 | stream, SINK_REQUEST_N, "", stream == 3 ? 1 : 2);
+	}
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0x81,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3}); /* FDs not agreed */
+	op_frame(&s, &(struct frame_op){
+	                 .kind = CONN_FRAME_STREAM_PAYLOAD, .stream = 0x83, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0x83,
+	                                .pieces = item}); /* past the credit */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0x85,
+	                                .claim = CONN_CLAIM_RELATIVE,
+	                                .rel_num = 2,
+	                                .pieces = item | 1 << 3}); /* FDs do not match */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_EXCEPTION, .stream = 0x87});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CANCEL, .stream = 0x89});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_ERROR, .stream = 0x8b});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CANCEL, .stream = 0x8d});
+	op_sink_call(&s, 0x8d, SINK_OPEN, "\x00", 1); /* cancelled before: -ECANCELED */
+	op_sink_call(&s, 0x8f, SINK_EXCEPTION, "\x1c\x00\x00", 2);
+	op_sink_call(&s, 0x91, SINK_OPEN, "\x00", 0);
+	op_sink_call(&s, 0x91, SINK_FINISH, "\x0c\x00\x00", 1); /* sink not agreed */
+	op_sink_call(&s, 0x91, SINK_END_EXCEPTION, "\x1c\x00\x00", 1);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST, .stream = 10});
+	op_sink_call(&s, 0x95, SINK_OPEN, "\x00", 0); /* not a sink: -EINVAL */
+	op(&s, CONN_OP_DRAIN);
+	save_script("server-sink-refusals", &s);
+
+	/* No offer at all: no FDs on exceptions; a stream's exception too. */
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_HANDSHAKE | CONN_OPT_EXTENSIONS);
+	s_u8(&s, 3);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST, .stream = 0});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM, .stream = 1});
+	op_sink_call(&s, 0x81, SINK_EXCEPTION, "\x1c\x00\x00", 1);
+	op_sink_call(&s, 0x81, SINK_EXCEPTION, "\x1c\x00\x00", 0);
+	op_stream_call(&s, 0x83, CALL_OPEN, "\x00", 0);
+	op_sink_call(&s, 0x83, SINK_END_EXCEPTION, "\x1c\x00\x00", 3);
+	op_sink_call(&s, 0x83, SINK_END_EXCEPTION, "\x1c\x00\x00", 0);
+	op(&s, CONN_OP_DRAIN);
+	save_script("server-exceptions-not-offered", &s);
+
+	/* Fragmented items with FDs, credit that runs out, the completion, items after it. */
+	s_init(&s, CONN_OPT_SERVER | CONN_OPT_HANDSHAKE | CONN_OPT_FREE_MSGS_FIRST);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CHANNEL,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 2 | 2 << 3,
+	                                .fragment = 8,
+	                                .data = "a sink request in fragments"});
+	op_sink_call(&s, open, SINK_OPEN, "\x00", 1);
+	op_sink_call(&s, open, SINK_REQUEST_N, "", 2);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = open,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 3 | 3 << 3,
+	                                .fragment = 4,
+	                                .data = "an item in fragments"});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = open});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = open,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3}); /* the last item, with COMPLETE */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = open,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3}); /* after it: ignored */
+	op_write(&s, 5);
+	op_sink_call(&s, open, SINK_FINISH, "\x0c\x00\x00", 3);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_CHANNEL, .stream = 7, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST, .stream = 9});
+	op(&s, CONN_OP_DRAIN);
+	op_free(&s, 0, 1);
+	save_script("server-sink-fragments-and-completion", &s);
+}
+
+static void
 gen_conn_server(void)
 {
 	struct chunks req;
 	struct script s;
+
+	gen_conn_server_sinks();
 
 	/* A real client: SETUP and a request with one FD, the FD delivered with its bytes. */
 	client_request(&req, "inspect", "\x19\x1c\x00", 3, 1, false);
@@ -1321,6 +1556,157 @@ gen_conn_client_streams(void)
 	                                .pieces = item | 1 << 3}); /* FDs do not match */
 	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0});
 	save_script("client-stream-fd-mismatch", &s);
+
+	/*
+	 * Items neither a result nor an exception (an empty payloadMetadata
+	 * union, metadata cut short): each fails its stream, not the connection;
+	 * the one without COMPLETE is cancelled, and what follows it is drained.
+	 */
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_stream_request(&s, "s", "", 0, 4);
+	op_stream_request(&s, "t", "", 0, 4);
+	op(&s, CONN_OP_DRAIN);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 1, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD | CONN_VARIANT_BAD_VERSION
+	                                                               << CONN_VARIANT_SHIFT,
+	                                .pieces = item | 1 << 3}); /* an empty union */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 1,
+	                                .claim = CONN_VARIANT_GARBAGE << CONN_VARIANT_SHIFT,
+	                                .data = "\x3c\x1c"}); /* cut short, COMPLETE */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0x81,
+	                                .claim = CONN_CLAIM_RELATIVE,
+	                                .rel_num = 1,
+	                                .rel_seq = 4,
+	                                .pieces = item | 1 << 3}); /* its claim fails: drained */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_COMPLETE, .stream = 0x81});
+	op_request(&s, false, "echo", "", 1);
+	op(&s, CONN_OP_DRAIN);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3});
+	save_script("client-stream-items-neither", &s);
+}
+
+static void
+gen_conn_client_sinks(void)
+{
+	struct chunks req, items, reply;
+	struct script s;
+	const uint8_t item = CONN_PIECES_WRONG_KIND; /* PAYLOAD NEXT without COMPLETE */
+	const uint8_t answer = CONN_VARIANT_BINARY << CONN_VARIANT_SHIFT; /* accepts sink */
+
+	/* A real server: the first response with its answer and credit for 2. */
+	client_sink(&req, &items, 1);
+	server_sink(&req, 2, &reply);
+	s_init(&s, CONN_OPT_FREE_MSGS_FIRST);
+	op_sink_request(&s, "sinkFds", "\x18\x01s\x00", 1);
+	op(&s, CONN_OP_DRAIN);
+	op_chunks(&s, &reply);
+	op_sink_item(&s, 0, "\x08\x00\x01a\x00", 1);
+	op_sink_item(&s, 0, "\x08\x00\x01b\x00", 2);
+	op_sink_item(&s, 0, "\x08\x00\x01c\x00", 1); /* no credit: -EAGAIN */
+	op_write(&s, 9);
+	op_sink_complete(&s, 0);
+	op(&s, CONN_OP_DRAIN);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3}); /* the final response with an FD */
+	save_script("client-sink-real-server", &s);
+	free_chunks(&reply);
+	free_chunks(&items);
+	free_chunks(&req);
+
+	/* No offer: item FDs refused; FDs on the final response and on an exception refused. */
+	s_init(&s, CONN_OPT_HANDSHAKE | CONN_OPT_EXTENSIONS);
+	s_u8(&s, 0);
+	op_sink_request(&s, "s", "", 0);
+	op_request(&s, false, "r", "", 0);
+	op_frame(&s, &(struct frame_op){
+	                 .kind = CONN_FRAME_REPLY, .stream = 0, .claim = answer, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0, .data = "x"});
+	op_sink_item(&s, 0, "\x08\x00\x00\x00", 1); /* -EOPNOTSUPP */
+	op_sink_item(&s, 0, "\x08\x00\x00\x00", 0);
+	op_sink_complete(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_EXCEPTION,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 2 << 3});
+	op(&s, CONN_OP_DRAIN);
+	save_script("client-sink-not-offered", &s);
+
+	/* Items queued behind a full output, then cancelled: dropped; the final response drained.
+	 */
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_sink_request(&s, "s", "", 0);
+	op_frame(&s, &(struct frame_op){
+	                 .kind = CONN_FRAME_REPLY, .stream = 0, .claim = answer, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0, .data = "1234"});
+	for (uint8_t i = 1; i <= 4; i++)
+		op_sink_item(&s, 0, "\x08\x00\x00\x00", i);
+	op_write(&s, 3);
+	s_u8(&s, CONN_OP_ABANDON);
+	s_u8(&s, 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 2 << 3});
+	op(&s, CONN_OP_DRAIN);
+	save_script("client-sink-cancel-queued", &s);
+
+	/* A server that ends the sink early, and one that answers with an exception and FDs. */
+	s_init(&s, CONN_OPT_HANDSHAKE | CONN_OPT_FREE_MSGS_FIRST);
+	op_sink_request(&s, "s", "", 0);
+	op_sink_request(&s, "t", "", 1);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY,
+	                                .stream = 0,
+	                                .claim = CONN_VARIANT_BAD_VERSION << CONN_VARIANT_SHIFT,
+	                                .pieces = item}); /* accepts exception only */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REQUEST_N, .stream = 0, .data = "12"});
+	op_sink_item(&s, 0, "\x08\x00\x00\x00", 1); /* -EOPNOTSUPP */
+	op_sink_item(&s, 0, "\x08\x00\x00\x00", 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_EXCEPTION,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 1 << 3});
+	op_sink_item(&s, 0, "\x08\x00\x00\x00", 0); /* over: -ENOENT */
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_EXCEPTION,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = 2 << 3});
+	op(&s, CONN_OP_DRAIN);
+	save_script("client-sink-ends", &s);
+
+	/* Contract violations: a PAYLOAD without COMPLETE after the first response; a mismatch. */
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_sink_request(&s, "s", "", 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_HEAD,
+	                                .pieces = item | 1 << 3});
+	save_script("client-sink-final-without-complete", &s);
+
+	s_init(&s, CONN_OPT_HANDSHAKE);
+	op_sink_request(&s, "s", "", 0);
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_REPLY, .stream = 0, .pieces = item});
+	op_frame(&s, &(struct frame_op){.kind = CONN_FRAME_STREAM_PAYLOAD,
+	                                .stream = 0,
+	                                .claim = CONN_CLAIM_RELATIVE,
+	                                .rel_num = 3,
+	                                .pieces = 1 << 3});
+	save_script("client-sink-final-mismatch", &s);
 }
 
 static void
@@ -1423,6 +1809,7 @@ gen_conn_client(void)
 	save_script("client-bad-setup-response", &s);
 
 	gen_conn_client_streams();
+	gen_conn_client_sinks();
 }
 
 int

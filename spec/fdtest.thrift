@@ -5,10 +5,10 @@
 //
 // Encoding on the wire (spec/fd-passing.md sections 6.7 and 17): requests are
 // Rocket REQUEST_RESPONSE frames (REQUEST_FNF for `record`, REQUEST_STREAM for
-// `streamFds`) whose data is the method's argument struct in the Thrift
-// Compact protocol without a message envelope.  File descriptors never
-// appear in these structs: they travel as SCM_RIGHTS ancillary data,
-// announced by the fdMetadata field of the RPC metadata.
+// `streamFds`, REQUEST_CHANNEL for `sinkFds`) whose data is the method's
+// argument struct in the Thrift Compact protocol without a message envelope.
+// File descriptors never appear in these structs: they travel as SCM_RIGHTS
+// ancillary data, announced by the fdMetadata field of the RPC metadata.
 
 // What the server saw when it examined one received file descriptor.
 struct FdInfo {
@@ -110,6 +110,22 @@ service FdTest {
   // first response (ERROR 0x204, category 1, code 6).  Descriptors sent with
   // the request are closed before the first response, which carries none.
   stream<FdReport> streamFds(1: i32 count, 2: i32 fdsPerItem);
+
+  // A sink (REQUEST_CHANNEL, kind 6).  The first response is the empty
+  // struct and carries no descriptor; it holds the server's answer to the
+  // extensions the client offered (spec/fd-passing.md section 21.8).  Each
+  // item the client then sends, as the server's credit allows, is a tag of
+  // the client's choosing with descriptors attached, which travel only under
+  // the extension `sink`: the server describes them as the item arrives and
+  // closes them.  After the client completes the sink, the final response
+  // is a report whose tag is `tag` and whose list describes every
+  // descriptor of every item, in the order the items arrived and, within an
+  // item, the order of its descriptors; items without descriptors add
+  // nothing, and the items' tags are not reported.  It carries no
+  // descriptor.  The client's ERROR on the sink ends it without a final
+  // response.  Descriptors sent with the request are closed before the
+  // first response.
+  sink<string, FdReport> sinkFds(1: string tag);
 
   // Answers with the credentials the server took from the socket when it
   // accepted this connection, and whether it holds a pinned pidfd of the

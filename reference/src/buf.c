@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "buf.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <string.h>
 
@@ -122,4 +123,38 @@ rfd_buf_consume(struct rfd_buf *b, size_t n)
 	}
 	memmove(b->data, b->data + n, b->len - n);
 	b->len -= n;
+}
+
+int
+rfd_buf_set_capacity(struct rfd_buf *b, size_t cap)
+{
+	uint8_t *data;
+
+	assert(cap >= b->len);
+
+	if (cap == b->cap)
+		return 0;
+	if (cap == 0) {
+		rfd_buf_free(b);
+		return 0;
+	}
+	if (cap > b->cap) {
+		data = rfd_realloc(b->data, cap);
+	} else {
+		/*
+		 * A new block rather than realloc(), which would keep a large
+		 * block mapped at a smaller size: freeing it lets malloc
+		 * adapt to such sizes (glibc then serves them from its heap).
+		 */
+		data = rfd_malloc(cap);
+		if (data && b->len)
+			memcpy(data, b->data, b->len);
+		if (data)
+			rfd_free(b->data);
+	}
+	if (!data)
+		return -ENOMEM;
+	b->data = data;
+	b->cap = cap;
+	return 0;
 }

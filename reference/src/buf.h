@@ -38,6 +38,13 @@ void rfd_buf_patch_u24(struct rfd_buf *b, size_t offset, uint32_t v);
 /* Drop the first @n bytes (n <= len). */
 void rfd_buf_consume(struct rfd_buf *b, size_t n);
 
+/*
+ * Make the capacity exactly @cap bytes, which must hold the bytes there
+ * (cap >= len; 0 frees an empty buffer).  Returns 0 or -ENOMEM (the buffer
+ * is unchanged).
+ */
+int rfd_buf_set_capacity(struct rfd_buf *b, size_t cap);
+
 /* Big-endian readers; the caller has checked that the bytes are there. */
 static inline uint16_t
 rfd_get_u16(const uint8_t *p)

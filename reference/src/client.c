@@ -29,6 +29,7 @@ enum {
 enum call_kind {
 	CALL_RESPONSE,
 	CALL_STREAM,
+	CALL_SINK,
 };
 
 struct call {
@@ -37,7 +38,8 @@ struct call {
 	uint32_t id;
 	long long deadline_ms; /* -1: none (a stream's, once its first response came) */
 	uint8_t kind;
-	bool buffered; /* a blocking stream: rfd_client_stream_next() consumes its items */
+	bool buffered;   /* a blocking stream: rfd_client_stream_next() consumes its items */
+	bool first_seen; /* a sink's first response came: its next message is the last */
 	rfd_reply_fn *callback;
 	rfd_stream_fn *stream_callback;
 	void *user;
@@ -45,12 +47,17 @@ struct call {
 	unsigned consumed; /* items consumed since the last REQUEST_N */
 };
 
-/* The messages of a blocking stream, until rfd_client_stream_next() takes them. */
+/*
+ * The messages of a blocking stream or sink, until rfd_client_stream_next()
+ * or rfd_client_sink_close() takes them.
+ */
 struct stream_buffer {
 	struct stream_buffer *next;
 	uint32_t id;
 	struct rfd_msg *head;
 	struct rfd_msg *tail;
+	bool sink;
+	bool got_first;
 	bool ended;
 	int status; /* once ended, after the messages: 0 completed, or how it failed */
 };
@@ -72,6 +79,7 @@ rfd_client_options_init(struct rfd_client_options *options)
 	rfd_limits_init(&options->limits);
 	options->trace = NULL;
 	options->trace_user = NULL;
+	options->extensions = RFD_EXTENSION_SINK | RFD_EXTENSION_EXCEPTION;
 }
 
 static void __attribute__((format(printf, 2, 3)))
@@ -153,10 +161,10 @@ call_finish(struct rfd_client *client, struct call *call, int status, struct rfd
 
 	call_unlink(client, call);
 	call_release(client, call);
-	if (done.kind == CALL_STREAM)
-		done.stream_callback(done.user, done.id, status, msg);
-	else
+	if (done.kind == CALL_RESPONSE)
 		done.callback(done.user, status, msg);
+	else
+		done.stream_callback(done.user, done.id, status, msg);
 }
 
 static void
@@ -229,15 +237,23 @@ buffer_pop(struct stream_buffer *buffer)
 	return msg;
 }
 
-/* The rfd_stream_fn of blocking streams: @user is the client. */
+/* The rfd_stream_fn of blocking streams and sinks: @user is the client. */
 static void
 buffer_message(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
 {
 	struct stream_buffer *buffer = buffer_find(user, stream_id);
+	bool last = false;
 
+	/* A sink's credit: rfd_client_sink_push() looks at the credits itself. */
+	if (!msg && status == RFD_SINK_CREDIT)
+		return;
 	if (!buffer) {
 		rfd_msg_free(msg);
 		return;
+	}
+	if (msg && buffer->sink) {
+		last = buffer->got_first;
+		buffer->got_first = true;
 	}
 	if (msg) {
 		msg->next = NULL;
@@ -247,7 +263,7 @@ buffer_message(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
 			buffer->head = msg;
 		buffer->tail = msg;
 	}
-	if (!msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR) {
+	if (last || !msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR) {
 		buffer->ended = true;
 		buffer->status = status;
 	}
@@ -283,13 +299,26 @@ on_stream(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
 	call->deadline_ms = -1;
 	if (status < 0)
 		set_error(client, "%s", rfd_conn_reason(client->conn));
-	if (!msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR) {
+	if (!msg || msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR ||
+	    (call->kind == CALL_SINK && call->first_seen)) {
 		call_finish(client, call, status, msg);
 		return;
 	}
+	call->first_seen = true;
 	if (msg->kind == RFD_MSG_STREAM_ITEM && !call->buffered)
 		consume(client, call);
 	call->stream_callback(call->user, stream_id, 0, msg);
+}
+
+/* The server granted credit on a sink. */
+static void
+on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event)
+{
+	struct rfd_client *client = user;
+	struct call *call = call_find(client, stream_id);
+
+	if (call && call->kind == CALL_SINK && event == RFD_CONN_STREAM_CREDIT)
+		call->stream_callback(call->user, stream_id, RFD_SINK_CREDIT, NULL);
 }
 
 static void
@@ -304,6 +333,7 @@ on_failed(void *user, int err, const char *why)
 static const struct rfd_conn_callbacks client_callbacks = {
     .reply = on_reply,
     .stream = on_stream,
+    .stream_event = on_stream_event,
     .failed = on_failed,
 };
 
@@ -361,7 +391,8 @@ rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_
 	callbacks = client_callbacks;
 	callbacks.trace = options->trace;
 	callbacks.trace_user = options->trace_user;
-	client->conn = rfd_conn_new(RFD_ROLE_CLIENT, &options->limits, &callbacks, client);
+	client->conn = rfd_conn_new_with_extensions(RFD_ROLE_CLIENT, &options->limits,
+	                                            options->extensions, &callbacks, client);
 	if (!client->conn) {
 		rfd_client_free(client);
 		return -ENOMEM;
@@ -469,8 +500,8 @@ expire_calls(struct rfd_client *client)
 		if (call->deadline_ms >= 0 && call->deadline_ms <= now) {
 			rfd_conn_abandon(client->conn, call->id);
 			set_error(client, "%s",
-			          call->kind == CALL_STREAM ? "no first response in time"
-			                                    : "call timed out");
+			          call->kind == CALL_RESPONSE ? "call timed out"
+			                                      : "no first response in time");
 			call_finish(client, call, -ETIMEDOUT, NULL);
 			/* The callback may have completed other calls: start over. */
 			next = client->calls;
@@ -505,9 +536,9 @@ rfd_client_in_flight(const struct rfd_client *client)
 
 /* ---- Calls ---- */
 
-/* What send_call() sends: a request-response call, a one-way call, or a stream. */
+/* What send_call() sends: a request-response call, a one-way call, a stream or a sink. */
 struct call_request {
-	uint8_t kind; /* CALL_RESPONSE or CALL_STREAM */
+	uint8_t kind; /* enum call_kind */
 	bool oneway;
 	uint32_t initial_n; /* a stream's */
 };
@@ -519,13 +550,16 @@ send_call(struct rfd_client *client, const struct call_request *req, const char 
 {
 	int32_t client_timeout = timeout_ms > 0 ? timeout_ms : 0;
 	struct rfd_fdgroup *group;
-	int r;
+	bool lent;
+	int r, kept;
 
 	if (!method || (!args && args_len)) {
 		rfd_fds_discard(fds, n_fds, mode);
 		return -EINVAL;
 	}
-	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	/* With nothing queued ahead, the caller's own FDs go out in the write below: no copies. */
+	lent = mode == RFD_FDS_DUP && rfd_conn_out_pending(client->conn) == 0;
+	r = lent ? rfd_fds_lend(fds, n_fds, &group) : rfd_fds_prepare(fds, n_fds, mode, &group);
 	if (r < 0) {
 		set_error(client, "cannot send the FDs: %s", strerror(-r));
 		return r;
@@ -533,17 +567,20 @@ send_call(struct rfd_client *client, const struct call_request *req, const char 
 	if (req->kind == CALL_STREAM)
 		r = rfd_conn_send_stream(client->conn, method, args, args_len, client_timeout,
 		                         req->initial_n, group, stream_id);
+	else if (req->kind == CALL_SINK)
+		r = rfd_conn_send_sink(client->conn, method, args, args_len, client_timeout, group,
+		                       stream_id);
 	else
 		r = rfd_conn_send_request(client->conn,
 		                          req->oneway ? RFD_REQUEST_ONEWAY : RFD_REQUEST_RESPONSE,
 		                          method, args, args_len, client_timeout, group, stream_id);
-	if (r < 0) {
-		if (r == -EAGAIN)
-			set_error(client, "%s", "too many calls in flight");
-		return r;
-	}
+	if (r == -EAGAIN)
+		set_error(client, "%s", "too many calls in flight");
 	/* Write at once where the socket allows: a call should not wait for the next poll. */
-	return rfd_io_flush(client->sock, client->conn);
+	if (r == 0)
+		r = rfd_io_flush(client->sock, client->conn);
+	kept = lent ? rfd_fds_settle(client->conn, group) : 0;
+	return r < 0 ? r : kept;
 }
 
 /* Send a call and track it as @call, which is released on failure. */
@@ -612,6 +649,12 @@ open_stream(struct rfd_client *client, const char *method, const void *args, siz
 	if (credits == 0)
 		credits = DEFAULT_STREAM_CREDITS;
 	if (!callback || credits > MAX_STREAM_CREDITS) {
+		if (callback)
+			set_error(client, "stream credits %u are out of range: 1 to %u (0: %u)",
+			          credits, (unsigned)MAX_STREAM_CREDITS,
+			          (unsigned)DEFAULT_STREAM_CREDITS);
+		else
+			set_error(client, "a stream needs a callback");
 		rfd_fds_discard(fds, n_fds, mode);
 		return -EINVAL;
 	}
@@ -680,6 +723,16 @@ static bool
 flag_set(const struct rfd_client *client, const void *flag)
 {
 	return *(const bool *)flag;
+}
+
+/* Process what the socket has now, without waiting; a failure shows where the calls end. */
+static void
+process_ready(struct rfd_client *client)
+{
+	struct pollfd pfd = {.fd = client->sock, .events = rfd_client_events(client)};
+	int r = poll(&pfd, 1, 0);
+
+	rfd_client_process(client, r > 0 ? pfd.revents : 0);
 }
 
 /* Poll and process until done(@arg) holds, the deadline passes (-ETIMEDOUT) or the connection
@@ -848,4 +901,212 @@ rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeou
 	if (r < 0 && !stream_ready(client, &stream_id))
 		return r;
 	return buffer_take(client, stream_id, msg);
+}
+
+/* ---- Sinks ---- */
+
+static const char NO_SINK_FDS[] =
+    "the server did not accept the extension sink: items carry no FDs";
+
+static int
+open_sink(struct rfd_client *client, const char *method, const void *args, size_t args_len,
+          const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+          rfd_stream_fn *callback, void *user, uint32_t *sink_id)
+{
+	struct call_request req = {.kind = CALL_SINK};
+	struct call *call;
+
+	if (!callback) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	call = call_new(client);
+	if (!call) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -ENOMEM;
+	}
+	call->stream_callback = callback;
+	call->user = user;
+	return start_call(client, call, &req, method, args, args_len, fds, n_fds, mode, timeout_ms,
+	                  sink_id);
+}
+
+int
+rfd_client_sink_async(struct rfd_client *client, const char *method, const void *args,
+                      size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                      int timeout_ms, rfd_stream_fn *callback, void *user, uint32_t *sink_id)
+{
+	return open_sink(client, method, args, args_len, fds, n_fds, mode, timeout_ms, callback,
+	                 user, sink_id);
+}
+
+int
+rfd_client_sink_send(struct rfd_client *client, uint32_t sink_id, const void *data, size_t len,
+                     const int *fds, size_t n_fds, enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	int r;
+
+	if (!data && len) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	if (r < 0) {
+		set_error(client, "cannot send the FDs: %s", strerror(-r));
+		return r;
+	}
+	r = rfd_conn_sink_send(client->conn, sink_id, data, len, group);
+	if (r == -EOPNOTSUPP)
+		set_error(client, "%s", NO_SINK_FDS);
+	if (r < 0)
+		return r;
+	return rfd_io_flush(client->sock, client->conn);
+}
+
+unsigned
+rfd_client_sink_credits(const struct rfd_client *client, uint32_t sink_id)
+{
+	return rfd_conn_sink_credits(client->conn, sink_id);
+}
+
+int
+rfd_client_sink_fds(const struct rfd_client *client, uint32_t sink_id)
+{
+	return rfd_conn_sink_agreed(client->conn, sink_id);
+}
+
+int
+rfd_client_sink_finish(struct rfd_client *client, uint32_t sink_id)
+{
+	int r = rfd_conn_sink_complete(client->conn, sink_id);
+
+	if (r < 0)
+		return r;
+	return rfd_io_flush(client->sock, client->conn);
+}
+
+/* ---- Blocking sinks ---- */
+
+int
+rfd_client_sink(struct rfd_client *client, const char *method, const void *args, size_t args_len,
+                const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                struct rfd_msg **first, uint32_t *sink_id)
+{
+	struct stream_buffer *buffer;
+	uint32_t id;
+	int r;
+
+	*first = NULL;
+	buffer = rfd_calloc(1, sizeof(*buffer));
+	if (!buffer) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -ENOMEM;
+	}
+	r = open_sink(client, method, args, args_len, fds, n_fds, mode, timeout_ms, buffer_message,
+	              client, &id);
+	if (r < 0) {
+		rfd_free(buffer);
+		return r;
+	}
+	buffer->id = id;
+	buffer->sink = true;
+	buffer->next = client->buffers;
+	client->buffers = buffer;
+	if (sink_id)
+		*sink_id = id;
+
+	r = run_until(client, stream_ready, &id, -1);
+	if (r < 0 && !stream_ready(client, &id)) {
+		rfd_client_cancel(client, id);
+		return r;
+	}
+	r = buffer_take(client, id, first);
+	if (r == 0)
+		return -EPROTO;
+	return r > 0 ? 0 : r;
+}
+
+/* A blocking sink takes an item now, or will never again: it ended, or its final response came. */
+static bool
+sink_writable(const struct rfd_client *client, const void *id)
+{
+	uint32_t sink_id = *(const uint32_t *)id;
+	const struct stream_buffer *buffer = buffer_find(client, sink_id);
+
+	return !buffer || buffer->head || buffer->ended ||
+	       rfd_conn_sink_credits(client->conn, sink_id) > 0 || rfd_conn_error(client->conn) < 0;
+}
+
+int
+rfd_client_sink_push(struct rfd_client *client, uint32_t sink_id, const void *data, size_t len,
+                     const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms)
+{
+	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
+	const struct stream_buffer *buffer = buffer_find(client, sink_id);
+	int r = 0;
+
+	if (!buffer || !buffer->sink) {
+		r = -ENOENT;
+	} else if (n_fds > 0 && !rfd_conn_sink_agreed(client->conn, sink_id)) {
+		set_error(client, "%s", NO_SINK_FDS);
+		r = -EOPNOTSUPP;
+	} else {
+		/* A final response that came meanwhile ends the sink even while credit is left. */
+		process_ready(client);
+	}
+	if (r == 0) {
+		r = run_until(client, sink_writable, &sink_id, deadline);
+		if (r >= 0 || sink_writable(client, &sink_id))
+			r = 0;
+	}
+	buffer = buffer_find(client, sink_id);
+	if (r == 0 && !buffer)
+		r = -ENOENT;
+	else if (r == 0 && (buffer->head || (buffer->ended && buffer->status == 0)))
+		r = -EPIPE;
+	else if (r == 0 && buffer->ended)
+		r = buffer->status;
+	if (r < 0) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return r;
+	}
+	return rfd_client_sink_send(client, sink_id, data, len, fds, n_fds, mode);
+}
+
+/* The final response of a blocking sink came, or its end. */
+static bool
+sink_answered(const struct rfd_client *client, const void *id)
+{
+	const struct stream_buffer *buffer = buffer_find(client, *(const uint32_t *)id);
+
+	return !buffer || buffer->head || buffer->ended;
+}
+
+int
+rfd_client_sink_close(struct rfd_client *client, uint32_t sink_id, int timeout_ms,
+                      struct rfd_msg **final)
+{
+	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
+	struct stream_buffer *buffer = buffer_find(client, sink_id);
+	int r, status;
+
+	*final = NULL;
+	if (!buffer || !buffer->sink)
+		return -ENOENT;
+	/* Once: a second close after a timeout finds the completion sent (-ENOENT). */
+	if (!buffer->head && !buffer->ended && rfd_conn_sink_complete(client->conn, sink_id) == 0)
+		rfd_io_flush(client->sock, client->conn);
+	r = run_until(client, sink_answered, &sink_id, deadline);
+	if (r < 0 && !sink_answered(client, &sink_id))
+		return r;
+	buffer = buffer_find(client, sink_id);
+	if (!buffer)
+		return -ENOENT;
+	*final = buffer_pop(buffer);
+	status = buffer->status;
+	buffer_free(client, buffer);
+	if (*final)
+		return 0;
+	return status < 0 ? status : -EPROTO;
 }

@@ -23,8 +23,10 @@ static const char CLIENT_AGENT[] = "rocketfd/0.1";
 enum {
 	VERSION_MIN = 8,
 	VERSION_MAX = 10,
-	MAX_REASSEMBLIES = 8, /* fragmented messages being received at once */
-	IN_READ_SIZE = 64 * 1024,
+	MAX_REASSEMBLIES = 8,     /* fragmented messages being received at once */
+	IN_READ_SIZE = 64 * 1024, /* room to read into while a frame is partly read */
+	IN_IDLE_SIZE = 4 * 1024,  /* room otherwise, and what the input buffer shrinks back to */
+	IN_AHEAD_MAX = 1 << 20,   /* room a frame's length alone may reserve */
 	OUT_COMPACT_AT = 1 << 20, /* written bytes kept at the front before compacting */
 	ERROR_TEXT_SIZE = 256,
 	/*
@@ -36,14 +38,22 @@ enum {
 	OUT_QUEUE_FD_MESSAGES = 2,
 	STREAM_QUEUE_MAX = 4,     /* messages one stream may have waiting */
 	CREDITS_MAX = 0x7FFFFFFF, /* a stream's credits saturate here, as RSocket's 2^31-1 */
+	SINK_INITIAL_N = 2,       /* a sink's first and final response, as fbthrift asks */
+	EXTENSIONS_IMPLEMENTED = RFD_EXTENSION_SINK | RFD_EXTENSION_EXCEPTION,
 };
 
-/* What a stream message waiting for room in the output is. */
+_Static_assert((int)RFD_EXT_SINK == (int)RFD_EXTENSION_SINK &&
+                   (int)RFD_EXT_EXCEPTION == (int)RFD_EXTENSION_EXCEPTION,
+               "the extension bits of metadata.h are those of rocketfd.h");
+
+/* What a stream or sink message waiting for room in the output is. */
 enum pending_type {
-	PENDING_ITEM,
-	PENDING_COMPLETE,
-	PENDING_EXCEPTION,
-	PENDING_ERROR,
+	PENDING_ITEM,          /* an item of a stream (server) or a sink (client) */
+	PENDING_COMPLETE,      /* a stream's completion */
+	PENDING_EXCEPTION,     /* a declared exception that ends a stream or a sink */
+	PENDING_ERROR,         /* an ERROR that ends a stream or a sink */
+	PENDING_FINAL,         /* a sink's final response */
+	PENDING_SINK_COMPLETE, /* the client's completion of a sink's items */
 };
 
 /*
@@ -63,17 +73,6 @@ struct pending {
 	uint8_t block[];
 };
 
-/*
- * FDs to send with the bytes of one message, [start, end) in absolute
- * stream offsets: they go in a sendmsg of those bytes alone.
- */
-struct out_mark {
-	struct out_mark *next;
-	uint64_t start;
-	uint64_t end;
-	struct rfd_fdgroup *fds;
-};
-
 struct rfd_conn {
 	enum rfd_role role;
 	struct rfd_limits limits;
@@ -84,6 +83,8 @@ struct rfd_conn {
 	char error_text[ERROR_TEXT_SIZE];
 	char reason[ERROR_TEXT_SIZE]; /* detail of the message being failed */
 	bool setup_done;
+	unsigned extensions;      /* client: offered; server: accepted if offered */
+	unsigned peer_extensions; /* server: what the client offered */
 
 	struct rfd_buf in;
 	struct rfd_fdqueue received;
@@ -93,12 +94,14 @@ struct rfd_conn {
 	size_t out_head;   /* bytes of out already written */
 	uint64_t out_base; /* stream offset of out.data[0] */
 	bool out_mid;      /* the last write ended inside a chunk */
-	struct out_mark *marks;
-	struct out_mark *marks_tail;
+	/* FD groups to send, each with its message's bytes (out_start, out_end) alone. */
+	struct rfd_fdgroup *marks;
+	struct rfd_fdgroup *marks_tail;
 	size_t n_marks;
 	int64_t send_seq;        /* fdSeqNum of the next FDs to send */
-	struct pending *pending; /* server: the stream queue, oldest first */
+	struct pending *pending; /* the stream queue, oldest first */
 	struct pending *pending_tail;
+	size_t pending_fds; /* FDs of the messages in the stream queue */
 
 	struct rfd_streams streams;
 	size_t n_abandoned;     /* client: abandoned streams in streams */
@@ -162,11 +165,10 @@ static void
 close_marks(struct rfd_conn *conn)
 {
 	while (conn->marks) {
-		struct out_mark *mark = conn->marks;
+		struct rfd_fdgroup *mark = conn->marks;
 
 		conn->marks = mark->next;
-		rfd_fdgroup_free(mark->fds);
-		rfd_free(mark);
+		rfd_fdgroup_free(mark);
 	}
 	conn->marks_tail = NULL;
 	conn->n_marks = 0;
@@ -179,6 +181,12 @@ pending_free(struct pending *p)
 	rfd_free(p);
 }
 
+static size_t
+pending_fd_count(const struct pending *p)
+{
+	return p->fds ? p->fds->n : 0;
+}
+
 static void
 close_pending(struct rfd_conn *conn)
 {
@@ -189,6 +197,7 @@ close_pending(struct rfd_conn *conn)
 		pending_free(p);
 	}
 	conn->pending_tail = NULL;
+	conn->pending_fds = 0;
 }
 
 static void
@@ -317,17 +326,9 @@ queue_request_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, in
 static int
 queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_fdgroup *fds)
 {
-	struct out_mark *mark = NULL;
 	size_t start = conn->out.len;
 	int r;
 
-	if (fds) {
-		mark = rfd_malloc(sizeof(*mark));
-		if (!mark) {
-			rfd_fdgroup_free(fds);
-			return -ENOMEM;
-		}
-	}
 	trace_frame(conn, '>', frame);
 	/*
 	 * Limitation: fragments are cut at a frame size of 0xFFFFFF - 512, where
@@ -338,21 +339,19 @@ queue_message(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_f
 	if (r < 0) {
 		conn->out.len = start;
 		rfd_fdgroup_free(fds);
-		rfd_free(mark);
 		return r;
 	}
 	if (!fds)
 		return 0;
 
-	mark->next = NULL;
-	mark->start = conn->out_base + start;
-	mark->end = conn->out_base + conn->out.len;
-	mark->fds = fds;
+	fds->next = NULL;
+	fds->out_start = conn->out_base + start;
+	fds->out_end = conn->out_base + conn->out.len;
 	if (conn->marks_tail)
-		conn->marks_tail->next = mark;
+		conn->marks_tail->next = fds;
 	else
-		conn->marks = mark;
-	conn->marks_tail = mark;
+		conn->marks = fds;
+	conn->marks_tail = fds;
 	conn->n_marks++;
 	conn->send_seq = rfd_seq_add(conn->send_seq, (int64_t)fds->n);
 	return 0;
@@ -386,13 +385,13 @@ rfd_conn_out_peek(const struct rfd_conn *conn, struct rfd_out_chunk *chunk)
 		uint64_t head = conn->out_base + conn->out_head;
 
 		/* Earlier messages go first, on their own; then the message with its FDs. */
-		if (head < conn->marks->start) {
-			chunk->len = (size_t)(conn->marks->start - head);
+		if (head < conn->marks->out_start) {
+			chunk->len = (size_t)(conn->marks->out_start - head);
 			return true;
 		}
-		chunk->len = (size_t)(conn->marks->end - head);
-		chunk->fds = conn->marks->fds->fds;
-		chunk->n_fds = conn->marks->fds->n;
+		chunk->len = (size_t)(conn->marks->out_end - head);
+		chunk->fds = conn->marks->fds;
+		chunk->n_fds = conn->marks->n;
 	}
 	return true;
 }
@@ -407,15 +406,14 @@ rfd_conn_out_advance(struct rfd_conn *conn, size_t written)
 	assert(written <= chunk.len);
 
 	if (chunk.fds && !(RFD_FAULT(resend_after_partial) && written < chunk.len)) {
-		struct out_mark *mark = conn->marks;
+		struct rfd_fdgroup *mark = conn->marks;
 
 		/* The kernel holds its own references now: drop ours, never resend. */
 		conn->marks = mark->next;
 		if (!conn->marks)
 			conn->marks_tail = NULL;
 		conn->n_marks--;
-		rfd_fdgroup_free(mark->fds);
-		rfd_free(mark);
+		rfd_fdgroup_free(mark);
 	}
 	conn->out_mid = written < chunk.len;
 	conn->out_head += written;
@@ -448,6 +446,7 @@ queue_setup(struct rfd_conn *conn)
 	    .has_agent = true,
 	    .agent = {(const uint8_t *)CLIENT_AGENT, sizeof(CLIENT_AGENT) - 1},
 	};
+	char offer[RFD_EXTENSIONS_TEXT_SIZE];
 	struct rfd_frame frame = {
 	    .type = RFD_FRAME_SETUP,
 	    .version_major = 1,
@@ -460,6 +459,10 @@ queue_setup(struct rfd_conn *conn)
 	};
 	int r;
 
+	/* EXT-1: the key only when something is offered. */
+	setup.extensions.len = rfd_extensions_format(conn->extensions, offer, sizeof(offer));
+	setup.extensions.ptr = (const uint8_t *)offer;
+	setup.has_extensions = setup.extensions.len > 0;
 	conn->scratch.len = 0;
 	r = rfd_buf_put_u32(&conn->scratch, PROTOCOL_KEY);
 	if (r < 0)
@@ -559,10 +562,12 @@ claim_fds(struct rfd_conn *conn, const struct rfd_fd_metadata *md, struct rfd_fd
 static bool
 abandoned_stream(const struct rfd_stream_entry *entry)
 {
-	return entry->kind == RFD_ENTRY_STREAM && entry->state == RFD_ENTRY_ABANDONED;
+	return entry->kind != RFD_ENTRY_RESPONSE && entry->state == RFD_ENTRY_ABANDONED;
 }
 
-/* Stop tracking the call or stream on @stream_id. */
+static void drop_pending(struct rfd_conn *conn, uint32_t stream_id);
+
+/* Stop tracking the call, stream or sink on @stream_id; its messages still queued are dropped. */
 static void
 forget(struct rfd_conn *conn, uint32_t stream_id)
 {
@@ -570,15 +575,39 @@ forget(struct rfd_conn *conn, uint32_t stream_id)
 
 	if (!entry)
 		return;
+	if (entry->queued)
+		drop_pending(conn, stream_id);
 	if (abandoned_stream(entry))
 		conn->n_abandoned--;
 	rfd_streams_remove(&conn->streams, stream_id);
 }
 
+/* The extensions both sides agreed on: a server's accepted and offered, a client's offered. */
+static unsigned
+agreed(const struct rfd_conn *conn)
+{
+	if (conn->role == RFD_ROLE_SERVER)
+		return conn->extensions & conn->peer_extensions;
+	return conn->extensions;
+}
+
+/*
+ * Credits plus @n, whole u32 values (STREAM-19), saturating: a balance that
+ * reaches 2^31 - 1 is no limit from then on (21.1), and stays there.
+ */
 static uint32_t
 add_credits(uint32_t credits, uint32_t n)
 {
-	return n > CREDITS_MAX - credits ? CREDITS_MAX : credits + n;
+	return credits >= CREDITS_MAX || n >= CREDITS_MAX - credits ? CREDITS_MAX : credits + n;
+}
+
+/* A message of @entry took one of its credits, unless there is no limit. */
+static void
+spend_credit(struct rfd_stream_entry *entry)
+{
+	assert(entry->credits > 0);
+	if (entry->credits < CREDITS_MAX)
+		entry->credits--;
 }
 
 /* ---- Input: server side ---- */
@@ -629,7 +658,7 @@ expected_kind(uint8_t type)
 	case RFD_FRAME_REQUEST_STREAM:
 		return RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE;
 	case RFD_FRAME_REQUEST_CHANNEL:
-		return RFD_RPC_STREAMING_REQUEST_STREAMING_RESPONSE;
+		return RFD_RPC_SINK;
 	default:
 		return RFD_RPC_SINGLE_REQUEST_SINGLE_RESPONSE;
 	}
@@ -639,9 +668,9 @@ expected_kind(uint8_t type)
  * Why the request cannot be served (and *failure how to say so), or NULL when
  * it can: steps 3 to 5 of the table of 6.8.  Steps 7 and 8 (unknown method,
  * a method of another kind) are the application's.
- * Limitation: compression, checksums, interactions and REQUEST_CHANNEL are
- * not implemented; such requests are refused with ERROR INVALID after their
- * FDs were claimed and closed.
+ * Limitation: compression, checksums, interactions and bidirectional
+ * streams (REQUEST_CHANNEL of kind 7) are not implemented; such requests
+ * are refused with ERROR INVALID after their FDs were claimed and closed.
  */
 static const char *
 declined_request(const struct rfd_frame *frame, const struct rfd_request_metadata *md,
@@ -658,8 +687,9 @@ declined_request(const struct rfd_frame *frame, const struct rfd_request_metadat
 		return "interactions are not supported";
 	if (md->uses_checksum)
 		return "checksums are not supported";
-	if (frame->type == RFD_FRAME_REQUEST_CHANNEL)
-		return "REQUEST_CHANNEL is not supported";
+	if (frame->type == RFD_FRAME_REQUEST_CHANNEL && md->has_kind &&
+	    md->kind == RFD_RPC_BIDIRECTIONAL_STREAM)
+		return "bidirectional streams are not supported";
 
 	*failure = RFD_FAIL_WRONG_KIND;
 	if (!md->has_kind || md->kind != expected_kind(frame->type))
@@ -678,10 +708,19 @@ open_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 
 	if (frame->type == RFD_FRAME_REQUEST_FNF)
 		return 0;
+	/*
+	 * A stream's balance (21.1): its first response, which goes whatever
+	 * the initial request n (STREAM-2), is paid from it at once; with an
+	 * initial request n of 0 the first REQUEST_N pays for it.
+	 */
 	if (frame->type == RFD_FRAME_REQUEST_STREAM) {
 		entry.kind = RFD_ENTRY_STREAM;
-		entry.credits = frame->u32;
+		entry.owed = frame->u32 == 0;
+		entry.credits = entry.owed ? 0 : add_credits(0, frame->u32 - 1);
 	}
+	/* A sink's initial request n grants its first and final response: no item. */
+	if (frame->type == RFD_FRAME_REQUEST_CHANNEL)
+		entry.kind = RFD_ENTRY_SINK;
 	return rfd_streams_insert(&conn->streams, &entry);
 }
 
@@ -693,6 +732,8 @@ call_kind_of(uint8_t frame_type)
 		return RFD_CALL_ONEWAY;
 	case RFD_FRAME_REQUEST_STREAM:
 		return RFD_CALL_STREAM;
+	case RFD_FRAME_REQUEST_CHANNEL:
+		return RFD_CALL_SINK;
 	default:
 		return RFD_CALL_RESPONSE;
 	}
@@ -710,12 +751,6 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	size_t offset = 0;
 	int r;
 
-	if (frame->stream_id % 2 == 0 || rfd_streams_find(&conn->streams, frame->stream_id)) {
-		fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
-		     "request on stream %" PRIu32 ", which is even or still in use",
-		     frame->stream_id);
-		return;
-	}
 	r = rfd_request_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable request metadata: %s",
@@ -750,6 +785,7 @@ handle_request(struct rfd_conn *conn, const struct rfd_frame *frame)
 	}
 	msg->kind = oneway ? RFD_MSG_ONEWAY : RFD_MSG_REQUEST;
 	msg->call_kind = (uint8_t)call_kind_of(frame->type);
+	msg->extensions = (uint8_t)agreed(conn);
 	msg->stream_id = frame->stream_id;
 	msg->fds = fds;
 	if (frame->data.len)
@@ -808,6 +844,26 @@ declined_reply(const struct rfd_response_metadata *md)
 	return NULL;
 }
 
+/*
+ * Why the FDs that came with a message are outside the agreement of the
+ * extensions (EXT-7), or NULL when they may come: a declared exception
+ * carries FDs only when the client offered exception, a sink's final
+ * response only when it offered sink.
+ */
+static const char *
+unagreed_fds(const struct rfd_conn *conn, const struct rfd_response_metadata *md, bool sink_final)
+{
+	if (md->payload_kind == RFD_PAYLOAD_DECLARED_EXCEPTION)
+		return conn->extensions & RFD_EXTENSION_EXCEPTION
+		           ? NULL
+		           : "a declared exception came with FDs, and this client did not "
+		             "offer the extension exception (closed)";
+	if (sink_final && !(conn->extensions & RFD_EXTENSION_SINK))
+		return "the sink's final response came with FDs, and this client did not offer the "
+		       "extension sink (closed)";
+	return NULL;
+}
+
 /* The message a PAYLOAD with NEXT carries, with @fds; NULL (the connection failed) when out of
  * memory. */
 static struct rfd_msg *
@@ -852,6 +908,62 @@ stream_violation(struct rfd_conn *conn, uint32_t stream_id, int err)
 	notify_stream(conn, stream_id, err, NULL);
 	fail(conn, err, RFD_ERROR_CONNECTION_ERROR, "stream %" PRIu32 ": %s", stream_id,
 	     conn->reason);
+}
+
+/*
+ * The client stops reading the stream or sink of @frame, whose call that
+ * message ended: without COMPLETE the server has not ended it, so it is
+ * cancelled (CANCEL, or ERROR 0x203 on a sink: STREAM-14, SINK-8) and kept
+ * abandoned, to close the FDs of what still comes (STREAM-13).
+ */
+static void
+stop_reading(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
+
+	if (!entry || (frame->flags & RFD_FLAG_COMPLETE)) {
+		forget(conn, frame->stream_id);
+		return;
+	}
+	/* What still comes are items, whatever this message stood for. */
+	entry->started = true;
+	rfd_conn_abandon(conn, frame->stream_id);
+}
+
+/*
+ * A message of the stream or sink of @frame broke the agreement on FDs
+ * (EXT-7): @fds are closed and it fails with -EPROTO, without the message.
+ * The connection goes on.
+ */
+static void
+stream_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_fdgroup *fds,
+               const char *why)
+{
+	rfd_fdgroup_free(fds);
+	snprintf(conn->reason, sizeof(conn->reason), "%s", why);
+	stop_reading(conn, frame);
+	notify_stream(conn, frame->stream_id, -EPROTO, NULL);
+}
+
+/*
+ * STREAM-20: an item, or a sink's final response, that is neither a result
+ * nor an exception (conn->reason says why) fails its stream or sink, not the
+ * connection: @fds are closed, and a stream whose item had no COMPLETE is
+ * cancelled and kept abandoned, so that what still comes on it is read and
+ * its FDs closed.
+ */
+static void
+item_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_stream_entry *entry,
+             struct rfd_fdgroup *fds)
+{
+	uint32_t stream_id = frame->stream_id;
+
+	rfd_fdgroup_free(fds);
+	if (entry->kind == RFD_ENTRY_STREAM && !(frame->flags & RFD_FLAG_COMPLETE))
+		rfd_conn_abandon(conn, stream_id);
+	else
+		forget(conn, stream_id);
+	notify_stream(conn, stream_id, -EPROTO, NULL);
 }
 
 /* A stream's first response has ResponseRpcMetadata; its items have StreamPayloadMetadata. */
@@ -900,12 +1012,14 @@ deliver_stream(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_
 	bool last = msg->kind == RFD_MSG_EXCEPTION || msg->kind == RFD_MSG_ERROR;
 	bool complete = !last && (frame->flags & RFD_FLAG_COMPLETE);
 
-	if (last || complete) {
+	if (last) {
+		stop_reading(conn, frame);
+	} else if (complete) {
 		forget(conn, stream_id);
 	} else {
 		entry->started = true;
 		entry->state = RFD_ENTRY_FLOWING;
-		entry->credits--;
+		spend_credit(entry);
 	}
 	notify_stream(conn, stream_id, 0, msg);
 	if (complete)
@@ -950,7 +1064,10 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
 		         first ? "first response metadata" : "stream item metadata", why);
-		stream_violation(conn, stream_id, -EPROTO);
+		if (first)
+			stream_violation(conn, stream_id, -EPROTO);
+		else
+			item_refused(conn, frame, entry, NULL);
 		return;
 	}
 	if (first && md.item_fields && md.payload_kind == RFD_PAYLOAD_NONE) {
@@ -962,6 +1079,16 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	r = claim_fds(conn, &md.fd, &fds);
 	if (r < 0) {
 		stream_violation(conn, stream_id, r);
+		return;
+	}
+	why = fds ? unagreed_fds(conn, &md, false) : NULL;
+	if (why) {
+		stream_refused(conn, frame, fds, why);
+		return;
+	}
+	if (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
+		item_refused(conn, frame, entry, fds);
 		return;
 	}
 	why = declined_reply(&md);
@@ -982,6 +1109,95 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	deliver_stream(conn, frame, entry, msg);
 }
 
+/* Why a PAYLOAD is out of place on a sink at its client, or NULL. */
+static const char *
+misplaced_sink_payload(const struct rfd_frame *frame, bool first)
+{
+	if (!(frame->flags & RFD_FLAG_NEXT))
+		return first ? "the sink completed before its first response"
+		             : "the sink's final response has no NEXT flag";
+	if (!first && !(frame->flags & RFD_FLAG_COMPLETE))
+		return "a sink's server sent a PAYLOAD without COMPLETE after the first response";
+	return NULL;
+}
+
+/*
+ * A PAYLOAD on a sink: its first response (which holds the answer to the
+ * offer of extensions), or its final response, an exception or an error.
+ * FDs are claimed first; a mismatch or a frame out of place fails the sink
+ * and the connection, FDs outside the agreement the sink alone.
+ */
+static void
+handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
+                     struct rfd_stream_entry *entry)
+{
+	uint32_t stream_id = frame->stream_id;
+	bool first = !entry->started;
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	const char *why = "out of memory";
+	struct rfd_msg *msg;
+	int r;
+
+	if (entry->state == RFD_ENTRY_ABANDONED) {
+		drain_abandoned(conn, frame, entry);
+		return;
+	}
+	why = misplaced_sink_payload(frame, first);
+	if (why) {
+		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+	r = decode_stream_metadata(frame, first, &md, &why);
+	if (r < 0) {
+		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
+		         first ? "first response metadata" : "final response metadata", why);
+		if (first)
+			stream_violation(conn, stream_id, -EPROTO);
+		else
+			item_refused(conn, frame, entry, NULL);
+		return;
+	}
+	r = claim_fds(conn, &md.fd, &fds);
+	if (r < 0) {
+		stream_violation(conn, stream_id, r);
+		return;
+	}
+	why = fds ? unagreed_fds(conn, &md, !first) : NULL;
+	if (why) {
+		stream_refused(conn, frame, fds, why);
+		return;
+	}
+	if (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
+		item_refused(conn, frame, entry, fds);
+		return;
+	}
+	why = declined_reply(&md);
+	if (!why && first && !is_exception(md.payload_kind) && (frame->flags & RFD_FLAG_COMPLETE))
+		why = "the sink's first response ended it without a final response";
+	if (why) {
+		rfd_fdgroup_free(fds);
+		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
+		stream_violation(conn, stream_id, -EPROTO);
+		return;
+	}
+
+	msg = reply_message(conn, frame, &md, fds);
+	if (!msg)
+		return;
+	if (first && msg->kind == RFD_MSG_REPLY) {
+		entry->started = true;
+		entry->state = RFD_ENTRY_FLOWING;
+		entry->agreed = (conn->extensions & RFD_EXTENSION_SINK) && md.has_extensions &&
+		                (rfd_extensions_parse(md.extensions) & RFD_EXTENSION_SINK);
+	} else {
+		stop_reading(conn, frame);
+	}
+	notify_stream(conn, stream_id, 0, msg);
+}
+
 static void
 handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
@@ -997,6 +1213,10 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 		return;
 	if (entry->kind == RFD_ENTRY_STREAM) {
 		handle_stream_payload(conn, frame, entry);
+		return;
+	}
+	if (entry->kind == RFD_ENTRY_SINK) {
+		handle_sink_response(conn, frame, entry);
 		return;
 	}
 	/* Without NEXT a PAYLOAD carries no value and no FDs. */
@@ -1018,7 +1238,9 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 		deliver_reply(conn, frame->stream_id, r, NULL);
 		return;
 	}
-	why = declined_reply(&md);
+	why = fds ? unagreed_fds(conn, &md, false) : NULL;
+	if (!why)
+		why = declined_reply(&md);
 	if (why) {
 		rfd_fdgroup_free(fds);
 		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
@@ -1030,7 +1252,7 @@ handle_reply(struct rfd_conn *conn, const struct rfd_frame *frame)
 		deliver_reply(conn, frame->stream_id, 0, msg);
 }
 
-/* An ERROR on a call's stream: the call's answer, or the end of a stream. */
+/* An ERROR on a call's stream: the call's answer, or the end of a stream or a sink. */
 static void
 handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
@@ -1044,7 +1266,7 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 
 	if (!entry)
 		return;
-	stream = entry->kind == RFD_ENTRY_STREAM;
+	stream = entry->kind != RFD_ENTRY_RESPONSE;
 	if (stream && entry->state == RFD_ENTRY_ABANDONED) {
 		forget(conn, frame->stream_id);
 		return;
@@ -1071,15 +1293,145 @@ handle_stream_error(struct rfd_conn *conn, const struct rfd_frame *frame)
 	notify_stream(conn, frame->stream_id, 0, msg);
 }
 
+/* ---- Input: sinks at the server ---- */
+
+static void
+notify_sink(struct rfd_conn *conn, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	if (conn->cb.sink)
+		conn->cb.sink(conn->user, stream_id, status, msg);
+	else
+		rfd_msg_free(msg);
+}
+
+/*
+ * The sink on @stream_id fails here (SINK-10): the client gets ERROR 0x204
+ * with ResponseRpcError (1, 6) and @why, and no final response; the
+ * handler hears @err.  The connection goes on.
+ */
+static void
+fail_sink(struct rfd_conn *conn, uint32_t stream_id, int err, const char *why)
+{
+	if (why != conn->reason)
+		snprintf(conn->reason, sizeof(conn->reason), "%s", why);
+	forget(conn, stream_id);
+	if (queue_failure(conn, stream_id, RFD_FAIL_BAD_REQUEST, conn->reason) < 0) {
+		fail(conn, -ENOMEM, 0, "out of memory failing a sink");
+		return;
+	}
+	notify_sink(conn, stream_id, err, NULL);
+}
+
+/* Why a sink item whose FDs were claimed is refused, or NULL. */
+static const char *
+refused_sink_item(const struct rfd_conn *conn, const struct rfd_stream_entry *entry,
+                  const struct rfd_response_metadata *md, bool has_fds)
+{
+	if (has_fds && !(agreed(conn) & RFD_EXTENSION_SINK))
+		return "a sink item came with FDs, and the extension sink was not agreed (closed)";
+	if (md->uses_compression || md->uses_checksum)
+		return "compressed or checksummed sink items are not supported";
+	if (md->payload_kind == RFD_PAYLOAD_EMPTY)
+		return "a sink item's payloadMetadata has no member this server knows";
+	if (entry->credits == 0)
+		return "a sink item came without credit";
+	return NULL;
+}
+
+/* The client ended its side of the sink on @stream_id with an exception or an ERROR. */
+static void
+sink_ended_by_client(struct rfd_conn *conn, uint32_t stream_id, int err)
+{
+	forget(conn, stream_id);
+	notify_sink(conn, stream_id, err, NULL);
+}
+
+/*
+ * A PAYLOAD from the client on a sink that takes items: an item (its FDs
+ * claimed before anything else is checked), the completion, or an
+ * exception that ends it.  An item that cannot be taken fails the sink.
+ */
+static void
+handle_sink_item(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	uint32_t stream_id = frame->stream_id;
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+	bool complete = frame->flags & RFD_FLAG_COMPLETE;
+	struct rfd_response_metadata md;
+	struct rfd_fdgroup *fds = NULL;
+	const char *why = "out of memory";
+	struct rfd_msg *msg;
+	int r;
+
+	/* It may have ended while the item's fragments came: then the item is ignored. */
+	if (!entry || entry->kind != RFD_ENTRY_SINK || entry->state != RFD_ENTRY_FLOWING ||
+	    entry->completed)
+		return;
+	if (!(frame->flags & RFD_FLAG_NEXT)) {
+		if (!complete) {
+			fail_sink(conn, stream_id, -EPROTO,
+			          "a PAYLOAD on a sink had neither NEXT nor COMPLETE");
+			return;
+		}
+		entry->completed = true;
+		notify_sink(conn, stream_id, 0, NULL);
+		return;
+	}
+	r = rfd_stream_payload_metadata_decode(frame->metadata.ptr, frame->metadata.len, &md, &why);
+	if (r < 0) {
+		snprintf(conn->reason, sizeof(conn->reason), "unreadable sink item metadata: %s",
+		         why);
+		fail_sink(conn, stream_id, -EPROTO, conn->reason);
+		return;
+	}
+	r = claim_fds(conn, &md.fd, &fds);
+	if (r < 0) {
+		fail_sink(conn, stream_id, r, conn->reason);
+		return;
+	}
+	if (is_exception(md.payload_kind)) {
+		rfd_fdgroup_free(fds);
+		sink_ended_by_client(conn, stream_id, -EREMOTEIO);
+		return;
+	}
+	why = refused_sink_item(conn, entry, &md, fds != NULL);
+	if (why) {
+		rfd_fdgroup_free(fds);
+		fail_sink(conn, stream_id, -EPROTO, why);
+		return;
+	}
+
+	msg = rfd_msg_alloc(frame->data.len, 0);
+	if (!msg) {
+		rfd_fdgroup_free(fds);
+		fail(conn, -ENOMEM, 0, "out of memory receiving a sink item");
+		return;
+	}
+	msg->kind = RFD_MSG_STREAM_ITEM;
+	msg->stream_id = stream_id;
+	msg->fds = fds;
+	if (frame->data.len)
+		memcpy(msg->data, frame->data.ptr, frame->data.len);
+	spend_credit(entry);
+	entry->completed = complete;
+	notify_sink(conn, stream_id, 0, msg);
+	/* An item with COMPLETE is the last; the handler may have ended the sink meanwhile. */
+	entry = rfd_streams_find(&conn->streams, stream_id);
+	if (complete && entry && entry->kind == RFD_ENTRY_SINK && entry->state == RFD_ENTRY_FLOWING)
+		notify_sink(conn, stream_id, 0, NULL);
+}
+
 /* ---- Input: both sides ---- */
 
 static void
 handle_message(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
-	if (conn->role == RFD_ROLE_SERVER)
-		handle_request(conn, frame);
-	else
+	if (conn->role == RFD_ROLE_CLIENT)
 		handle_reply(conn, frame);
+	else if (frame->type == RFD_FRAME_PAYLOAD)
+		handle_sink_item(conn, frame);
+	else
+		handle_request(conn, frame);
 }
 
 static struct rfd_reassembly *
@@ -1100,18 +1452,23 @@ find_reassembly(struct rfd_conn *conn, uint32_t stream_id, bool start)
 
 /*
  * A PAYLOAD that continues no message and answers nothing: at a server one on
- * a stream with no request being reassembled, at a client one on a stream
- * neither in flight nor abandoned (FRAME-18).  It is ignored on its own,
- * starts no reassembly (FRAME-25), and its FDs, if any, stay queued.
+ * a stream with no request being reassembled and no sink taking items, at a
+ * client one on a stream neither in flight nor abandoned (FRAME-18).  It is
+ * ignored on its own, starts no reassembly (FRAME-25), and its FDs, if any,
+ * stay queued.
  */
 static bool
 ignored_payload(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
+	const struct rfd_stream_entry *entry;
+
 	if (frame->type != RFD_FRAME_PAYLOAD || find_reassembly(conn, frame->stream_id, false))
 		return false;
+	entry = rfd_streams_find(&conn->streams, frame->stream_id);
 	if (conn->role == RFD_ROLE_SERVER)
-		return true;
-	return !rfd_streams_find(&conn->streams, frame->stream_id);
+		return !entry || entry->kind != RFD_ENTRY_SINK ||
+		       entry->state != RFD_ENTRY_FLOWING || entry->completed;
+	return !entry;
 }
 
 static void
@@ -1197,6 +1554,8 @@ handle_setup(struct rfd_conn *conn, const struct rfd_frame *frame)
 		return;
 	}
 
+	if (md.has_extensions)
+		conn->peer_extensions = rfd_extensions_parse(md.extensions);
 	version = md.max_version < VERSION_MAX ? md.max_version : VERSION_MAX;
 	if (queue_setup_response(conn, version) < 0) {
 		fail(conn, -ENOMEM, 0, "out of memory answering SETUP");
@@ -1260,6 +1619,32 @@ handle_keepalive(struct rfd_conn *conn, const struct rfd_frame *frame)
 		fail(conn, -ENOMEM, 0, "out of memory answering KEEPALIVE");
 }
 
+/*
+ * An ERROR from the client: it ends a sink (SINK-9), or answers it before
+ * its first response, which is then dropped; on anything else it is
+ * ignored.
+ */
+static void
+handle_sink_error(struct rfd_conn *conn, const struct rfd_frame *frame)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
+	bool flowing;
+
+	if (!entry || entry->kind != RFD_ENTRY_SINK)
+		return;
+	if (entry->state == RFD_ENTRY_OPEN) {
+		entry->state = RFD_ENTRY_CANCELLED;
+		return;
+	}
+	if (entry->state != RFD_ENTRY_FLOWING && entry->state != RFD_ENTRY_ENDING)
+		return;
+	flowing = entry->state == RFD_ENTRY_FLOWING;
+	forget(conn, frame->stream_id);
+	if (flowing)
+		notify_sink(conn, frame->stream_id,
+		            frame->u32 == RFD_ERROR_CANCELED ? -ECANCELED : -EREMOTEIO, NULL);
+}
+
 static void
 handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
@@ -1272,13 +1657,19 @@ handle_error_frame(struct rfd_conn *conn, const struct rfd_frame *frame)
 	}
 	if (conn->role == RFD_ROLE_CLIENT)
 		handle_stream_error(conn, frame);
+	else
+		handle_sink_error(conn, frame);
 }
 
 /* Close and forget the messages of @stream_id waiting in the stream queue. */
 static void
 drop_pending(struct rfd_conn *conn, uint32_t stream_id)
 {
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
 	struct pending **link = &conn->pending;
+
+	if (entry)
+		entry->queued = 0;
 
 	conn->pending_tail = NULL;
 	while (*link) {
@@ -1290,6 +1681,7 @@ drop_pending(struct rfd_conn *conn, uint32_t stream_id)
 			continue;
 		}
 		*link = p->next;
+		conn->pending_fds -= pending_fd_count(p);
 		pending_free(p);
 	}
 }
@@ -1297,7 +1689,8 @@ drop_pending(struct rfd_conn *conn, uint32_t stream_id)
 /*
  * CANCEL, at a server: a request not yet answered will be answered with
  * nothing; a stream ends at once, its queued messages dropped with their
- * FDs.  A client ignores CANCEL, as any frame for a stream it does not know.
+ * FDs; a sink ends as with the client's ERROR 0x203.  A client ignores
+ * CANCEL, as any frame for a stream it does not know.
  * Limitation: a stream's messages already in the output (less than
  * OUT_QUEUE_BELOW bytes, fewer than OUT_QUEUE_FD_MESSAGES with FDs) still go
  * out, like those in the socket's buffer: their FDs are stamped, and the
@@ -1307,7 +1700,7 @@ static void
 handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
-	bool flowing;
+	bool flowing, sink;
 
 	if (conn->role != RFD_ROLE_SERVER || !entry)
 		return;
@@ -1318,23 +1711,41 @@ handle_cancel(struct rfd_conn *conn, const struct rfd_frame *frame)
 	if (entry->state != RFD_ENTRY_FLOWING && entry->state != RFD_ENTRY_ENDING)
 		return;
 	flowing = entry->state == RFD_ENTRY_FLOWING;
-	drop_pending(conn, frame->stream_id);
+	sink = entry->kind == RFD_ENTRY_SINK;
 	forget(conn, frame->stream_id);
-	if (flowing && conn->cb.stream_event)
+	if (flowing && sink)
+		notify_sink(conn, frame->stream_id, -ECANCELED, NULL);
+	else if (flowing && conn->cb.stream_event)
 		conn->cb.stream_event(conn->user, frame->stream_id, RFD_CONN_STREAM_CANCELLED);
+}
+
+/* REQUEST_N on a sink at its client: credit for items, which the client hears of. */
+static void
+sink_credit(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_stream_entry *entry)
+{
+	if (entry->state == RFD_ENTRY_ABANDONED || entry->completed || frame->u32 == 0)
+		return;
+	entry->credits = add_credits(entry->credits, frame->u32);
+	if (entry->started && conn->cb.stream_event)
+		conn->cb.stream_event(conn->user, frame->stream_id, RFD_CONN_STREAM_CREDIT);
 }
 
 /*
  * REQUEST_N: at a server, credit for a stream (before its first response
  * too, where fbthrift's server would close the connection).  At a client,
  * on a stream it reads, it breaks the streaming contract, as in fbthrift;
- * elsewhere it is ignored.
+ * on a sink it is credit for items.  Elsewhere it is ignored.
  */
 static void
 handle_request_n(struct rfd_conn *conn, const struct rfd_frame *frame)
 {
 	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, frame->stream_id);
+	uint32_t n;
 
+	if (entry && entry->kind == RFD_ENTRY_SINK && conn->role == RFD_ROLE_CLIENT) {
+		sink_credit(conn, frame, entry);
+		return;
+	}
 	if (!entry || entry->kind != RFD_ENTRY_STREAM)
 		return;
 	if (conn->role == RFD_ROLE_CLIENT) {
@@ -1347,7 +1758,12 @@ handle_request_n(struct rfd_conn *conn, const struct rfd_frame *frame)
 	}
 	if (entry->state != RFD_ENTRY_OPEN && entry->state != RFD_ENTRY_FLOWING)
 		return;
-	entry->credits = add_credits(entry->credits, frame->u32);
+	n = frame->u32;
+	if (entry->owed && n > 0) {
+		entry->owed = false;
+		n--;
+	}
+	entry->credits = add_credits(entry->credits, n);
 	if (entry->state == RFD_ENTRY_FLOWING && conn->cb.stream_event)
 		conn->cb.stream_event(conn->user, frame->stream_id, RFD_CONN_STREAM_CREDIT);
 }
@@ -1387,6 +1803,13 @@ handle_frame(struct rfd_conn *conn, const uint8_t *bytes, size_t len)
 		if (conn->role == RFD_ROLE_CLIENT) {
 			fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR, "server sent a %s frame",
 			     rfd_frame_type_name(frame.type));
+			break;
+		}
+		/* FRAME-13: at the first fragment already, before a reassembly starts. */
+		if (frame.stream_id % 2 == 0 || rfd_streams_find(&conn->streams, frame.stream_id)) {
+			fail(conn, -EPROTO, RFD_ERROR_CONNECTION_ERROR,
+			     "request on stream %" PRIu32 ", which is even or still in use",
+			     frame.stream_id);
 			break;
 		}
 		handle_payload_frame(conn, &frame);
@@ -1488,14 +1911,43 @@ rfd_conn_recv_fds(struct rfd_conn *conn, const int *fds, size_t n)
 	return 0;
 }
 
+/*
+ * The input buffer's capacity for the next read: a few KiB between frames;
+ * while one is partly read, 64 KiB, or room for the whole frame and a few
+ * KiB after it.  A length field alone reserves at most IN_AHEAD_MAX, the
+ * rest once that much of the frame came.
+ */
+static size_t
+in_capacity_wanted(const struct rfd_conn *conn)
+{
+	size_t wanted;
+
+	if (conn->in.len == 0)
+		return IN_IDLE_SIZE;
+	if (conn->in.len < RFD_FRAME_LENGTH_SIZE)
+		return IN_READ_SIZE;
+	wanted = RFD_FRAME_LENGTH_SIZE + rfd_get_u24(conn->in.data) + IN_IDLE_SIZE;
+	if (wanted > IN_AHEAD_MAX && conn->in.len < IN_AHEAD_MAX)
+		wanted = IN_AHEAD_MAX;
+	return wanted > IN_READ_SIZE ? wanted : IN_READ_SIZE;
+}
+
+static size_t count_reassemblies(const struct rfd_conn *conn);
+
 int
 rfd_conn_in_space(struct rfd_conn *conn, size_t want, uint8_t **space, size_t *room)
 {
+	size_t cap;
 	int r;
 
 	if (conn->error)
 		return conn->error;
-	r = rfd_buf_reserve(&conn->in, want ? want : IN_READ_SIZE);
+	if (want) {
+		r = rfd_buf_reserve(&conn->in, want);
+	} else {
+		cap = in_capacity_wanted(conn);
+		r = cap > conn->in.cap ? rfd_buf_set_capacity(&conn->in, cap) : 0;
+	}
 	if (r < 0)
 		return r;
 	*space = conn->in.data + conn->in.len;
@@ -1511,7 +1963,19 @@ rfd_conn_in_commit(struct rfd_conn *conn, size_t len)
 	assert(conn->in.len + len <= conn->in.cap);
 	conn->in.len += len;
 	process_input(conn);
+	/*
+	 * No frame nor fragmented message partly read: what a large one needed
+	 * goes back (harmless if it cannot).
+	 */
+	if (conn->in.len == 0 && conn->in.cap > IN_IDLE_SIZE && count_reassemblies(conn) == 0)
+		rfd_buf_set_capacity(&conn->in, IN_IDLE_SIZE);
 	return conn->error;
+}
+
+size_t
+rfd_conn_in_capacity(const struct rfd_conn *conn)
+{
+	return conn->in.cap;
 }
 
 int
@@ -1587,11 +2051,11 @@ check_send(const struct rfd_conn *conn, struct rfd_fdgroup *fds)
 	return 0;
 }
 
-/* A request frame of @type, tracked as @entry unless one-way. */
+/* A request frame of @type with @initial_n (streams, sinks), tracked as @entry unless one-way. */
 static int
-queue_request(struct rfd_conn *conn, uint8_t type, struct rfd_stream_entry *entry,
-              const char *method, const void *args, size_t args_len, int32_t timeout_ms,
-              struct rfd_fdgroup *fds, uint32_t *stream_id)
+queue_request(struct rfd_conn *conn, uint8_t type, uint32_t initial_n,
+              struct rfd_stream_entry *entry, const char *method, const void *args, size_t args_len,
+              int32_t timeout_ms, struct rfd_fdgroup *fds, uint32_t *stream_id)
 {
 	bool oneway = type == RFD_FRAME_REQUEST_FNF;
 	struct rfd_request_metadata md = {
@@ -1606,7 +2070,7 @@ queue_request(struct rfd_conn *conn, uint8_t type, struct rfd_stream_entry *entr
 	};
 	struct rfd_frame frame = {
 	    .type = type,
-	    .u32 = entry->credits,
+	    .u32 = initial_n,
 	    .has_metadata = true,
 	    .data = {args, args_len},
 	};
@@ -1651,7 +2115,7 @@ rfd_conn_send_request(struct rfd_conn *conn, enum rfd_request_kind kind, const c
 	uint8_t type =
 	    kind == RFD_REQUEST_ONEWAY ? RFD_FRAME_REQUEST_FNF : RFD_FRAME_REQUEST_RESPONSE;
 
-	return queue_request(conn, type, &entry, method, args, args_len, timeout_ms, fds,
+	return queue_request(conn, type, 0, &entry, method, args, args_len, timeout_ms, fds,
 	                     stream_id);
 }
 
@@ -1670,8 +2134,18 @@ rfd_conn_send_stream(struct rfd_conn *conn, const char *method, const void *args
 		rfd_fdgroup_free(fds);
 		return -EINVAL;
 	}
-	return queue_request(conn, RFD_FRAME_REQUEST_STREAM, &entry, method, args, args_len,
-	                     timeout_ms, fds, stream_id);
+	return queue_request(conn, RFD_FRAME_REQUEST_STREAM, initial_n, &entry, method, args,
+	                     args_len, timeout_ms, fds, stream_id);
+}
+
+int
+rfd_conn_send_sink(struct rfd_conn *conn, const char *method, const void *args, size_t args_len,
+                   int32_t timeout_ms, struct rfd_fdgroup *fds, uint32_t *stream_id)
+{
+	struct rfd_stream_entry entry = {.kind = RFD_ENTRY_SINK, .state = RFD_ENTRY_OPEN};
+
+	return queue_request(conn, RFD_FRAME_REQUEST_CHANNEL, SINK_INITIAL_N, &entry, method, args,
+	                     args_len, timeout_ms, fds, stream_id);
 }
 
 int
@@ -1730,15 +2204,23 @@ rfd_conn_abandon(struct rfd_conn *conn, uint32_t stream_id)
 {
 	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
 	struct rfd_frame cancel = {.stream_id = stream_id, .type = RFD_FRAME_CANCEL};
+	int r;
 
 	if (conn->role != RFD_ROLE_CLIENT || !entry || entry->state == RFD_ENTRY_ABANDONED)
 		return;
 	entry->state = RFD_ENTRY_ABANDONED;
-	if (entry->kind != RFD_ENTRY_STREAM)
+	if (entry->kind == RFD_ENTRY_RESPONSE)
 		return;
 	entry->order = conn->abandon_clock++;
 	conn->n_abandoned++;
-	if (queue_frame(conn, &cancel) < 0) {
+	/* SINK-8: a sink is cancelled with ERROR 0x203 and no data, after the items written. */
+	if (entry->kind == RFD_ENTRY_SINK) {
+		drop_pending(conn, stream_id);
+		r = queue_error_frame(conn, stream_id, RFD_ERROR_CANCELED, "");
+	} else {
+		r = queue_frame(conn, &cancel);
+	}
+	if (r < 0) {
 		fail(conn, -ENOMEM, 0, "out of memory cancelling a stream");
 		return;
 	}
@@ -1766,8 +2248,19 @@ finish_request(struct rfd_conn *conn, uint32_t stream_id, uint8_t *kind)
 	return cancelled ? 0 : 1;
 }
 
-static const char NOT_STREAMING[] =
-    "the method does not stream its response, and the request asked for a stream";
+/* What a WRONG_RPC_KIND answer says when the method is of @method_kind and the request not. */
+static const char *
+wrong_kind_text(uint8_t request_kind, uint8_t method_kind)
+{
+	if (request_kind == RFD_ENTRY_STREAM)
+		return "the method does not stream its response, "
+		       "and the request asked for a stream";
+	if (request_kind == RFD_ENTRY_SINK)
+		return "the method takes no sink, and the request opened one";
+	if (method_kind == RFD_ENTRY_SINK)
+		return "the method takes a sink, and the request did not open one";
+	return "the method streams its response, and the request did not ask for a stream";
+}
 
 static int
 send_payload(struct rfd_conn *conn, uint32_t stream_id, const struct rfd_response_metadata *md,
@@ -1810,20 +2303,24 @@ rfd_conn_send_reply(struct rfd_conn *conn, uint32_t stream_id, const void *data,
 	if (r < 0)
 		return r;
 	r = finish_request(conn, stream_id, &kind);
-	if (r <= 0 || kind == RFD_ENTRY_STREAM) {
+	if (r <= 0 || kind != RFD_ENTRY_RESPONSE) {
 		rfd_fdgroup_free(fds);
 		return r <= 0 ? r
-		              : queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND, NOT_STREAMING);
+		              : queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
+		                              wrong_kind_text(kind, RFD_ENTRY_RESPONSE));
 	}
 	stamp_fds(conn, fds, &md.fd);
 	return send_payload(conn, stream_id, &md, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, data, len,
 	                    fds);
 }
 
-/* A declared exception: the answer of a call, or a stream's instead of its first response. */
+/*
+ * A declared exception: the answer of a call, or a stream's or sink's
+ * instead of its first response.
+ */
 int
 rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
-                        const char *what, const void *data, size_t len)
+                        const char *what, const void *data, size_t len, struct rfd_fdgroup *fds)
 {
 	struct rfd_response_metadata md = {
 	    .payload_kind = RFD_PAYLOAD_DECLARED_EXCEPTION,
@@ -1833,15 +2330,22 @@ rfd_conn_send_exception(struct rfd_conn *conn, uint32_t stream_id, const char *n
 	    .ex_what = {(const uint8_t *)what, strlen(what)},
 	};
 	uint8_t kind;
-	int r;
+	int r = check_send(conn, fds);
 
-	if (conn->error)
-		return conn->error;
-	r = finish_request(conn, stream_id, &kind);
-	if (r <= 0)
+	if (r < 0)
 		return r;
+	if (fds && !(agreed(conn) & RFD_EXTENSION_EXCEPTION)) {
+		rfd_fdgroup_free(fds);
+		return -EOPNOTSUPP;
+	}
+	r = finish_request(conn, stream_id, &kind);
+	if (r <= 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	stamp_fds(conn, fds, &md.fd);
 	return send_payload(conn, stream_id, &md, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, data, len,
-	                    NULL);
+	                    fds);
 }
 
 int
@@ -1861,18 +2365,61 @@ rfd_conn_send_error(struct rfd_conn *conn, uint32_t stream_id, enum rfd_failure 
 	return queue_failure(conn, stream_id, failure, what);
 }
 
-/* ---- Sending streams (server) ---- */
+/* ---- Sending streams (server) and sinks (both sides) ---- */
+
+/* The stream or sink (@kind) on @stream_id, if it is past its first response and not ending. */
+static struct rfd_stream_entry *
+flowing_entry(const struct rfd_conn *conn, uint32_t stream_id, uint8_t kind)
+{
+	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+
+	if (!entry || entry->kind != kind || entry->state != RFD_ENTRY_FLOWING)
+		return NULL;
+	return entry;
+}
 
 /* The stream on @stream_id, if it is open for items. */
 static struct rfd_stream_entry *
 flowing_stream(const struct rfd_conn *conn, uint32_t stream_id)
 {
-	struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+	return conn->role == RFD_ROLE_SERVER ? flowing_entry(conn, stream_id, RFD_ENTRY_STREAM)
+	                                     : NULL;
+}
 
-	if (conn->role != RFD_ROLE_SERVER || !entry || entry->kind != RFD_ENTRY_STREAM ||
-	    entry->state != RFD_ENTRY_FLOWING)
+/* A server's sink on @stream_id that its handler may still end. */
+static struct rfd_stream_entry *
+serving_sink(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	return conn->role == RFD_ROLE_SERVER ? flowing_entry(conn, stream_id, RFD_ENTRY_SINK)
+	                                     : NULL;
+}
+
+/* A client's sink on @stream_id that takes items: its first response came, no completion yet. */
+static struct rfd_stream_entry *
+open_sink(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry;
+
+	if (conn->role != RFD_ROLE_CLIENT)
 		return NULL;
-	return entry;
+	entry = flowing_entry(conn, stream_id, RFD_ENTRY_SINK);
+	return entry && !entry->completed ? entry : NULL;
+}
+
+/* A server's stream or sink on @stream_id that an exception or an error may end. */
+static struct rfd_stream_entry *
+endable(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+
+	return entry ? entry : serving_sink(conn, stream_id);
+}
+
+/* Whether a message of @type ends its stream or sink (it is forgotten once written). */
+static bool
+ends_stream(enum pending_type type)
+{
+	return type != PENDING_ITEM && type != PENDING_SINK_COMPLETE;
 }
 
 static bool
@@ -1880,6 +2427,20 @@ output_has_room(const struct rfd_conn *conn)
 {
 	return rfd_conn_out_pending(conn) < OUT_QUEUE_BELOW &&
 	       conn->n_marks < OUT_QUEUE_FD_MESSAGES;
+}
+
+/*
+ * Messages of @entry the stream queue takes now: a few per stream, and none
+ * while it holds fd_budget FDs or more.  A message is taken whatever its
+ * FDs, so the queue holds fewer than fd_budget + RFD_MAX_FDS of them, and
+ * the output at most OUT_QUEUE_FD_MESSAGES messages with FDs beside it.
+ */
+static unsigned
+queue_room(const struct rfd_conn *conn, const struct rfd_stream_entry *entry)
+{
+	if (conn->pending_fds >= conn->limits.fd_budget || entry->queued >= STREAM_QUEUE_MAX)
+		return 0;
+	return STREAM_QUEUE_MAX - entry->queued;
 }
 
 /* ERROR with a Compact StreamRpcError {2: what_utf8}. */
@@ -1902,7 +2463,10 @@ queue_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, con
 	return queue_frame(conn, &frame);
 }
 
-/* Write a stream message into the output, its FDs stamped now.  @fds is owned from the call on. */
+/*
+ * Write a stream's or sink's message into the output, its FDs stamped now.
+ * @fds is owned from the call on.
+ */
 static int
 write_stream_message(struct rfd_conn *conn, uint32_t stream_id, enum pending_type type,
                      const void *data, size_t len, struct rfd_fdgroup *fds, const char *name,
@@ -1933,6 +2497,15 @@ write_stream_message(struct rfd_conn *conn, uint32_t stream_id, enum pending_typ
 		md.has_ex_what = true;
 		md.ex_what = (struct rfd_slice){(const uint8_t *)what, strlen(what)};
 		frame.flags |= RFD_FLAG_COMPLETE;
+		break;
+	case PENDING_FINAL:
+		frame.flags |= RFD_FLAG_COMPLETE;
+		break;
+	case PENDING_SINK_COMPLETE:
+		/* SINK-6: COMPLETE and METADATA, the empty StreamPayloadMetadata 00, no data. */
+		md.payload_kind = RFD_PAYLOAD_NONE;
+		frame.flags = RFD_FLAG_COMPLETE;
+		frame.data = (struct rfd_slice){NULL, 0};
 		break;
 	default:
 		break;
@@ -1993,14 +2566,15 @@ enqueue(struct rfd_conn *conn, struct rfd_stream_entry *entry, enum pending_type
 	else
 		conn->pending = p;
 	conn->pending_tail = p;
+	conn->pending_fds += pending_fd_count(p);
 	entry->queued++;
 	return 0;
 }
 
 /*
- * Send a message of the stream @entry, or queue it behind the others when
- * the output is full.  A last message ends the stream: it is forgotten once
- * that message is written.  @fds is owned from the call on.
+ * Send a message of the stream or sink @entry, or queue it behind the others
+ * when the output is full.  A last message ends it: it is forgotten once that
+ * message is written.  @fds is owned from the call on.
  */
 static int
 send_stream_message(struct rfd_conn *conn, struct rfd_stream_entry *entry, enum pending_type type,
@@ -2012,12 +2586,12 @@ send_stream_message(struct rfd_conn *conn, struct rfd_stream_entry *entry, enum 
 
 	if (conn->pending || !output_has_room(conn)) {
 		r = enqueue(conn, entry, type, data, len, fds, name, what, code);
-		if (r == 0 && type != PENDING_ITEM)
+		if (r == 0 && ends_stream(type))
 			entry->state = RFD_ENTRY_ENDING;
 		return r;
 	}
 	r = write_stream_message(conn, stream_id, type, data, len, fds, name, what, code);
-	if (r == 0 && type != PENDING_ITEM)
+	if (r == 0 && ends_stream(type))
 		forget(conn, stream_id);
 	return r;
 }
@@ -2035,16 +2609,57 @@ pull_pending(struct rfd_conn *conn)
 		conn->pending = p->next;
 		if (!conn->pending)
 			conn->pending_tail = NULL;
+		conn->pending_fds -= pending_fd_count(p);
 		entry->queued--;
 		r = write_stream_message(conn, p->stream_id, p->type, p->block, p->data_len, p->fds,
 		                         p->name, p->what, p->error_code);
 		p->fds = NULL;
-		if (r == 0 && p->type != PENDING_ITEM)
+		if (r == 0 && ends_stream(p->type))
 			forget(conn, p->stream_id);
 		pending_free(p);
 		if (r < 0)
 			fail(conn, r, 0, "out of memory writing a stream message");
 	}
+}
+
+/*
+ * The first response @md of the stream or sink (@kind) on @stream_id: it is
+ * open from here on.  A request of another kind is answered WRONG_RPC_KIND
+ * instead (-EINVAL), one the client cancelled is forgotten (-ECANCELED).
+ */
+static int
+open_flowing(struct rfd_conn *conn, uint32_t stream_id, uint8_t kind,
+             struct rfd_response_metadata *md, const void *data, size_t len,
+             struct rfd_fdgroup *fds)
+{
+	struct rfd_stream_entry *entry;
+	uint8_t request_kind;
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	entry = rfd_streams_find(&conn->streams, stream_id);
+	if (conn->role == RFD_ROLE_SERVER && entry && entry->kind == kind &&
+	    entry->state == RFD_ENTRY_OPEN) {
+		stamp_fds(conn, fds, &md->fd);
+		r = send_payload(conn, stream_id, md, RFD_FLAG_NEXT, data, len, fds);
+		entry = rfd_streams_find(&conn->streams, stream_id);
+		if (r < 0) {
+			forget(conn, stream_id);
+			return r;
+		}
+		/* A stream's request paid for its first response (open_request()). */
+		entry->started = true;
+		entry->state = RFD_ENTRY_FLOWING;
+		return 0;
+	}
+	rfd_fdgroup_free(fds);
+	r = finish_request(conn, stream_id, &request_kind);
+	if (r <= 0)
+		return r == 0 ? -ECANCELED : r;
+	r = queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
+	                  wrong_kind_text(request_kind, kind));
+	return r < 0 ? r : -EINVAL;
 }
 
 int
@@ -2056,34 +2671,8 @@ rfd_conn_stream_open(struct rfd_conn *conn, uint32_t stream_id, const void *data
 	    .has_stream_id = true,
 	    .stream_id = (int32_t)stream_id,
 	};
-	struct rfd_stream_entry *entry;
-	uint8_t kind;
-	int r = check_send(conn, fds);
 
-	if (r < 0)
-		return r;
-	entry = rfd_streams_find(&conn->streams, stream_id);
-	if (entry && entry->kind == RFD_ENTRY_STREAM && entry->state == RFD_ENTRY_OPEN) {
-		stamp_fds(conn, fds, &md.fd);
-		r = send_payload(conn, stream_id, &md, RFD_FLAG_NEXT, data, len, fds);
-		entry = rfd_streams_find(&conn->streams, stream_id);
-		if (r < 0) {
-			forget(conn, stream_id);
-			return r;
-		}
-		entry->started = true;
-		entry->state = RFD_ENTRY_FLOWING;
-		entry->credits--;
-		return 0;
-	}
-	rfd_fdgroup_free(fds);
-	r = finish_request(conn, stream_id, &kind);
-	if (r <= 0)
-		return r == 0 ? -ECANCELED : r;
-	r = queue_failure(conn, stream_id, RFD_FAIL_WRONG_KIND,
-	                  "the method streams its response, and the request did not ask for a "
-	                  "stream");
-	return r < 0 ? r : -EINVAL;
+	return open_flowing(conn, stream_id, RFD_ENTRY_STREAM, &md, data, len, fds);
 }
 
 int
@@ -2100,10 +2689,9 @@ rfd_conn_stream_send(struct rfd_conn *conn, uint32_t stream_id, const void *data
 		rfd_fdgroup_free(fds);
 		return entry ? -EAGAIN : -ENOENT;
 	}
-	entry->credits--;
 	r = send_stream_message(conn, entry, PENDING_ITEM, data, len, fds, NULL, NULL, 0);
-	if (r < 0 && !conn->error)
-		entry->credits++;
+	if (r == 0)
+		spend_credit(entry);
 	return r;
 }
 
@@ -2115,7 +2703,7 @@ rfd_conn_stream_credits(const struct rfd_conn *conn, uint32_t stream_id)
 
 	if (!entry || conn->error)
 		return 0;
-	room = entry->queued < STREAM_QUEUE_MAX ? STREAM_QUEUE_MAX - entry->queued : 0;
+	room = queue_room(conn, entry);
 	return entry->credits < room ? entry->credits : room;
 }
 
@@ -2133,27 +2721,154 @@ rfd_conn_stream_complete(struct rfd_conn *conn, uint32_t stream_id)
 
 int
 rfd_conn_stream_exception(struct rfd_conn *conn, uint32_t stream_id, const char *name,
-                          const char *what, const void *data, size_t len)
+                          const char *what, const void *data, size_t len, struct rfd_fdgroup *fds)
 {
-	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+	struct rfd_stream_entry *entry = endable(conn, stream_id);
+	int r = check_send(conn, fds);
 
-	if (conn->error)
-		return conn->error;
-	if (!entry)
-		return -ENOENT;
-	return send_stream_message(conn, entry, PENDING_EXCEPTION, data, len, NULL, name, what, 0);
+	if (r < 0)
+		return r;
+	if (!entry || (fds && !(agreed(conn) & RFD_EXTENSION_EXCEPTION))) {
+		rfd_fdgroup_free(fds);
+		return entry ? -EOPNOTSUPP : -ENOENT;
+	}
+	return send_stream_message(conn, entry, PENDING_EXCEPTION, data, len, fds, name, what, 0);
 }
 
 int
 rfd_conn_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, const char *what)
 {
-	struct rfd_stream_entry *entry = flowing_stream(conn, stream_id);
+	struct rfd_stream_entry *entry = endable(conn, stream_id);
 
 	if (conn->error)
 		return conn->error;
 	if (!entry)
 		return -ENOENT;
 	return send_stream_message(conn, entry, PENDING_ERROR, NULL, 0, NULL, NULL, what, code);
+}
+
+/* ---- Sinks, server side ---- */
+
+int
+rfd_conn_sink_open(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                   struct rfd_fdgroup *fds)
+{
+	struct rfd_response_metadata md = {.payload_kind = RFD_PAYLOAD_RESPONSE};
+	char answer[RFD_EXTENSIONS_TEXT_SIZE];
+
+	/* EXT-3: the extensions accepted, in every sink's first response. */
+	md.extensions.len = rfd_extensions_format(agreed(conn), answer, sizeof(answer));
+	md.extensions.ptr = (const uint8_t *)answer;
+	md.has_extensions = md.extensions.len > 0;
+	return open_flowing(conn, stream_id, RFD_ENTRY_SINK, &md, data, len, fds);
+}
+
+int
+rfd_conn_sink_request(struct rfd_conn *conn, uint32_t stream_id, uint32_t n)
+{
+	struct rfd_stream_entry *entry = serving_sink(conn, stream_id);
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_REQUEST_N};
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	if (!entry || entry->completed)
+		return -ENOENT;
+	if (n == 0)
+		return -EINVAL;
+	frame.u32 = add_credits(entry->credits, n) - entry->credits;
+	if (frame.u32 == 0)
+		return 0;
+	r = queue_frame(conn, &frame);
+	if (r < 0)
+		return r;
+	entry->credits += frame.u32;
+	return 0;
+}
+
+int
+rfd_conn_sink_finish(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                     struct rfd_fdgroup *fds)
+{
+	struct rfd_stream_entry *entry = serving_sink(conn, stream_id);
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	if (!entry || (fds && !(agreed(conn) & RFD_EXTENSION_SINK))) {
+		rfd_fdgroup_free(fds);
+		return entry ? -EOPNOTSUPP : -ENOENT;
+	}
+	return send_stream_message(conn, entry, PENDING_FINAL, data, len, fds, NULL, NULL, 0);
+}
+
+/* ---- Sinks, client side ---- */
+
+int
+rfd_conn_sink_send(struct rfd_conn *conn, uint32_t stream_id, const void *data, size_t len,
+                   struct rfd_fdgroup *fds)
+{
+	struct rfd_stream_entry *entry;
+	int r = check_send(conn, fds);
+
+	if (r < 0)
+		return r;
+	entry = open_sink(conn, stream_id);
+	r = !entry ? -ENOENT : fds && !entry->agreed ? -EOPNOTSUPP : 0;
+	if (r == 0 && rfd_conn_sink_credits(conn, stream_id) == 0)
+		r = -EAGAIN;
+	if (r < 0) {
+		rfd_fdgroup_free(fds);
+		return r;
+	}
+	r = send_stream_message(conn, entry, PENDING_ITEM, data, len, fds, NULL, NULL, 0);
+	if (r == 0)
+		spend_credit(entry);
+	return r;
+}
+
+unsigned
+rfd_conn_sink_credits(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	const struct rfd_stream_entry *entry;
+	unsigned room;
+
+	if (conn->error)
+		return 0;
+	if (conn->role == RFD_ROLE_SERVER) {
+		entry = serving_sink(conn, stream_id);
+		return entry && !entry->completed ? entry->credits : 0;
+	}
+	entry = open_sink(conn, stream_id);
+	if (!entry)
+		return 0;
+	room = queue_room(conn, entry);
+	return entry->credits < room ? entry->credits : room;
+}
+
+bool
+rfd_conn_sink_agreed(const struct rfd_conn *conn, uint32_t stream_id)
+{
+	const struct rfd_stream_entry *entry = rfd_streams_find(&conn->streams, stream_id);
+
+	return conn->role == RFD_ROLE_CLIENT && entry && entry->kind == RFD_ENTRY_SINK &&
+	       entry->agreed;
+}
+
+int
+rfd_conn_sink_complete(struct rfd_conn *conn, uint32_t stream_id)
+{
+	struct rfd_stream_entry *entry = open_sink(conn, stream_id);
+	int r;
+
+	if (conn->error)
+		return conn->error;
+	if (!entry)
+		return -ENOENT;
+	r = send_stream_message(conn, entry, PENDING_SINK_COMPLETE, NULL, 0, NULL, NULL, NULL, 0);
+	if (r == 0)
+		entry->completed = true;
+	return r;
 }
 
 /* ---- Life cycle and state ---- */
@@ -2179,11 +2894,20 @@ struct rfd_conn *
 rfd_conn_new(enum rfd_role role, const struct rfd_limits *limits,
              const struct rfd_conn_callbacks *callbacks, void *user)
 {
+	return rfd_conn_new_with_extensions(role, limits, EXTENSIONS_IMPLEMENTED, callbacks, user);
+}
+
+struct rfd_conn *
+rfd_conn_new_with_extensions(enum rfd_role role, const struct rfd_limits *limits,
+                             unsigned extensions, const struct rfd_conn_callbacks *callbacks,
+                             void *user)
+{
 	struct rfd_conn *conn = rfd_calloc(1, sizeof(*conn));
 
 	if (!conn)
 		return NULL;
 	conn->role = role;
+	conn->extensions = extensions & EXTENSIONS_IMPLEMENTED;
 	if (limits)
 		conn->limits = *limits;
 	else
@@ -2222,6 +2946,12 @@ rfd_conn_free(struct rfd_conn *conn)
 	rfd_buf_free(&conn->out);
 	rfd_buf_free(&conn->scratch);
 	rfd_free(conn);
+}
+
+unsigned
+rfd_conn_extensions(const struct rfd_conn *conn)
+{
+	return agreed(conn);
 }
 
 int

@@ -49,27 +49,36 @@ count_owned(const struct rfd_fdgroup *g)
 	return owned;
 }
 
-struct rfd_fdgroup *
-rfd_fdgroup_new(const int *fds, size_t n)
+static struct rfd_fdgroup *
+group_alloc(const int *fds, size_t n, enum rfd_fdgroup_owner owner)
 {
 	struct rfd_fdgroup *g;
 
 	assert(fds || n == 0);
 
-	if (n > (SIZE_MAX - sizeof(*g)) / sizeof(int)) {
-		close_fds(fds, n);
+	if (n > (SIZE_MAX - sizeof(*g)) / sizeof(int))
 		return NULL;
-	}
 	g = rfd_malloc(sizeof(*g) + n * sizeof(int));
-	if (!g) {
-		close_fds(fds, n);
+	if (!g)
 		return NULL;
-	}
 	g->next = NULL;
 	g->seq = -1;
+	g->out_start = 0;
+	g->out_end = 0;
+	g->owner = owner;
 	g->n = n;
 	for (size_t i = 0; i < n; i++)
 		g->fds[i] = fds[i];
+	return g;
+}
+
+struct rfd_fdgroup *
+rfd_fdgroup_new(const int *fds, size_t n)
+{
+	struct rfd_fdgroup *g = group_alloc(fds, n, RFD_FDGROUP_OWNED);
+
+	if (!g)
+		close_fds(fds, n);
 	return g;
 }
 
@@ -78,8 +87,40 @@ rfd_fdgroup_free(struct rfd_fdgroup *g)
 {
 	if (!g)
 		return;
-	close_fds(g->fds, g->n);
+	switch (g->owner) {
+	case RFD_FDGROUP_LENT:
+		g->owner = RFD_FDGROUP_RETURNED;
+		return;
+	case RFD_FDGROUP_OWNED:
+		close_fds(g->fds, g->n);
+		break;
+	case RFD_FDGROUP_RETURNED:
+		break;
+	}
 	rfd_free(g);
+}
+
+struct rfd_fdgroup *
+rfd_fdgroup_lend(const int *fds, size_t n)
+{
+	return group_alloc(fds, n, RFD_FDGROUP_LENT);
+}
+
+bool
+rfd_fdgroup_returned(const struct rfd_fdgroup *g)
+{
+	assert(g);
+
+	return g->owner == RFD_FDGROUP_RETURNED;
+}
+
+void
+rfd_fdgroup_adopt(struct rfd_fdgroup *g)
+{
+	assert(g);
+	assert(g->owner == RFD_FDGROUP_LENT);
+
+	g->owner = RFD_FDGROUP_OWNED;
 }
 
 void

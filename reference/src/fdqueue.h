@@ -13,11 +13,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Whose the FDs of a group are. */
+enum rfd_fdgroup_owner {
+	RFD_FDGROUP_OWNED,    /* whoever holds the group: freeing it closes them */
+	RFD_FDGROUP_LENT,     /* a lender's: freeing the group closes none and hands it back */
+	RFD_FDGROUP_RETURNED, /* lent, and handed back: the lender frees it */
+};
+
 struct rfd_fdgroup {
-	struct rfd_fdgroup *next;
+	struct rfd_fdgroup *next; /* the receive FIFO, or the sender's list of groups to send */
 	int64_t seq;
+	/* Sending: the stream offsets [out_start, out_end) of the bytes the FDs go with. */
+	uint64_t out_start;
+	uint64_t out_end;
+	enum rfd_fdgroup_owner owner;
 	size_t n;
-	int fds[]; /* owned by whoever holds the group; -1 marks a released slot */
+	int fds[]; /* -1 marks a released slot */
 };
 
 /* Sequence arithmetic modulo 2^63: values stay in [0, INT64_MAX]. */
@@ -32,8 +43,29 @@ bool rfd_seq_before(int64_t a, int64_t b);
  */
 struct rfd_fdgroup *rfd_fdgroup_new(const int *fds, size_t n);
 
-/* Close every FD the group still owns and free it.  NULL is accepted. */
+/*
+ * Close every FD the group still owns and free it.  A lent group is not
+ * freed but handed back to its lender; a returned one is freed, closing
+ * nothing.  NULL is accepted.
+ */
 void rfd_fdgroup_free(struct rfd_fdgroup *g);
+
+/*
+ * A group naming @fds, which stay the lender's: whoever holds the group may
+ * send them, and freeing it closes none of them.  The lender keeps the group
+ * too: rfd_fdgroup_returned() tells whether the holder has freed it, which
+ * hands it back, and then rfd_fdgroup_free() frees it.  While it is held the
+ * lender may make it an ordinary group, by writing FDs of its own into it
+ * and calling rfd_fdgroup_adopt().  NULL on allocation failure (nothing is
+ * closed).
+ */
+struct rfd_fdgroup *rfd_fdgroup_lend(const int *fds, size_t n);
+
+/* True once the holder of a lent group has freed it. */
+bool rfd_fdgroup_returned(const struct rfd_fdgroup *g);
+
+/* A lent group whose slots now hold FDs the group owns (or -1) becomes an ordinary one. */
+void rfd_fdgroup_adopt(struct rfd_fdgroup *g);
 
 struct rfd_fdqueue {
 	struct rfd_fdgroup *head;

@@ -12,8 +12,6 @@
 #include "alloc.h"
 #include "fdsock.h"
 
-enum { READ_CHUNK = 64 * 1024 };
-
 static void
 fail_write(struct rfd_conn *conn, ssize_t err, size_t n_fds)
 {
@@ -71,6 +69,22 @@ note_sender(const struct rfd_cmsg_result *control, struct rfd_peer *sender)
 	sender->gid = control->has_creds ? control->gid : (gid_t)-1;
 }
 
+/*
+ * A read of a Unix stream socket stops short of @room only when the queue
+ * ran out, or at a message that brought FDs or came from another writer
+ * (those two come with a control message), or at urgent data no peer of
+ * ours sends.  So a short read without one took everything queued at that
+ * moment, and whatever is left or comes later keeps the socket readable for
+ * poll and epoll.  Stopping there spares the read that would say EAGAIN.
+ */
+static bool
+drained(ssize_t n, size_t room, const struct rfd_cmsg_result *control)
+{
+	assert(control);
+
+	return (size_t)n < room && control->n_fds == 0 && !control->has_creds && control->pidfd < 0;
+}
+
 int
 rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads)
 {
@@ -89,7 +103,7 @@ rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_read
 		ssize_t n;
 		int r;
 
-		r = rfd_conn_in_space(conn, READ_CHUNK, &space, &room);
+		r = rfd_conn_in_space(conn, 0, &space, &room);
 		if (r < 0) {
 			rfd_conn_fail(conn, r, "out of memory reading");
 			return rfd_conn_error(conn);
@@ -120,8 +134,24 @@ rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_read
 		r = rfd_conn_in_commit(conn, (size_t)n);
 		if (r < 0)
 			return r;
+		if (drained(n, room, &control))
+			return 0;
 	}
 	return 1;
+}
+
+/* At most RFD_MAX_FDS, each of them open.  0, -E2BIG, -EINVAL or -EBADF. */
+static int
+check_fds(const int *fds, size_t n_fds)
+{
+	if (n_fds > RFD_MAX_FDS)
+		return -E2BIG;
+	if (!fds)
+		return -EINVAL;
+	for (size_t i = 0; i < n_fds; i++)
+		if (fds[i] < 0 || fcntl(fds[i], F_GETFD) < 0)
+			return -EBADF;
+	return 0;
 }
 
 int
@@ -129,16 +159,12 @@ rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode, struct rfd_
 {
 	int copies[RFD_MAX_FDS];
 	size_t i;
-	int r = 0;
+	int r;
 
 	*out = NULL;
 	if (n_fds == 0)
 		return 0;
-	if (!fds || n_fds > RFD_MAX_FDS)
-		r = n_fds > RFD_MAX_FDS ? -E2BIG : -EINVAL;
-	for (i = 0; r == 0 && i < n_fds; i++)
-		if (fds[i] < 0 || fcntl(fds[i], F_GETFD) < 0)
-			r = -EBADF;
+	r = check_fds(fds, n_fds);
 	if (r < 0) {
 		rfd_fds_discard(fds, n_fds, mode);
 		return r;
@@ -159,6 +185,57 @@ rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode, struct rfd_
 	}
 	*out = rfd_fdgroup_new(copies, n_fds);
 	return *out ? 0 : -ENOMEM;
+}
+
+int
+rfd_fds_lend(const int *fds, size_t n_fds, struct rfd_fdgroup **out)
+{
+	int r;
+
+	*out = NULL;
+	if (n_fds == 0)
+		return 0;
+	r = check_fds(fds, n_fds);
+	if (r < 0)
+		return r;
+	*out = rfd_fdgroup_lend(fds, n_fds);
+	return *out ? 0 : -ENOMEM;
+}
+
+int
+rfd_fds_settle(struct rfd_conn *conn, struct rfd_fdgroup *lent)
+{
+	char why[160];
+	size_t i;
+	int r = 0;
+
+	if (!lent)
+		return 0;
+	if (rfd_fdgroup_returned(lent)) {
+		rfd_fdgroup_free(lent);
+		return 0;
+	}
+	for (i = 0; i < lent->n && r == 0; i++) {
+		int copy = fcntl(lent->fds[i], F_DUPFD_CLOEXEC, 0);
+
+		if (copy < 0)
+			r = -errno;
+		lent->fds[i] = copy;
+	}
+	for (; i < lent->n; i++)
+		lent->fds[i] = -1;
+	rfd_fdgroup_adopt(lent);
+	if (r < 0) {
+		/*
+		 * Limitation: the message is queued and claims these FDs, so
+		 * the connection fails, where a duplication failing before
+		 * queueing (rfd_fds_prepare()) fails the call alone.
+		 */
+		snprintf(why, sizeof(why),
+		         "cannot keep the FDs of a call waiting to be written: %s", strerror(-r));
+		rfd_conn_fail(conn, r, why);
+	}
+	return r;
 }
 
 void

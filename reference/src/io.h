@@ -18,7 +18,8 @@ int rfd_io_flush(int sock, struct rfd_conn *conn);
 
 /*
  * Read what the socket has, up to @max_reads reads, into @conn.  Returns 0 when
- * the socket had no more for now, 1 when @max_reads was reached, or the
+ * the socket had no more for now (a read that returned EAGAIN, or one short
+ * of its room with no control message), 1 when @max_reads was reached, or the
  * connection's failure (EOF and read errors fail it).  @allow as for rfd_cmsg_parse().
  */
 int rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads);
@@ -39,6 +40,23 @@ int rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_
  * when @n_fds is 0.
  */
 int rfd_fds_prepare(const int *fds, size_t n_fds, enum rfd_fd_mode mode, struct rfd_fdgroup **out);
+
+/*
+ * RFD_FDS_DUP without duplicating, for a message about to be written at
+ * once: a lent group (see rfd_fdgroup_lend()) naming the caller's FDs,
+ * checked as rfd_fds_prepare() checks them.  Once the write was tried, the
+ * group goes to rfd_fds_settle(), whatever happened in between.
+ */
+int rfd_fds_lend(const int *fds, size_t n_fds, struct rfd_fdgroup **out);
+
+/*
+ * After the write: frees @lent once @conn has sent (or dropped) it;
+ * otherwise its message still waits to be written, and the caller's FDs in
+ * it are replaced with duplicates the group owns.  Returns 0, or the
+ * failure of a duplication, which fails @conn (never closing a caller's
+ * FD).  NULL is accepted.
+ */
+int rfd_fds_settle(struct rfd_conn *conn, struct rfd_fdgroup *lent);
 
 /* Close the caller's FDs when @mode is RFD_FDS_TAKE (a call that failed before taking them). */
 void rfd_fds_discard(const int *fds, size_t n_fds, enum rfd_fd_mode mode);

@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "compact.h"
@@ -44,6 +45,7 @@ enum {
 	SETUP_COMPRESSION_SETUP_REQUEST = 14,
 
 	CLIENT_METADATA_AGENT = 1,
+	CLIENT_METADATA_OTHER = 3,
 
 	PUSH_SETUP_RESPONSE = 1,
 	PUSH_STREAM_HEADERS = 2,
@@ -57,6 +59,7 @@ enum {
  * different ids; 0 where one has no such field.
  */
 struct payload_layout {
+	int16_t other_metadata; /* read and written for the extension answer only */
 	int16_t payload_metadata;
 	int16_t compression;
 	int16_t fd_metadata;
@@ -68,6 +71,7 @@ struct payload_layout {
 };
 
 static const struct payload_layout response_layout = {
+    .other_metadata = 3,
     .payload_metadata = 7,
     .compression = 6,
     .fd_metadata = 12,
@@ -126,6 +130,18 @@ put_i32_field(struct rfd_cw *w, int16_t id, bool has, int32_t value)
 {
 	if (has)
 		rfd_cw_field_i32(w, id, value);
+}
+
+/* An otherMetadata map<string, string> holding the one key RFD_EXTENSIONS_KEY. */
+static void
+put_extensions_field(struct rfd_cw *w, int16_t id, bool has, struct rfd_slice value)
+{
+	if (!has)
+		return;
+	rfd_cw_field(w, RFD_CT_MAP, id);
+	rfd_cw_map_begin(w, RFD_CT_BINARY, RFD_CT_BINARY, 1);
+	rfd_cw_string(w, RFD_EXTENSIONS_KEY);
+	rfd_cw_binary(w, value.ptr, value.len);
 }
 
 /* PayloadExceptionMetadataBase */
@@ -188,6 +204,8 @@ encode_payload_metadata(const struct rfd_response_metadata *m, const struct payl
 		return -EINVAL;
 	rfd_cw_init(&w, out);
 	rfd_cw_struct_begin(&w);
+	if (layout->other_metadata)
+		put_extensions_field(&w, layout->other_metadata, m->has_extensions, m->extensions);
 	r = put_payload_metadata_field(&w, layout->payload_metadata, m);
 	if (r < 0)
 		return r;
@@ -268,10 +286,11 @@ rfd_setup_metadata_encode(const struct rfd_setup_metadata *m, struct rfd_buf *ou
 	rfd_cw_struct_begin(&w);
 	put_i32_field(&w, SETUP_MIN_VERSION, m->has_min_version, m->min_version);
 	put_i32_field(&w, SETUP_MAX_VERSION, m->has_max_version, m->max_version);
-	if (m->has_agent) {
+	if (m->has_agent || m->has_extensions) {
 		rfd_cw_field(&w, RFD_CT_STRUCT, SETUP_CLIENT_METADATA);
 		rfd_cw_struct_begin(&w);
-		rfd_cw_field_binary(&w, CLIENT_METADATA_AGENT, m->agent.ptr, m->agent.len);
+		put_slice_field(&w, CLIENT_METADATA_AGENT, m->has_agent, m->agent);
+		put_extensions_field(&w, CLIENT_METADATA_OTHER, m->has_extensions, m->extensions);
 		rfd_cw_struct_end(&w);
 	}
 	if (m->encode_metadata_using_binary)
@@ -380,6 +399,51 @@ note_field(struct rfd_cr *r, const struct rfd_cr_field *f, uint8_t type, const c
 		return ret;
 	*present = true;
 	return rfd_cr_skip_field(r, f);
+}
+
+/*
+ * An otherMetadata field: the value of its key RFD_EXTENSIONS_KEY, the last
+ * one when it repeats.  A field that is not a map of strings is skipped and
+ * holds no value; a repeated field replaces the earlier one.
+ */
+static int
+read_extensions_field(struct rfd_cr *r, const struct rfd_cr_field *f, bool *has,
+                      struct rfd_slice *value)
+{
+	static const struct rfd_slice key_name = {(const uint8_t *)RFD_EXTENSIONS_KEY,
+	                                          sizeof(RFD_EXTENSIONS_KEY) - 1};
+	uint8_t key_type, value_type;
+	uint32_t n;
+	int ret;
+
+	*has = false;
+	*value = (struct rfd_slice){NULL, 0};
+	if (f->type != RFD_CT_MAP)
+		return rfd_cr_skip_field(r, f);
+	ret = rfd_cr_map_begin(r, &key_type, &value_type, &n);
+	if (ret < 0)
+		return ret;
+	if (n > 0 && (key_type != RFD_CT_BINARY || value_type != RFD_CT_BINARY)) {
+		for (uint32_t i = 0; ret >= 0 && i < n; i++) {
+			ret = rfd_cr_skip(r, key_type);
+			if (ret >= 0)
+				ret = rfd_cr_skip(r, value_type);
+		}
+		return ret < 0 ? ret : rfd_cr_map_end(r);
+	}
+	for (uint32_t i = 0; ret >= 0 && i < n; i++) {
+		struct rfd_slice key, entry;
+
+		ret = rfd_cr_binary(r, &key);
+		if (ret >= 0)
+			ret = rfd_cr_binary(r, &entry);
+		if (ret >= 0 && key.len == key_name.len &&
+		    memcmp(key.ptr, key_name.ptr, key.len) == 0) {
+			*has = true;
+			*value = entry;
+		}
+	}
+	return ret < 0 ? ret : rfd_cr_map_end(r);
 }
 
 static int
@@ -606,7 +670,10 @@ decode_payload_fields(struct rfd_cr *r, const struct payload_layout *layout,
 
 	ret = rfd_cr_struct_begin(r);
 	while (ret >= 0 && (ret = rfd_cr_field(r, &f)) > 0) {
-		if (f.id == layout->payload_metadata) {
+		if (layout->other_metadata && f.id == layout->other_metadata &&
+		    f.type != RFD_CT_STRUCT) {
+			ret = read_extensions_field(r, &f, &m->has_extensions, &m->extensions);
+		} else if (f.id == layout->payload_metadata) {
 			ret = expect_type(r, &f, RFD_CT_STRUCT, "payloadMetadata is not a struct");
 			if (ret >= 0)
 				ret = decode_payload_metadata(r, m);
@@ -671,6 +738,8 @@ decode_client_metadata(struct rfd_cr *r, struct rfd_setup_metadata *m)
 		if (f.id == CLIENT_METADATA_AGENT)
 			ret = read_binary_field(r, &f, "ClientMetadata.agent is not a string",
 			                        &m->has_agent, &m->agent);
+		else if (f.id == CLIENT_METADATA_OTHER)
+			ret = read_extensions_field(r, &f, &m->has_extensions, &m->extensions);
 		else
 			ret = rfd_cr_skip_field(r, &f);
 	}
@@ -699,6 +768,8 @@ decode_setup(struct rfd_cr *r, struct rfd_setup_metadata *m)
 			                  "RequestSetupMetadata.clientMetadata is not a struct");
 			m->has_agent = false;
 			m->agent = (struct rfd_slice){NULL, 0};
+			m->has_extensions = false;
+			m->extensions = (struct rfd_slice){NULL, 0};
 			if (ret >= 0)
 				ret = decode_client_metadata(r, m);
 			break;
@@ -851,4 +922,79 @@ rfd_server_push_decode(const uint8_t *bytes, size_t len, struct rfd_server_push 
 	memset(m, 0, sizeof(*m));
 	rfd_cr_init(&r, bytes, len);
 	return decode_end(&r, decode_server_push(&r, m), why);
+}
+
+/* ---- Extension names ---- */
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} extension_names[] = {
+    {"sink", RFD_EXT_SINK},
+    {"exception", RFD_EXT_EXCEPTION},
+};
+
+static bool
+is_blank(uint8_t c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static unsigned
+extension_named(const uint8_t *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(extension_names) / sizeof(extension_names[0]); i++)
+		if (strlen(extension_names[i].name) == len &&
+		    memcmp(extension_names[i].name, name, len) == 0)
+			return extension_names[i].bit;
+	return 0;
+}
+
+unsigned
+rfd_extensions_parse(struct rfd_slice value)
+{
+	const uint8_t *p = value.ptr, *end = value.ptr + value.len;
+	unsigned found = 0;
+
+	if (!value.ptr)
+		return 0;
+	while (p <= end) {
+		const uint8_t *comma = memchr(p, ',', (size_t)(end - p));
+		const uint8_t *stop = comma ? comma : end;
+		const uint8_t *start = p;
+
+		while (start < stop && is_blank(*start))
+			start++;
+		while (stop > start && is_blank(stop[-1]))
+			stop--;
+		found |= extension_named(start, (size_t)(stop - start));
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return found;
+}
+
+size_t
+rfd_extensions_format(unsigned extensions, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	assert(buf);
+	assert(size > 0);
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(extension_names) / sizeof(extension_names[0]); i++) {
+		int n;
+
+		if (!(extensions & extension_names[i].bit))
+			continue;
+		n = snprintf(buf + len, size - len, "%s%s", len ? "," : "",
+		             extension_names[i].name);
+		if (n < 0 || (size_t)n >= size - len) {
+			buf[len] = '\0';
+			break;
+		}
+		len += (size_t)n;
+	}
+	return len;
 }

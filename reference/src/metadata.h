@@ -14,6 +14,15 @@
 
 #include "buf.h"
 
+/* The key of the extension offer (SETUP) and answer (a sink's first response), spec 21.8. */
+#define RFD_EXTENSIONS_KEY "rocketfd.fds"
+
+/* The extensions by name, as bits: the values of enum rfd_extension in rocketfd.h. */
+enum {
+	RFD_EXT_SINK = 1 << 0,      /* "sink" */
+	RFD_EXT_EXCEPTION = 1 << 1, /* "exception" */
+};
+
 enum rfd_protocol_id {
 	RFD_PROTOCOL_BINARY = 0,
 	RFD_PROTOCOL_COMPACT = 2,
@@ -26,6 +35,8 @@ enum rfd_rpc_kind {
 	RFD_RPC_STREAMING_REQUEST_NO_RESPONSE = 3,
 	RFD_RPC_SINGLE_REQUEST_STREAMING_RESPONSE = 4,
 	RFD_RPC_STREAMING_REQUEST_STREAMING_RESPONSE = 5,
+	RFD_RPC_SINK = 6,
+	RFD_RPC_BIDIRECTIONAL_STREAM = 7,
 };
 
 /* FdMetadata { 1: optional i64 fdSeqNum; 2: optional i32 numFds; } */
@@ -91,6 +102,13 @@ struct rfd_response_metadata {
 	bool has_stream_id;
 	int32_t stream_id;
 	/*
+	 * ResponseRpcMetadata only: the value of the key RFD_EXTENSIONS_KEY in
+	 * 3 otherMetadata, the answer of a sink's first response.  Decoding
+	 * skips every other key, and a field 3 that is not a map of strings.
+	 */
+	bool has_extensions;
+	struct rfd_slice extensions;
+	/*
 	 * Read as ResponseRpcMetadata: a struct in field 3 or 5, where that
 	 * struct has a map and an i32 but StreamPayloadMetadata has its
 	 * payloadMetadata and fdMetadata: the metadata of a stream item.
@@ -129,8 +147,10 @@ struct rfd_response_error {
 
 /*
  * RequestSetupMetadata: 3 minVersion, 4 maxVersion, 9 clientMetadata
- * (ClientMetadata 1 agent), 13 encodeMetadataUsingBinary (bool),
- * 14 compressionSetupRequest.
+ * (ClientMetadata 1 agent, 3 otherMetadata: the value of the key
+ * RFD_EXTENSIONS_KEY, the client's offer), 13 encodeMetadataUsingBinary
+ * (bool), 14 compressionSetupRequest.  As for the answer, decoding skips
+ * other keys and an otherMetadata that is not a map of strings.
  */
 struct rfd_setup_metadata {
 	bool has_min_version;
@@ -139,6 +159,8 @@ struct rfd_setup_metadata {
 	int32_t max_version;
 	bool has_agent;
 	struct rfd_slice agent;
+	bool has_extensions;
+	struct rfd_slice extensions;
 	bool encode_metadata_using_binary;
 	bool uses_compression_setup;
 };
@@ -193,5 +215,21 @@ int rfd_setup_metadata_decode(const uint8_t *bytes, size_t len, struct rfd_setup
                               const char **why);
 int rfd_server_push_decode(const uint8_t *bytes, size_t len, struct rfd_server_push *m,
                            const char **why);
+
+/*
+ * The extensions (RFD_EXT_*) an offer or an answer names: the value
+ * split at commas, spaces and tabs around each name ignored, empty and
+ * unknown names ignored, names compared exactly (EXT-2).
+ */
+unsigned rfd_extensions_parse(struct rfd_slice value);
+
+/*
+ * The names of @extensions (RFD_EXT_*, unknown bits ignored) as an
+ * offer or answer writes them (EXT-1): "sink,exception", "sink", ... or ""
+ * for none, NUL-terminated in @buf.  Returns the length; @size of
+ * RFD_EXTENSIONS_TEXT_SIZE always suffices.
+ */
+enum { RFD_EXTENSIONS_TEXT_SIZE = 32 };
+size_t rfd_extensions_format(unsigned extensions, char *buf, size_t size);
 
 #endif

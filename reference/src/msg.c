@@ -84,6 +84,12 @@ rfd_msg_call_kind(const struct rfd_msg *msg)
 	return (enum rfd_call_kind)msg->call_kind;
 }
 
+unsigned
+rfd_msg_extensions(const struct rfd_msg *msg)
+{
+	return msg->kind == RFD_MSG_REQUEST || msg->kind == RFD_MSG_ONEWAY ? msg->extensions : 0;
+}
+
 uint64_t
 rfd_msg_connection(const struct rfd_msg *msg)
 {

@@ -27,7 +27,9 @@ enum {
 	LISTEN_BACKLOG = 128,
 	MAX_EVENTS = 64,
 	MAX_READS_PER_WAKE = 16,
-	ACCEPT_PAUSE_MS = 100, /* after EMFILE: wait for FDs to be freed instead of spinning */
+	ACCEPT_PAUSE_MS = 100,      /* after EMFILE: wait for FDs to be freed instead of spinning */
+	DEFAULT_SINK_CREDITS = 100, /* fbthrift's default sink buffer */
+	MAX_SINK_CREDITS = 0x7FFFFFFF,
 };
 
 /* epoll user data: the listening socket, the stop eventfd, or a connection. */
@@ -47,8 +49,9 @@ struct server_conn {
 	uint32_t epoll_events;
 	bool reading;  /* inside rfd_io_read(): handlers run, the core must stay */
 	unsigned refs; /* the server's, plus one per request and stream handed out */
-	/* The streams handed out and not ended. */
+	/* The streams and sinks handed out and not ended. */
 	struct rfd_stream *streams;
+	struct rfd_sink *sinks;
 };
 
 struct rfd_server {
@@ -84,6 +87,7 @@ rfd_server_options_init(struct rfd_server_options *options)
 
 static bool streams_to_notify(const struct server_conn *sc);
 static void stream_end(struct rfd_stream *stream, int why, enum rfd_stream_event event);
+static void sink_end(struct rfd_sink *sink, int why);
 
 /* ---- Connections ---- */
 
@@ -125,6 +129,8 @@ conn_close(struct server_conn *sc)
 	server->n_conns--;
 	while (sc->streams)
 		stream_end(sc->streams, -ENOTCONN, RFD_STREAM_CLOSED);
+	while (sc->sinks)
+		sink_end(sc->sinks, -ENOTCONN);
 	if (server->options.closed)
 		server->options.closed(server->user, sc->id);
 	conn_unref(sc);
@@ -248,19 +254,42 @@ rfd_reply(struct rfd_msg *request, const void *data, size_t len, const int *fds,
 }
 
 int
+rfd_reply_exception_fds(struct rfd_msg *request, const char *name, const char *what,
+                        const void *data, size_t len, const int *fds, size_t n_fds,
+                        enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	struct server_conn *sc;
+	int r;
+
+	if (!is_answerable(request) || !name || !what || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	if (n_fds > 0 && !(request->extensions & RFD_EXTENSION_EXCEPTION)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EOPNOTSUPP;
+	}
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	sc = request_detach(request);
+	if (!sc) {
+		rfd_fdgroup_free(group);
+		return -ENOTCONN;
+	}
+	if (r == 0)
+		r = rfd_conn_send_exception(sc->conn, request->stream_id, name, what, data, len,
+		                            group);
+	else
+		rfd_conn_send_error(sc->conn, request->stream_id, RFD_FAIL_INTERNAL,
+		                    "the server could not send its exception's FDs");
+	return request_answered(sc, request, r);
+}
+
+int
 rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what, const void *data,
                     size_t len)
 {
-	struct server_conn *sc;
-
-	if (!is_answerable(request) || !name || !what || (!data && len))
-		return -EINVAL;
-	sc = request_detach(request);
-	if (!sc)
-		return -ENOTCONN;
-	return request_answered(
-	    sc, request,
-	    rfd_conn_send_exception(sc->conn, request->stream_id, name, what, data, len));
+	return rfd_reply_exception_fds(request, name, what, data, len, NULL, 0, RFD_FDS_DUP);
 }
 
 int
@@ -296,10 +325,12 @@ on_request(void *user, struct rfd_msg *request)
 }
 
 static void on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event);
+static void on_sink(void *user, uint32_t stream_id, int status, struct rfd_msg *msg);
 
 static const struct rfd_conn_callbacks server_callbacks = {
     .request = on_request,
     .stream_event = on_stream_event,
+    .sink = on_sink,
 };
 
 /* ---- Streams ---- */
@@ -311,6 +342,7 @@ struct rfd_stream {
 	uint32_t id;
 	rfd_stream_event_fn *event;
 	void *user;
+	unsigned extensions; /* agreed on the connection: FDs on the exception that ends it */
 	int ended;    /* 0 while in sc->streams; -ECANCELED after CANCEL, -ENOTCONN once closed */
 	bool waiting; /* the handler was left without credit: tell it when there is some */
 };
@@ -408,20 +440,16 @@ notify_streams(struct server_conn *sc)
 }
 
 /*
- * conn_settle() after a stream call, but the connection is never closed
- * here: one that failed is left for the loop (EPOLLOUT wakes it), so that
- * handlers hear RFD_STREAM_CLOSED from there and not inside their own call.
+ * Watch for what the connection needs next, after a stream or sink call,
+ * but never close it here: one that failed is left for the loop (EPOLLOUT
+ * wakes it), so that handlers hear of it from there and not inside their
+ * own call.
  */
 static void
-stream_settle(struct rfd_stream *stream)
+conn_rearm(struct server_conn *sc)
 {
-	struct server_conn *sc = stream->sc;
 	struct epoll_event ev = {.data.ptr = sc};
 
-	if (!sc->server)
-		return;
-	rfd_io_flush(sc->sock, sc->conn);
-	stream->waiting = stream_room(stream) == 0;
 	if (sc->reading)
 		return;
 	if (rfd_conn_error(sc->conn))
@@ -433,6 +461,34 @@ stream_settle(struct rfd_stream *stream)
 	if (ev.events != sc->epoll_events &&
 	    epoll_ctl(sc->server->epoll_fd, EPOLL_CTL_MOD, sc->sock, &ev) == 0)
 		sc->epoll_events = ev.events;
+}
+
+/*
+ * The streams of @sc left without room: the connection's FD budget for
+ * unwritten items is theirs too, so a send on one stream may spend it for
+ * all, and each is told when there is room again.
+ */
+static void
+streams_mark_waiting(struct server_conn *sc)
+{
+	for (struct rfd_stream *stream = sc->streams; stream; stream = stream->next)
+		if (!stream->waiting && stream_room(stream) == 0)
+			stream->waiting = true;
+}
+
+/* conn_settle() after a stream call, through conn_rearm(). */
+static void
+stream_settle(struct rfd_stream *stream)
+{
+	struct server_conn *sc = stream->sc;
+
+	if (!sc->server)
+		return;
+	rfd_io_flush(sc->sock, sc->conn);
+	stream->waiting = stream_room(stream) == 0;
+	if (stream->waiting)
+		streams_mark_waiting(sc);
+	conn_rearm(sc);
 }
 
 /* Forget @stream and free it. */
@@ -502,6 +558,7 @@ rfd_reply_stream(struct rfd_msg *request, const void *data, size_t len, const in
 	stream->id = request->stream_id;
 	stream->event = event;
 	stream->user = user;
+	stream->extensions = request->extensions;
 	sc->refs++;
 	request_answered(sc, request, 0);
 	if (!sc->server) {
@@ -551,6 +608,26 @@ rfd_stream_credits(const struct rfd_stream *stream)
 	return stream ? stream_room(stream) : 0;
 }
 
+/*
+ * End the stream or sink @id with a declared exception and @fds; one whose
+ * FDs cannot be prepared ends with ERROR 0x203 instead.
+ */
+static int
+end_with_exception(struct rfd_conn *conn, uint32_t id, const char *name, const char *what,
+                   const void *data, size_t len, const int *fds, size_t n_fds,
+                   enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	int r = rfd_fds_prepare(fds, n_fds, mode, &group);
+
+	if (r < 0) {
+		rfd_conn_stream_error(conn, id, RFD_ERROR_CANCELED,
+		                      "the server could not send its exception's FDs");
+		return r;
+	}
+	return rfd_conn_stream_exception(conn, id, name, what, data, len, group);
+}
+
 /* Send a stream's last message (@r its result), then free the stream. */
 static int
 stream_finish(struct rfd_stream *stream, int r)
@@ -584,13 +661,16 @@ rfd_stream_exception(struct rfd_stream *stream, const char *name, const char *wh
 		rfd_fds_discard(fds, n_fds, mode);
 		return -EINVAL;
 	}
-	if (n_fds > 0) {
+	if (n_fds > 0 && !(stream->extensions & RFD_EXTENSION_EXCEPTION)) {
 		rfd_fds_discard(fds, n_fds, mode);
 		return -EOPNOTSUPP;
 	}
 	r = stream_usable(stream);
 	if (r == 0)
-		r = rfd_conn_stream_exception(stream->sc->conn, stream->id, name, what, data, len);
+		r = end_with_exception(stream->sc->conn, stream->id, name, what, data, len, fds,
+		                       n_fds, mode);
+	else
+		rfd_fds_discard(fds, n_fds, mode);
 	return stream_finish(stream, r);
 }
 
@@ -617,6 +697,270 @@ rfd_stream_free(struct rfd_stream *stream)
 		rfd_conn_stream_error(stream->sc->conn, stream->id, RFD_ERROR_CANCELED,
 		                      "the server dropped the stream without ending it");
 	stream_finish(stream, 0);
+}
+
+/* ---- Sinks ---- */
+
+struct rfd_sink {
+	struct rfd_sink *prev;
+	struct rfd_sink *next;
+	struct server_conn *sc; /* holds a reference */
+	uint32_t id;
+	rfd_sink_fn *callback;
+	void *user;
+	unsigned extensions; /* agreed on the connection: FDs on the final response, exception */
+	unsigned window;     /* credits granted at once */
+	unsigned consumed;   /* items handed over since credit was last granted */
+	int ended;           /* 0 while in sc->sinks; then the status its callback got */
+};
+
+static void
+sink_unlink(struct rfd_sink *sink)
+{
+	struct server_conn *sc = sink->sc;
+
+	if (sink->prev)
+		sink->prev->next = sink->next;
+	else
+		sc->sinks = sink->next;
+	if (sink->next)
+		sink->next->prev = sink->prev;
+	sink->prev = NULL;
+	sink->next = NULL;
+}
+
+static struct rfd_sink *
+sink_find(const struct server_conn *sc, uint32_t id)
+{
+	for (struct rfd_sink *sink = sc->sinks; sink; sink = sink->next)
+		if (sink->id == id)
+			return sink;
+	return NULL;
+}
+
+/* 0 while @sink may be answered, or why not. */
+static int
+sink_usable(const struct rfd_sink *sink)
+{
+	if (sink->ended)
+		return sink->ended;
+	return rfd_conn_error(sink->sc->conn);
+}
+
+/* The sink ended for a reason of the client's or the connection's: its handler hears of it. */
+static void
+sink_end(struct rfd_sink *sink, int why)
+{
+	sink_unlink(sink);
+	sink->ended = why;
+	sink->callback(sink->user, sink, why, NULL);
+}
+
+/*
+ * An item reached the handler: once half the window has, grant as many
+ * again, as fbthrift's server does.
+ * Limitation: an item counts as consumed when its callback gets it; a
+ * handler that cannot keep up has to buffer, or answer the sink early.
+ */
+static void
+sink_consumed(struct rfd_sink *sink)
+{
+	if (++sink->consumed < sink->window - sink->window / 2)
+		return;
+	if (rfd_conn_sink_request(sink->sc->conn, sink->id, sink->consumed) == 0)
+		sink->consumed = 0;
+}
+
+static void
+on_sink(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct rfd_sink *sink = sink_find(user, stream_id);
+
+	if (!sink) {
+		rfd_msg_free(msg);
+		return;
+	}
+	if (msg)
+		sink_consumed(sink);
+	if (status < 0)
+		sink_end(sink, status);
+	else
+		sink->callback(sink->user, sink, 0, msg);
+}
+
+static void
+sink_settle(struct rfd_sink *sink)
+{
+	struct server_conn *sc = sink->sc;
+
+	if (!sc->server)
+		return;
+	rfd_io_flush(sc->sock, sc->conn);
+	conn_rearm(sc);
+}
+
+/* Forget @sink and free it, after its last call (@r its result). */
+static int
+sink_release(struct rfd_sink *sink, int r)
+{
+	sink_settle(sink);
+	if (!sink->ended)
+		sink_unlink(sink);
+	conn_unref(sink->sc);
+	rfd_free(sink);
+	return r;
+}
+
+int
+rfd_reply_sink(struct rfd_msg *request, const void *data, size_t len, const int *fds, size_t n_fds,
+               enum rfd_fd_mode mode, unsigned credits, rfd_sink_fn *callback, void *user,
+               struct rfd_sink **out)
+{
+	struct rfd_fdgroup *group = NULL;
+	struct rfd_sink *sink;
+	struct server_conn *sc;
+	int r;
+
+	if (out)
+		*out = NULL;
+	if (!is_answerable(request) || !out || !callback || (!data && len) ||
+	    credits > MAX_SINK_CREDITS) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	sink = rfd_calloc(1, sizeof(*sink));
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	sc = request_detach(request);
+	if (!sc) {
+		rfd_fdgroup_free(group);
+		rfd_free(sink);
+		return -ENOTCONN;
+	}
+	if (!sink || r < 0) {
+		rfd_fdgroup_free(group);
+		rfd_free(sink);
+		rfd_conn_send_error(sc->conn, request->stream_id, RFD_FAIL_INTERNAL,
+		                    "the server could not send its first response");
+		return request_answered(sc, request, r < 0 ? r : -ENOMEM);
+	}
+	r = rfd_conn_sink_open(sc->conn, request->stream_id, data, len, group);
+	if (r < 0) {
+		rfd_free(sink);
+		return request_answered(sc, request, r);
+	}
+	sink->sc = sc;
+	sink->id = request->stream_id;
+	sink->callback = callback;
+	sink->user = user;
+	sink->extensions = request->extensions;
+	sink->window = credits ? credits : DEFAULT_SINK_CREDITS;
+	sc->refs++;
+	r = rfd_conn_sink_request(sc->conn, sink->id, sink->window);
+	if (r < 0)
+		rfd_conn_stream_error(sc->conn, sink->id, RFD_ERROR_CANCELED,
+		                      "the server could not grant credit");
+	request_answered(sc, request, 0);
+	if (!sc->server || r < 0) {
+		sink->ended = r < 0 ? r : -ENOTCONN;
+		return sink_release(sink, sink->ended);
+	}
+	sink->next = sc->sinks;
+	if (sc->sinks)
+		sc->sinks->prev = sink;
+	sc->sinks = sink;
+	*out = sink;
+	return 0;
+}
+
+int
+rfd_sink_request(struct rfd_sink *sink, unsigned n)
+{
+	int r;
+
+	if (!sink || n == 0 || n > MAX_SINK_CREDITS)
+		return -EINVAL;
+	r = sink_usable(sink);
+	if (r == 0)
+		r = rfd_conn_sink_request(sink->sc->conn, sink->id, n);
+	sink_settle(sink);
+	return r;
+}
+
+int
+rfd_sink_finish(struct rfd_sink *sink, const void *data, size_t len, const int *fds, size_t n_fds,
+                enum rfd_fd_mode mode)
+{
+	struct rfd_fdgroup *group;
+	int r;
+
+	if (!sink || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	if (n_fds > 0 && !(sink->extensions & RFD_EXTENSION_SINK)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EOPNOTSUPP;
+	}
+	r = sink_usable(sink);
+	if (r < 0) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return sink_release(sink, r);
+	}
+	r = rfd_fds_prepare(fds, n_fds, mode, &group);
+	if (r == 0)
+		r = rfd_conn_sink_finish(sink->sc->conn, sink->id, data, len, group);
+	else
+		rfd_conn_stream_error(sink->sc->conn, sink->id, RFD_ERROR_CANCELED,
+		                      "the server could not send its final response's FDs");
+	return sink_release(sink, r);
+}
+
+int
+rfd_sink_exception(struct rfd_sink *sink, const char *name, const char *what, const void *data,
+                   size_t len, const int *fds, size_t n_fds, enum rfd_fd_mode mode)
+{
+	int r;
+
+	if (!sink || !name || !what || (!data && len)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EINVAL;
+	}
+	if (n_fds > 0 && !(sink->extensions & RFD_EXTENSION_EXCEPTION)) {
+		rfd_fds_discard(fds, n_fds, mode);
+		return -EOPNOTSUPP;
+	}
+	r = sink_usable(sink);
+	if (r == 0)
+		r = end_with_exception(sink->sc->conn, sink->id, name, what, data, len, fds, n_fds,
+		                       mode);
+	else
+		rfd_fds_discard(fds, n_fds, mode);
+	return sink_release(sink, r);
+}
+
+int
+rfd_sink_error(struct rfd_sink *sink, const char *what)
+{
+	int r;
+
+	if (!sink || !what)
+		return -EINVAL;
+	r = sink_usable(sink);
+	if (r == 0)
+		r = rfd_conn_stream_error(sink->sc->conn, sink->id, RFD_ERROR_APPLICATION_ERROR,
+		                          what);
+	return sink_release(sink, r);
+}
+
+void
+rfd_sink_free(struct rfd_sink *sink)
+{
+	if (!sink)
+		return;
+	if (sink_usable(sink) == 0)
+		rfd_conn_stream_error(sink->sc->conn, sink->id, RFD_ERROR_CANCELED,
+		                      "the server dropped the sink without ending it");
+	sink_release(sink, 0);
 }
 
 /* ---- The peer's identity, per request ---- */

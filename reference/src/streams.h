@@ -2,7 +2,8 @@
 /*
  * The calls a connection has open, by stream id: an open-addressing hash
  * table of small entries.  A request-response call has one entry until it is
- * answered; a stream keeps its entry, with its credits, until its final frame.
+ * answered; a stream or a sink keeps its entry, with its credits, until its
+ * final frame.
  */
 #ifndef RFD_STREAMS_H
 #define RFD_STREAMS_H
@@ -15,12 +16,13 @@
 enum rfd_entry_kind {
 	RFD_ENTRY_RESPONSE = 0, /* REQUEST_RESPONSE */
 	RFD_ENTRY_STREAM,       /* REQUEST_STREAM */
+	RFD_ENTRY_SINK,         /* REQUEST_CHANNEL of kind SINK */
 };
 
 enum rfd_entry_state {
 	RFD_ENTRY_OPEN = 1,  /* awaiting its answer (client) / being handled (server) */
-	RFD_ENTRY_FLOWING,   /* a stream past its first response */
-	RFD_ENTRY_ENDING,    /* server: the stream's final frame waits to be written */
+	RFD_ENTRY_FLOWING,   /* a stream or sink past its first response */
+	RFD_ENTRY_ENDING,    /* server: the stream's or sink's final frame waits to be written */
 	RFD_ENTRY_ABANDONED, /* client: nobody waits; late frames are read, their FDs closed */
 	RFD_ENTRY_CANCELLED, /* server: the client sent CANCEL before the answer; it is dropped */
 };
@@ -29,10 +31,14 @@ struct rfd_stream_entry {
 	uint32_t id; /* 0: free slot */
 	uint8_t kind;
 	uint8_t state;
-	bool started;     /* a stream's first response was sent (server) or received (client) */
-	uint16_t queued;  /* server: messages of this stream waiting in the connection's queue */
-	uint32_t credits; /* a stream's items the server may still send */
-	uint32_t order;   /* client: when it was abandoned, to forget the oldest first */
+	bool started;    /* a stream's first response was sent (server) or received (client) */
+	bool completed;  /* a sink's completion was queued (client) or received (server) */
+	bool agreed;     /* client: the sink's first response accepted the extension sink */
+	bool owed;       /* server: a stream's first response went without credit */
+	uint16_t queued; /* messages of this stream waiting in the connection's stream queue */
+	/* A stream's items the server may still send; a sink's the client may still send. */
+	uint32_t credits;
+	uint32_t order; /* client: when it was abandoned, to forget the oldest first */
 };
 
 struct rfd_streams {

@@ -69,9 +69,60 @@ test_allocation_failure_leaves_buffer_unchanged(void)
 	rfd_buf_free(&b);
 }
 
+static void
+test_set_capacity_exactly(void)
+{
+	struct rfd_buf b;
+
+	rfd_buf_init(&b);
+	CHECK_EQ(rfd_buf_set_capacity(&b, 70000), 0);
+	CHECK_EQ(b.cap, 70000);
+	CHECK_EQ(b.len, 0);
+	CHECK_EQ(rfd_buf_append(&b, "abcdef", 6), 0);
+	CHECK_EQ(b.cap, 70000);
+
+	/* Shrinking keeps the bytes. */
+	CHECK_EQ(rfd_buf_set_capacity(&b, 6), 0);
+	CHECK_EQ(b.cap, 6);
+	CHECK_EQ(b.len, 6);
+	CHECK_MEM(b.data, "abcdef", 6);
+
+	rfd_buf_consume(&b, 6);
+	CHECK_EQ(rfd_buf_set_capacity(&b, 0), 0);
+	CHECK(b.data == NULL);
+	CHECK_EQ(b.cap, 0);
+	CHECK_EQ(rfd_buf_set_capacity(&b, 0), 0);
+	rfd_buf_free(&b);
+}
+
+static void
+test_set_capacity_failure_leaves_buffer_unchanged(void)
+{
+	struct rfd_buf b;
+	uint8_t *data;
+
+	rfd_buf_init(&b);
+	CHECK_EQ(rfd_buf_set_capacity(&b, 4096), 0);
+	CHECK_EQ(rfd_buf_append(&b, "xyz", 3), 0);
+	data = b.data;
+	for (size_t cap = 16; cap <= 8192; cap *= 512) {
+		rfd_alloc_fail_at(0);
+		CHECK_EQ(rfd_buf_set_capacity(&b, cap), -ENOMEM);
+		CHECK_EQ(rfd_alloc_fail_at(-1), 1);
+		CHECK(b.data == data);
+		CHECK_EQ(b.cap, 4096);
+		CHECK_EQ(b.len, 3);
+		CHECK_MEM(b.data, "xyz", 3);
+	}
+	rfd_buf_free(&b);
+}
+
 static const struct rfd_test tests[] = {
 	{"big_endian_writers", test_big_endian_writers},
 	{"consume_and_growth", test_consume_and_growth},
+	{"set_capacity_exactly", test_set_capacity_exactly},
+	{"set_capacity_failure_leaves_buffer_unchanged",
+	 test_set_capacity_failure_leaves_buffer_unchanged},
 	{"allocation_failure_leaves_buffer_unchanged",
 	 test_allocation_failure_leaves_buffer_unchanged},
 	{NULL, NULL},

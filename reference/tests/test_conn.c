@@ -34,10 +34,15 @@ struct events {
 	int stream_status[300];
 	uint32_t stream_ids[300];
 	int n_stream;
-	/* Server: stream events. */
+	/* Server: stream events; client: sink credit. */
 	int events[16];
 	uint32_t event_ids[16];
 	int n_events;
+	/* Server: what sinks delivered, in order (msg NULL: the end of the client's side). */
+	struct rfd_msg *sink_msgs[300];
+	int sink_status[300];
+	uint32_t sink_ids[300];
+	int n_sink;
 };
 
 static void
@@ -97,6 +102,20 @@ on_stream_event(void *user, uint32_t stream_id, enum rfd_conn_stream_event event
 }
 
 static void
+on_sink(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	struct events *ev = user;
+
+	if (ev->n_sink < 300) {
+		ev->sink_ids[ev->n_sink] = stream_id;
+		ev->sink_status[ev->n_sink] = status;
+		ev->sink_msgs[ev->n_sink++] = msg;
+	} else {
+		rfd_msg_free(msg);
+	}
+}
+
+static void
 on_failed(void *user, int err, const char *why)
 {
 	struct events *ev = user;
@@ -111,6 +130,7 @@ static const struct rfd_conn_callbacks callbacks = {
     .reply = on_reply,
     .stream = on_stream,
     .stream_event = on_stream_event,
+    .sink = on_sink,
     .failed = on_failed,
 };
 
@@ -123,6 +143,8 @@ events_free(struct events *ev)
 		rfd_msg_free(ev->replies[i]);
 	for (int i = 0; i < ev->n_stream; i++)
 		rfd_msg_free(ev->stream_msgs[i]);
+	for (int i = 0; i < ev->n_sink; i++)
+		rfd_msg_free(ev->sink_msgs[i]);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -890,8 +912,10 @@ test_fragmented_request_with_fds(void)
 static void
 test_allocation_failures_leak_nothing(void)
 {
+	bool every_site = false;
+
 	/* Every allocation of a request/reply exchange fails once, in turn. */
-	for (long site = 0; site < 200; site++) {
+	for (long site = 0; site < 400 && !every_site; site++) {
 		struct events client_ev = {0}, server_ev = {0};
 		struct rfd_conn *client, *server;
 		int fds[2] = {open_null(), open_null()};
@@ -922,9 +946,9 @@ test_allocation_failures_leak_nothing(void)
 		events_free(&server_ev);
 		rfd_conn_free(client);
 		rfd_conn_free(server);
-		if (made <= site)
-			break; /* every site has failed once */
+		every_site = made <= site;
 	}
+	CHECK(every_site);
 }
 
 static void
@@ -954,6 +978,49 @@ test_second_setup_and_bad_stream_ids_fail_the_connection(void)
 		give(server, &bytes);
 		CHECK_EQ(ev.n_requests, 1);
 		CHECK_EQ(rfd_conn_error(server), -EPROTO);
+		drain(server, &bytes, NULL);
+		CHECK(find_error(&bytes, 0, &code, NULL));
+		CHECK_EQ(code, RFD_ERROR_CONNECTION_ERROR);
+		events_free(&ev);
+		rfd_conn_free(server);
+	}
+	rfd_buf_free(&bytes);
+}
+
+/*
+ * FRAME-13: a request frame on a stream in use, or on an even stream, fails
+ * the connection at that frame even when it is only the first fragment of
+ * its request: no reassembly starts, and the FDs queued for it are closed.
+ */
+static void
+test_fragmented_request_on_stream_in_use_fails_at_once(void)
+{
+	static const uint8_t types[] = {RFD_FRAME_REQUEST_RESPONSE, RFD_FRAME_REQUEST_FNF,
+	                                RFD_FRAME_REQUEST_STREAM, RFD_FRAME_REQUEST_CHANNEL};
+	struct rfd_buf bytes;
+	uint32_t code = 0;
+
+	rfd_buf_init(&bytes);
+	for (size_t i = 0; i < 2 * sizeof(types); i++) {
+		struct events ev = {0};
+		struct rfd_conn *server = ready_server(&ev, NULL);
+		bool even = i >= sizeof(types);
+		size_t start;
+		int fd = open_null();
+
+		bytes.len = 0;
+		raw_request(&bytes, RFD_FRAME_REQUEST_RESPONSE, 1, "a", 0, 0);
+		give(server, &bytes);
+		REQUIRE(ev.n_requests == 1); /* stream 1 is in use until it is answered */
+		rfd_conn_recv_fds(server, &fd, 1);
+		start = bytes.len;
+		raw_request(&bytes, types[i % sizeof(types)], even ? 4 : 1, "b", 1, 0);
+		bytes.data[start + 8] |= 0x80; /* FOLLOWS, in the low byte of type and flags */
+		give(server, &bytes);
+		CHECK_EQ(rfd_conn_error(server), -EPROTO);
+		CHECK(strstr(rfd_conn_error_text(server), "even or still in use") != NULL);
+		CHECK(!rfd_test_fd_is_open(fd));
+		CHECK_EQ(rfd_conn_queued_fds(server), 0);
 		drain(server, &bytes, NULL);
 		CHECK(find_error(&bytes, 0, &code, NULL));
 		CHECK_EQ(code, RFD_ERROR_CONNECTION_ERROR);
@@ -1774,7 +1841,7 @@ enum violation {
 	V_ITEM_FIRST,
 	V_REQUEST_N,
 	V_COMPLETE_FIRST,
-	V_EMPTY_PAYLOAD,
+	V_COMPRESSED_ITEM,
 	N_VIOLATIONS,
 };
 
@@ -1788,14 +1855,14 @@ static const struct {
     [V_ITEM_FIRST] = {-EPROTO, "before the first response"},
     [V_REQUEST_N] = {-EPROTO, "REQUEST_N"},
     [V_COMPLETE_FIRST] = {-EPROTO, "completed before its first response"},
-    [V_EMPTY_PAYLOAD] = {-EPROTO, "payloadMetadata"},
+    [V_COMPRESSED_ITEM] = {-EPROTO, "compressed"},
 };
 
 /*
  * STREAM-12, STREAM-17, STREAM-18: a stream that breaks the contract (FDs
  * that do not match, an item past the credit, REQUEST_N from the server, an
- * end or an item before the first response) fails with the reason, and so
- * does the connection.
+ * end or an item before the first response, a compressed item) fails with
+ * the reason, and so does the connection.
  */
 static void
 check_violation(enum violation v)
@@ -1837,9 +1904,23 @@ check_violation(enum violation v)
 	case V_COMPLETE_FIRST:
 		give_stream_payload(p.client, id, RFD_FLAG_COMPLETE, true, RFD_PAYLOAD_NONE, 0, 0);
 		break;
-	default:
-		give_stream_payload(p.client, id, next, false, RFD_PAYLOAD_EMPTY, 1, 0);
+	default: {
+		/* StreamPayloadMetadata {1: compression ZLIB, 3: responseMetadata, 5: 1 FD at 0} */
+		struct rfd_frame frame = {.stream_id = id,
+		                          .type = RFD_FRAME_PAYLOAD,
+		                          .flags = next,
+		                          .has_metadata = true};
+		uint8_t md[32];
+		struct rfd_buf wire;
+
+		frame.metadata.ptr = md;
+		frame.metadata.len = rfd_test_hex("15 02 2c 1c 00 00 2c 16 00 15 02 00 00", md, 32);
+		rfd_buf_init(&wire);
+		rfd_frame_encode(&frame, &wire);
+		give(p.client, &wire);
+		rfd_buf_free(&wire);
 		break;
+	}
 	}
 	REQUIRE(p.cev.n_stream >= 1);
 	CHECK(p.cev.stream_msgs[p.cev.n_stream - 1] == NULL);
@@ -1892,10 +1973,10 @@ test_stream_ends(void)
 	CHECK(p.cev.stream_ids[1] == a);
 
 	CHECK_EQ(rfd_conn_stream_open(p.server, b, "\x00", 1, NULL), 0);
-	CHECK_EQ(rfd_conn_stream_exception(p.server, b, "E", "bad", "\x1c\x00\x00", 3), 0);
+	CHECK_EQ(rfd_conn_stream_exception(p.server, b, "E", "bad", "\x1c\x00\x00", 3, NULL), 0);
 	CHECK_EQ(rfd_conn_stream_open(p.server, c, "\x00", 1, NULL), 0);
 	CHECK_EQ(rfd_conn_stream_error(p.server, c, RFD_ERROR_APPLICATION_ERROR, "broke"), 0);
-	CHECK_EQ(rfd_conn_send_exception(p.server, d, "E", "first", "\x1c\x00\x00", 3), 0);
+	CHECK_EQ(rfd_conn_send_exception(p.server, d, "E", "first", "\x1c\x00\x00", 3, NULL), 0);
 	CHECK_EQ(rfd_conn_stream_open(p.server, e, "\x00", 1, NULL), 0);
 	CHECK_EQ(rfd_conn_stream_send(p.server, e, "\x0c\x00\x00", 3, NULL), 0);
 	CHECK_EQ(rfd_conn_in_flight(p.server), 2);
@@ -2085,6 +2166,53 @@ test_stream_queue_keeps_order(void)
 	pair_close(&p);
 }
 
+/*
+ * LIMIT-14: the stream queue of a connection takes no item while its items
+ * hold fd_budget FDs or more, whichever streams they belong to: a client
+ * that stops reading holds the server's FDs below fd_budget + 3 * 253.  The
+ * queue takes items again once the output has gone out.
+ */
+static void
+test_stream_queue_fd_budget(void)
+{
+	struct pair p;
+	uint32_t a, b, c;
+	int read_end = -1;
+
+	REQUIRE(pair_open(&p, NULL));
+	a = pair_stream(&p, 50);
+	b = pair_stream(&p, 50);
+	c = pair_stream(&p, 50);
+	CHECK_EQ(rfd_conn_stream_open(p.server, a, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_open(p.server, b, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_open(p.server, c, "\x00", 1, NULL), 0);
+
+	/* Two items of 253 FDs fill the output; four more wait, 1012 FDs: a's share is spent. */
+	for (int i = 0; i < 6; i++)
+		CHECK_EQ(rfd_conn_stream_send(p.server, a, "i", 1, null_group(RFD_MAX_FDS)), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, a), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, b), 4);
+	/* One more item of b passes the budget of 1024: then no stream takes any. */
+	CHECK_EQ(rfd_conn_stream_send(p.server, b, "i", 1, null_group(RFD_MAX_FDS)), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, b), 0);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, c), 0);
+	CHECK_EQ(rfd_conn_stream_send(p.server, c, "i", 1, pipe_group(&read_end)), -EAGAIN);
+	CHECK(write_end_closed(read_end)); /* the core owned the FDs it refused */
+	close(read_end);
+	CHECK_EQ(rfd_conn_stream_send(p.server, c, "i", 1, NULL), -EAGAIN);
+	/* Completions and errors still end streams. */
+	CHECK_EQ(rfd_conn_stream_complete(p.server, c), 0);
+
+	pump(p.server, p.client);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, a), 4);
+	CHECK_EQ(rfd_conn_stream_credits(p.server, b), 4);
+	REQUIRE(p.cev.n_stream == 3 + 7 + 1);
+	CHECK(p.cev.stream_msgs[10] == NULL && p.cev.stream_ids[10] == c);
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	pair_close(&p);
+}
+
 /* Every allocation of a stream exchange fails once, in turn: nothing leaks, no FD stays open. */
 static void
 test_stream_allocation_failures_leak_nothing(void)
@@ -2110,7 +2238,1192 @@ test_stream_allocation_failures_leak_nothing(void)
 			rfd_conn_stream_request(client, id, 3);
 			pump(client, server);
 			rfd_conn_stream_send(server, id, "j", 1, null_group(1));
-			rfd_conn_stream_exception(server, id, "E", "w", "\x00", 1);
+			rfd_conn_stream_exception(server, id, "E", "w", "\x00", 1, NULL);
+			rfd_conn_abandon(client, id);
+			pump(server, client);
+			pump(client, server);
+		}
+		made = rfd_alloc_fail_at(-1);
+		events_free(&cev);
+		events_free(&sev);
+		rfd_conn_free(client);
+		rfd_conn_free(server);
+		every_site = made <= site;
+	}
+	CHECK(every_site);
+}
+
+/* Give @client an item on @stream_id whose StreamPayloadMetadata is @hex. */
+static void
+give_item_metadata(struct rfd_conn *client, uint32_t stream_id, uint16_t flags, const char *hex)
+{
+	struct rfd_frame frame = {.stream_id = stream_id,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = flags,
+	                          .has_metadata = true,
+	                          .data = {(const uint8_t *)"\x00", 1}};
+	uint8_t md[64];
+	struct rfd_buf wire;
+
+	frame.metadata.ptr = md;
+	frame.metadata.len = rfd_test_hex(hex, md, sizeof(md));
+	rfd_buf_init(&wire);
+	rfd_frame_encode(&frame, &wire);
+	give(client, &wire);
+	rfd_buf_free(&wire);
+}
+
+/*
+ * STREAM-20, STREAM-21: an item with an empty payloadMetadata union, or
+ * metadata that does not decode, fails its stream and not the connection:
+ * its FDs are closed and, without COMPLETE, the stream is cancelled and kept
+ * abandoned; a claim that fails on the abandoned stream keeps the connection
+ * too, and the FDs of the next call still match.
+ */
+static void
+test_stream_item_neither_result_nor_exception(void)
+{
+	struct pair p;
+	struct rfd_frame frames[4];
+	struct rfd_buf tap;
+	uint32_t a, b, c, call;
+	int fds[2] = {open_null(), open_null()};
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	a = pair_stream(&p, 5);
+	b = pair_stream(&p, 5);
+	c = pair_stream(&p, 5);
+	give_stream_payload(p.client, a, RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE, 0, 0);
+	give_stream_payload(p.client, b, RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE, 0, 0);
+	give_stream_payload(p.client, c, RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE, 0, 0);
+	REQUIRE(p.cev.n_stream == 3);
+
+	/* a: an empty union (3c 00) with an FD, no COMPLETE: CANCEL, abandoned. */
+	rfd_conn_recv_fds(p.client, &fds[0], 1);
+	give_item_metadata(p.client, a, RFD_FLAG_NEXT, "3c 00 2c 16 00 15 02 00 00");
+	REQUIRE(p.cev.n_stream == 4);
+	CHECK(p.cev.stream_msgs[3] == NULL && p.cev.stream_status[3] == -EPROTO);
+	CHECK(strstr(rfd_conn_reason(p.client), "payloadMetadata") != NULL);
+	CHECK(!rfd_test_fd_is_open(fds[0]));
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1);
+	pump_tap(p.client, p.server, &tap);
+	REQUIRE(frames_on(&tap, a, frames, 4) == 1);
+	CHECK_EQ(frames[0].type, RFD_FRAME_CANCEL);
+	/* Crossing the CANCEL: an item whose claim fails (fdSeqNum 5, not 1), then the end. */
+	rfd_conn_recv_fds(p.client, &fds[1], 1);
+	give_stream_payload(p.client, a, RFD_FLAG_NEXT, false, RFD_PAYLOAD_RESPONSE, 1, 5);
+	CHECK(!rfd_test_fd_is_open(fds[1]));
+	give_stream_payload(p.client, a, RFD_FLAG_COMPLETE, false, RFD_PAYLOAD_NONE, 0, 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 0);
+
+	/* b: metadata that does not decode, with COMPLETE: no CANCEL. */
+	give_item_metadata(p.client, b, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, "3c 1c 00");
+	REQUIRE(p.cev.n_stream == 5);
+	CHECK(p.cev.stream_msgs[4] == NULL && p.cev.stream_status[4] == -EPROTO);
+	CHECK(strstr(rfd_conn_reason(p.client), "unreadable stream item metadata") != NULL);
+	/* c: an empty union with COMPLETE. */
+	give_item_metadata(p.client, c, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, "3c 00 00");
+	REQUIRE(p.cev.n_stream == 6);
+	CHECK_EQ(p.cev.stream_status[5], -EPROTO);
+	tap.len = 0;
+	pump_tap(p.client, p.server, &tap);
+	CHECK_EQ(frames_on(&tap, b, frames, 4), 0);
+	CHECK_EQ(frames_on(&tap, c, frames, 4), 0);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+
+	/* The connection goes on: the FDs of a reply match, at fdSeqNum 2. */
+	CHECK_EQ(
+	    rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "m", NULL, 0, 0, NULL, &call), 0);
+	fds[0] = open_null();
+	rfd_conn_recv_fds(p.client, &fds[0], 1);
+	give_stream_payload(p.client, call, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, true,
+	                    RFD_PAYLOAD_RESPONSE, 1, 2);
+	REQUIRE(p.cev.n_replies == 1 && p.cev.replies[0]);
+	CHECK_EQ(p.cev.reply_status[0], 0);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.replies[0]), 1);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/*
+ * STREAM-2, STREAM-6, STREAM-19: an initial request n of 0 still gets the
+ * first response, which leaves the stream one credit short: the first
+ * REQUEST_N pays for it; a credit with the top bit set is no limit.
+ */
+static void
+test_stream_credit_edges(void)
+{
+	struct rfd_frame request_n = {.type = RFD_FRAME_REQUEST_N, .u32 = 1};
+	struct events ev = {0};
+	struct rfd_conn *server = ready_server(&ev, NULL);
+	struct rfd_buf wire;
+	uint32_t id = 1;
+
+	rfd_buf_init(&wire);
+	raw_request_of_kind(&wire, RFD_FRAME_REQUEST_STREAM, 4, 1, "s", 0, 0);
+	wire.data[9] = wire.data[10] = wire.data[11] = wire.data[12] = 0; /* initial request n 0 */
+	give(server, &wire);
+	REQUIRE(ev.n_requests == 1);
+	CHECK_EQ(rfd_conn_stream_open(server, id, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_credits(server, id), 0);
+	request_n.stream_id = id;
+	rfd_frame_encode(&request_n, &wire);
+	give(server, &wire);
+	CHECK_EQ(rfd_conn_stream_credits(server, id), 0); /* paid for the first response */
+	rfd_frame_encode(&request_n, &wire);
+	give(server, &wire);
+	CHECK_EQ(rfd_conn_stream_credits(server, id), 1);
+	CHECK_EQ(rfd_conn_stream_send(server, id, "\x0c\x00\x00", 3, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_credits(server, id), 0);
+	/* REQUEST_N 0x80000002, written by hand: a conforming sender never sets the top bit. */
+	wire.len = rfd_test_hex("00 00 0a 00 00 00 01 20 00 80 00 00 02", wire.data, wire.cap);
+	give(server, &wire);
+	CHECK_EQ(rfd_conn_stream_credits(server, id), 4); /* no limit but the stream queue's */
+	CHECK_EQ(rfd_conn_error(server), 0);
+	rfd_buf_free(&wire);
+	events_free(&ev);
+	rfd_conn_free(server);
+}
+
+/*
+ * STREAM-19, STREAM-6 at the edges of a u32: an initial request n of 2^31
+ * or more is no limit from the start, and stays so whatever items and
+ * REQUEST_N follow; 2^31 - 1 and 0 count as any other value.  Items with an
+ * FD each fill the output (2) and the stream queue (4), then REQUEST_N
+ * comes, then the output drains: the stream takes items again.  Counted in
+ * a 32-bit number without saturation, 0xFFFFFFFF - 1 - 6 + 8 wraps to 0 and
+ * the stream would stall for good.
+ */
+static void
+test_stream_credit_saturation(void)
+{
+	static const struct {
+		uint32_t initial_n;
+		uint32_t request_n;
+		unsigned credits; /* once the output drained */
+	} cases[] = {
+	    {0xFFFFFFFF, 8, 4},          {0xFFFFFFFF, 0x7FFFFFFF, 4},
+	    {0xFFFFFFFF, 0xFFFFFFFF, 4}, {0x80000000, 8, 4},
+	    {0x80000000, 0xFFFFFFFF, 4}, {0x7FFFFFFF, 0xFFFFFFFF, 4},
+	    {7, 0x7FFFFFFF - 2, 4},      {7, 1, 1},
+	    {0, 0xFFFFFFFF, 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rfd_frame request_n = {
+		    .stream_id = 1, .type = RFD_FRAME_REQUEST_N, .u32 = cases[i].request_n};
+		uint32_t n = cases[i].initial_n;
+		struct events ev = {0};
+		struct rfd_conn *server = ready_server(&ev, NULL);
+		struct rfd_buf wire;
+		int sent = 0;
+
+		rfd_buf_init(&wire);
+		raw_request_of_kind(&wire, RFD_FRAME_REQUEST_STREAM, 4, 1, "s", 0, 0);
+		wire.data[9] = (uint8_t)(n >> 24); /* the initial request n, after the header */
+		wire.data[10] = (uint8_t)(n >> 16);
+		wire.data[11] = (uint8_t)(n >> 8);
+		wire.data[12] = (uint8_t)n;
+		give(server, &wire);
+		REQUIRE(ev.n_requests == 1);
+		CHECK_EQ(rfd_conn_stream_open(server, 1, "\x00", 1, NULL), 0);
+		while (sent < 10 && rfd_conn_stream_credits(server, 1) > 0) {
+			CHECK_EQ(rfd_conn_stream_send(server, 1, "i", 1, null_group(1)), 0);
+			sent++;
+		}
+		CHECK_EQ(sent, n == 0 ? 0 : 6);
+		rfd_frame_encode(&request_n, &wire);
+		give(server, &wire);
+		drain(server, &wire, NULL);
+		if (rfd_conn_stream_credits(server, 1) != cases[i].credits)
+			rfd_test_fail(__FILE__, __LINE__,
+			              "initial request n 0x%x, REQUEST_N 0x%x: %u credits, not %u",
+			              n, cases[i].request_n, rfd_conn_stream_credits(server, 1),
+			              cases[i].credits);
+		CHECK_EQ(rfd_conn_error(server), 0);
+		rfd_buf_free(&wire);
+		events_free(&ev);
+		rfd_conn_free(server);
+	}
+}
+
+/* ---- Extensions and sinks ---- */
+
+enum { BOTH = RFD_EXTENSION_SINK | RFD_EXTENSION_EXCEPTION };
+
+static bool
+pair_open_with(struct pair *p, unsigned client_offers, unsigned server_accepts)
+{
+	memset(p, 0, sizeof(*p));
+	p->client =
+	    rfd_conn_new_with_extensions(RFD_ROLE_CLIENT, NULL, client_offers, &callbacks, &p->cev);
+	p->server = rfd_conn_new_with_extensions(RFD_ROLE_SERVER, NULL, server_accepts, &callbacks,
+	                                         &p->sev);
+	if (!p->client || !p->server)
+		return false;
+	pump(p->client, p->server);
+	pump(p->server, p->client);
+	return p->cev.ready == 1 && p->sev.ready == 1;
+}
+
+/* Whether @bytes holds exactly the bytes of @hex. */
+static bool
+buf_is(const struct rfd_buf *bytes, const char *hex)
+{
+	uint8_t want[512];
+	size_t n = rfd_test_hex(hex, want, sizeof(want));
+
+	return bytes->len == n && memcmp(bytes->data, want, n) == 0;
+}
+
+/* Open a sink "s" and deliver its request; the server's msg is freed. */
+static uint32_t
+pair_sink(struct pair *p)
+{
+	uint32_t id = 0;
+
+	CHECK_EQ(rfd_conn_send_sink(p->client, "s", "\x00", 1, 0, NULL, &id), 0);
+	pump(p->client, p->server);
+	for (int i = 0; i < p->sev.n_requests; i++) {
+		CHECK_EQ(rfd_msg_call_kind(p->sev.requests[i]), RFD_CALL_SINK);
+		rfd_msg_free(p->sev.requests[i]);
+	}
+	p->sev.n_requests = 0;
+	return id;
+}
+
+/* A sink open for items: its first response delivered, @credits granted. */
+static uint32_t
+flowing_sink(struct pair *p, uint32_t credits)
+{
+	uint32_t id = pair_sink(p);
+
+	CHECK_EQ(rfd_conn_sink_open(p->server, id, "\x00", 1, NULL), 0);
+	if (credits)
+		CHECK_EQ(rfd_conn_sink_request(p->server, id, credits), 0);
+	pump(p->server, p->client);
+	return id;
+}
+
+/* The metadata of a SETUP frame (after the protocol key) that @conn wrote first. */
+static bool
+setup_metadata(struct rfd_conn *conn, struct rfd_buf *frame_bytes, struct rfd_slice *md)
+{
+	struct rfd_frame frame;
+	size_t pos = 0;
+
+	drain(conn, frame_bytes, NULL);
+	if (!next_frame(frame_bytes, &pos, &frame) || frame.type != RFD_FRAME_SETUP ||
+	    frame.metadata.len < 4)
+		return false;
+	*md = (struct rfd_slice){frame.metadata.ptr + 4, frame.metadata.len - 4};
+	return true;
+}
+
+/*
+ * EXT-1 and appendix A.12: the SETUP offering sink and exception, byte for
+ * byte as the frame and metadata encoders write it; the core's own SETUP is
+ * the same with its agent in ClientMetadata, and sends the key only when it
+ * offers something.
+ */
+static void
+test_setup_offer_bytes(void)
+{
+	static const char a12[] =
+	    "00 00 82 00 00 00 00 05 00 00 01 00 00 7f ff ff ff 7f ff ff ff 25 61 70 70 6c 69 63 61"
+	    "74 69 6f 6e 2f 78 2d 72 6f 63 6b 65 74 2d 6d 65 74 61 64 61 74 61 2b 63 6f 6d 70 61 63"
+	    "74 1c 61 70 70 6c 69 63 61 74 69 6f 6e 2f 78 2d 72 6f 63 6b 65 74 2d 70 61 79 6c 6f 61"
+	    "64 00 00 2a f0 9f 9a 80 35 10 15 14 5c 3b 01 88 0c 72 6f 63 6b 65 74 66 64 2e 66 64 73"
+	    "0e 73 69 6e 6b 2c 65 78 63 65 70 74 69 6f 6e 00 00";
+	/* RequestSetupMetadata {3: 8, 4: 10, 9: {1: "rocketfd/0.1", 3: {"rocketfd.fds": ...}}} */
+	static const char core_both[] =
+	    "35 10 15 14 5c 18 0c 72 6f 63 6b 65 74 66 64 2f 30 2e 31 2b 01 88 0c 72 6f 63 6b 65 74"
+	    "66 64 2e 66 64 73 0e 73 69 6e 6b 2c 65 78 63 65 70 74 69 6f 6e 00 00";
+	static const char core_sink[] =
+	    "35 10 15 14 5c 18 0c 72 6f 63 6b 65 74 66 64 2f 30 2e 31 2b 01 88 0c 72 6f 63 6b 65 74"
+	    "66 64 2e 66 64 73 04 73 69 6e 6b 00 00";
+	static const char core_none[] =
+	    "35 10 15 14 5c 18 0c 72 6f 63 6b 65 74 66 64 2f 30 2e 31 00 00";
+	static const struct {
+		unsigned offer;
+		const char *hex;
+	} cores[] = {{BOTH, core_both}, {RFD_EXTENSION_SINK, core_sink}, {0, core_none}};
+	struct rfd_setup_metadata md = {
+	    .has_min_version = true,
+	    .min_version = 8,
+	    .has_max_version = true,
+	    .max_version = 10,
+	    .has_extensions = true,
+	    .extensions = {(const uint8_t *)"sink,exception", 14},
+	};
+	struct rfd_frame frame = {
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
+	};
+	struct rfd_buf meta, wire;
+
+	rfd_buf_init(&meta);
+	rfd_buf_init(&wire);
+	rfd_buf_put_u32(&meta, 0xf09f9a80);
+	REQUIRE(rfd_setup_metadata_encode(&md, &meta) == 0);
+	frame.metadata = (struct rfd_slice){meta.data, meta.len};
+	REQUIRE(rfd_frame_encode(&frame, &wire) == 0);
+	CHECK(buf_is(&wire, a12));
+	rfd_buf_free(&meta);
+
+	for (size_t i = 0; i < sizeof(cores) / sizeof(cores[0]); i++) {
+		struct events ev = {0};
+		struct rfd_conn *client = rfd_conn_new_with_extensions(
+		    RFD_ROLE_CLIENT, NULL, cores[i].offer, &callbacks, &ev);
+		struct rfd_slice got;
+
+		REQUIRE(client);
+		CHECK_EQ(rfd_conn_extensions(client), cores[i].offer);
+		wire.len = 0;
+		CHECK(setup_metadata(client, &wire, &got) && bytes_are(got, cores[i].hex));
+		rfd_conn_free(client);
+	}
+	rfd_buf_free(&wire);
+}
+
+/* A server core given a SETUP whose RequestSetupMetadata is @hex. */
+static struct rfd_conn *
+server_with_setup(struct events *ev, const char *hex, unsigned accepts)
+{
+	struct rfd_conn *server =
+	    rfd_conn_new_with_extensions(RFD_ROLE_SERVER, NULL, accepts, &callbacks, ev);
+	struct rfd_frame frame = {
+	    .type = RFD_FRAME_SETUP,
+	    .version_major = 1,
+	    .keepalive_ms = 0x7FFFFFFF,
+	    .max_lifetime_ms = 0x7FFFFFFF,
+	    .metadata_mime = {(const uint8_t *)"application/x-rocket-metadata+compact", 37},
+	    .data_mime = {(const uint8_t *)"application/x-rocket-payload", 28},
+	    .has_metadata = true,
+	};
+	uint8_t md[256] = {0xf0, 0x9f, 0x9a, 0x80};
+	struct rfd_buf wire;
+
+	frame.metadata = (struct rfd_slice){md, 4 + rfd_test_hex(hex, md + 4, sizeof(md) - 4)};
+	rfd_buf_init(&wire);
+	rfd_frame_encode(&frame, &wire);
+	give(server, &wire);
+	drain(server, &wire, NULL);
+	rfd_buf_free(&wire);
+	return server;
+}
+
+/*
+ * EXT-2 at a server: names split at commas, blanks and empty names ignored,
+ * unknown names ignored, the last entry of a repeated key; an otherMetadata
+ * that is not a map of strings is no offer, and no reason to refuse SETUP.
+ * The server accepts only what it implements and was offered (EXT-4).
+ */
+static void
+test_server_reads_the_offer(void)
+{
+#define KEY "0c 72 6f 63 6b 65 74 66 64 2e 66 64 73"
+	static const struct {
+		const char *hex;
+		unsigned accepts;
+		unsigned agreed;
+	} cases[] = {
+	    /* No clientMetadata, none with otherMetadata. */
+	    {"35 10 15 14 00", BOTH, 0},
+	    {"35 10 15 14 5c 18 01 78 00 00", BOTH, 0},
+	    /* " sink ,,\texception\t, future-name" */
+	    {"35 10 15 14 5c 3b 01 88 " KEY
+	     " 20 20 73 69 6e 6b 20 2c 2c 09 65 78 63 65 70 74 69 6f 6e 09 2c 20 66 75 74 75 72 65 "
+	     "2d 6e 61 6d 65 00 00",
+	     BOTH, BOTH},
+	    {"35 10 15 14 5c 3b 01 88 " KEY " 09 65 78 63 65 70 74 69 6f 6e 00 00", BOTH,
+	     RFD_EXTENSION_EXCEPTION},
+	    /* "sink,exception" offered, the server accepting sink only. */
+	    {"35 10 15 14 5c 3b 01 88 " KEY " 0e 73 69 6e 6b 2c 65 78 63 65 70 74 69 6f 6e 00 00",
+	     RFD_EXTENSION_SINK, RFD_EXTENSION_SINK},
+	    /* Names compared exactly: "Sink", "sinks". */
+	    {"35 10 15 14 5c 3b 01 88 " KEY " 0a 53 69 6e 6b 2c 73 69 6e 6b 73 00 00", BOTH, 0},
+	    /* The key twice: the last entry counts; another key is skipped. */
+	    {"35 10 15 14 5c 3b 03 88 01 78 04 73 69 6e 6b " KEY " 04 73 69 6e 6b " KEY
+	     " 09 65 78 63 65 70 74 69 6f 6e 00 00",
+	     BOTH, RFD_EXTENSION_EXCEPTION},
+	    /* map<string, i32>, an i32, a list: not a map of strings. */
+	    {"35 10 15 14 5c 3b 01 85 " KEY " 02 00 00", BOTH, 0},
+	    {"35 10 15 14 5c 35 02 00 00", BOTH, 0},
+	    {"35 10 15 14 5c 39 18 04 73 69 6e 6b 00 00", BOTH, 0},
+	    /* clientMetadata twice: the second replaces the first whole. */
+	    {"35 10 15 14 5c 3b 01 88 " KEY " 04 73 69 6e 6b 00 0c 12 00 00", BOTH, 0},
+	};
+#undef KEY
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct events ev = {0};
+		struct rfd_conn *server = server_with_setup(&ev, cases[i].hex, cases[i].accepts);
+
+		REQUIRE(server);
+		if (ev.ready != 1 || rfd_conn_extensions(server) != cases[i].agreed)
+			rfd_test_fail(__FILE__, __LINE__, "case %zu: ready %d, extensions %u", i,
+			              ev.ready, rfd_conn_extensions(server));
+		rfd_conn_free(server);
+	}
+}
+
+/*
+ * Appendix A.13 byte for byte, a client that offers sink alone: the
+ * request, the first response answering sink, the credit, the item "one"
+ * with one FD, the completion; and the cancellation of another sink.
+ */
+static void
+test_sink_vectors(void)
+{
+	static const char request[] =
+	    "00 00 24 00 00 00 01 1d 00 00 00 00 02 00 00 0e 15 04 18 07 73 69 6e 6b 46 64 73 15 0c"
+	    "00 18 06 73 69 6e 6b 2d 32 00";
+	static const char first[] =
+	    "00 00 24 00 00 00 01 29 20 00 00 1a 3b 01 88 0c 72 6f 63 6b 65 74 66 64 2e 66 64 73 04"
+	    "73 69 6e 6b 4c 1c 00 00 00 00";
+	static const char credit[] = "00 00 0a 00 00 00 01 20 00 00 00 00 01";
+	static const char item[] = "00 00 1b 00 00 00 01 29 20 00 00 0b 3c 1c 00 00 2c 16 00 15 02"
+	                           "00 00 08 00 03 6f 6e 65 00";
+	static const char completion[] = "00 00 0a 00 00 00 01 29 40 00 00 01 00";
+	static const char cancel[] = "00 00 0a 00 00 00 01 2c 00 00 00 02 03";
+	struct pair p;
+	struct rfd_buf tap;
+	uint32_t id = 0;
+
+	REQUIRE(pair_open_with(&p, RFD_EXTENSION_SINK, BOTH));
+	rfd_buf_init(&tap);
+	CHECK_EQ(rfd_conn_send_sink(p.client, "sinkFds", "\x18\x06sink-2\x00", 9, 0, NULL, &id), 0);
+	CHECK_EQ(id, 1);
+	pump_tap(p.client, p.server, &tap);
+	CHECK(buf_is(&tap, request));
+	REQUIRE(p.sev.n_requests == 1);
+	CHECK_EQ(rfd_msg_call_kind(p.sev.requests[0]), RFD_CALL_SINK);
+	CHECK(!rfd_msg_streaming(p.sev.requests[0]));
+	CHECK_EQ(rfd_msg_extensions(p.sev.requests[0]), RFD_EXTENSION_SINK);
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, NULL), -ENOENT); /* no first response */
+
+	tap.len = 0;
+	CHECK_EQ(rfd_conn_sink_open(p.server, id, "\x00", 1, NULL), 0);
+	CHECK_EQ(rfd_conn_sink_credits(p.server, id), 0);
+	pump_tap(p.server, p.client, &tap);
+	CHECK(buf_is(&tap, first));
+	REQUIRE(p.cev.n_stream == 1);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[0]), RFD_MSG_REPLY);
+	CHECK(rfd_conn_sink_agreed(p.client, id));
+	CHECK_EQ(rfd_conn_sink_credits(p.client, id), 0);
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, NULL), -EAGAIN);
+
+	tap.len = 0;
+	CHECK_EQ(rfd_conn_sink_request(p.server, id, 0), -EINVAL);
+	CHECK_EQ(rfd_conn_sink_request(p.server, id, 1), 0);
+	CHECK_EQ(rfd_conn_sink_credits(p.server, id), 1);
+	pump_tap(p.server, p.client, &tap);
+	CHECK(buf_is(&tap, credit));
+	REQUIRE(p.cev.n_events == 1);
+	CHECK_EQ(p.cev.events[0], RFD_CONN_STREAM_CREDIT);
+	CHECK_EQ(rfd_conn_sink_credits(p.client, id), 1);
+
+	tap.len = 0;
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "\x08\x00\x03one\x00", 7, null_group(1)), 0);
+	CHECK_EQ(rfd_conn_sink_credits(p.client, id), 0);
+	pump_tap(p.client, p.server, &tap);
+	CHECK(buf_is(&tap, item));
+	REQUIRE(p.sev.n_sink == 1);
+	CHECK_EQ(rfd_msg_kind(p.sev.sink_msgs[0]), RFD_MSG_STREAM_ITEM);
+	CHECK_EQ(rfd_msg_fd_count(p.sev.sink_msgs[0]), 1);
+	CHECK_EQ(rfd_conn_sink_credits(p.server, id), 0);
+
+	tap.len = 0;
+	CHECK_EQ(rfd_conn_sink_complete(p.client, id), 0);
+	CHECK_EQ(rfd_conn_sink_complete(p.client, id), -ENOENT);
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, NULL), -ENOENT);
+	pump_tap(p.client, p.server, &tap);
+	CHECK(buf_is(&tap, completion));
+	REQUIRE(p.sev.n_sink == 2);
+	CHECK(p.sev.sink_msgs[1] == NULL && p.sev.sink_status[1] == 0);
+	CHECK_EQ(rfd_conn_sink_request(p.server, id, 1), -ENOENT); /* completed: no more credit */
+	CHECK_EQ(rfd_conn_in_flight(p.client), 1);
+	pair_close(&p);
+
+	REQUIRE(pair_open_with(&p, RFD_EXTENSION_SINK, BOTH));
+	id = flowing_sink(&p, 0);
+	tap.len = 0;
+	rfd_conn_abandon(p.client, id);
+	pump_tap(p.client, p.server, &tap);
+	CHECK(buf_is(&tap, cancel));
+	REQUIRE(p.sev.n_sink == 1);
+	CHECK(p.sev.sink_msgs[0] == NULL && p.sev.sink_status[0] == -ECANCELED);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/*
+ * A whole sink with FDs both ways: items with 0, 1 and 253 FDs go as the
+ * server grants credit, none beyond it (-EAGAIN); the final response
+ * carries FDs under the extension sink, its metadata byte for byte.
+ */
+static void
+test_sink_round_trip_with_fds(void)
+{
+	static const size_t per_item[] = {0, 1, 253, 1};
+	struct pair p;
+	struct rfd_frame frames[4];
+	struct rfd_buf tap;
+	uint32_t id;
+	int read_end = -1;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	id = flowing_sink(&p, 3);
+	REQUIRE(p.cev.n_stream == 1);
+	CHECK(rfd_conn_sink_agreed(p.client, id));
+	CHECK_EQ(rfd_conn_sink_credits(p.client, id), 3);
+	for (size_t i = 0; i < 3; i++)
+		CHECK_EQ(rfd_conn_sink_send(p.client, id, "\x08\x00\x01i\x00", 5,
+		                            per_item[i] ? null_group(per_item[i]) : NULL),
+		         0);
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, null_group(1)), -EAGAIN);
+	pump(p.client, p.server);
+	REQUIRE(p.sev.n_sink == 3);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ(rfd_msg_kind(p.sev.sink_msgs[i]), RFD_MSG_STREAM_ITEM);
+		CHECK_EQ(rfd_msg_fd_count(p.sev.sink_msgs[i]), per_item[i]);
+	}
+	CHECK_EQ(rfd_conn_queued_fds(p.server), 0);
+
+	CHECK_EQ(rfd_conn_sink_request(p.server, id, 1), 0);
+	pump(p.server, p.client);
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "\x08\x00\x01j\x00", 5, null_group(1)), 0);
+	CHECK_EQ(rfd_conn_sink_complete(p.client, id), 0);
+	pump(p.client, p.server);
+	REQUIRE(p.sev.n_sink == 5);
+	CHECK_EQ(rfd_msg_fd_count(p.sev.sink_msgs[3]), 1);
+	CHECK(p.sev.sink_msgs[4] == NULL && p.sev.sink_status[4] == 0);
+
+	/* The final response with an FD: the server's first FDs, fdSeqNum 0. */
+	CHECK_EQ(rfd_conn_sink_finish(p.server, id, "\x0c\x00\x00", 3, pipe_group(&read_end)), 0);
+	CHECK_EQ(rfd_conn_sink_finish(p.server, id, "\x0c\x00\x00", 3, NULL), -ENOENT);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	pump_tap(p.server, p.client, &tap);
+	REQUIRE(frames_on(&tap, id, frames, 4) == 1);
+	CHECK_EQ(frames[0].flags, RFD_FLAG_METADATA | RFD_FLAG_NEXT | RFD_FLAG_COMPLETE);
+	CHECK(bytes_are(frames[0].metadata, "3c 1c 00 00 2c 16 00 15 02 00 00"));
+	REQUIRE(p.cev.n_stream == 2);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[1]), RFD_MSG_REPLY);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[1]), 1);
+	CHECK(write_end_closed(read_end) == false);
+	rfd_msg_free(p.cev.stream_msgs[1]);
+	p.cev.stream_msgs[1] = NULL;
+	CHECK(write_end_closed(read_end));
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	close(read_end);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/*
+ * EXT-5, EXT-6: without the client's offer the server attaches no FDs to
+ * exceptions and final responses (-EOPNOTSUPP, FDs closed, nothing sent),
+ * and its first response answers nothing, so the client sends no FDs on
+ * items; the same when the server does not accept sink.
+ */
+static void
+test_sink_extensions_not_agreed(void)
+{
+	static const struct {
+		unsigned offer;
+		unsigned accept;
+	} cases[] = {{0, BOTH}, {BOTH, 0}, {RFD_EXTENSION_EXCEPTION, BOTH}};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pair p;
+		struct rfd_frame frames[4];
+		struct rfd_response_metadata md;
+		struct rfd_buf tap;
+		const char *why;
+		uint32_t id, call;
+		int read_end = -1;
+		bool exception_ok = cases[i].offer & cases[i].accept & RFD_EXTENSION_EXCEPTION;
+
+		REQUIRE(pair_open_with(&p, cases[i].offer, cases[i].accept));
+		rfd_buf_init(&tap);
+		CHECK_EQ(rfd_conn_extensions(p.server), cases[i].offer & cases[i].accept);
+		CHECK_EQ(rfd_conn_send_sink(p.client, "s", "\x00", 1, 0, NULL, &id), 0);
+		CHECK_EQ(rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "m", NULL, 0, 0,
+		                               NULL, &call),
+		         0);
+		pump(p.client, p.server);
+		REQUIRE(p.sev.n_requests == 2);
+		CHECK_EQ(rfd_msg_extensions(p.sev.requests[0]), cases[i].offer & cases[i].accept);
+		CHECK_EQ(rfd_conn_sink_open(p.server, id, "\x00", 1, NULL), 0);
+		CHECK_EQ(rfd_conn_sink_request(p.server, id, 2), 0);
+		pump_tap(p.server, p.client, &tap);
+		REQUIRE(frames_on(&tap, id, frames, 4) == 2);
+		CHECK_EQ(rfd_response_metadata_decode(frames[0].metadata.ptr,
+		                                      frames[0].metadata.len, &md, &why),
+		         0);
+		CHECK_EQ(md.has_extensions, exception_ok);
+		CHECK(!rfd_conn_sink_agreed(p.client, id));
+
+		CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, pipe_group(&read_end)),
+		         -EOPNOTSUPP);
+		CHECK(write_end_closed(read_end));
+		close(read_end);
+		CHECK_EQ(rfd_conn_sink_credits(p.client, id), 2);
+		CHECK_EQ(rfd_conn_sink_finish(p.server, id, "x", 1, pipe_group(&read_end)),
+		         -EOPNOTSUPP);
+		CHECK(write_end_closed(read_end));
+		close(read_end);
+		CHECK_EQ(rfd_conn_send_exception(p.server, call, "E", "w", "x", 1,
+		                                 pipe_group(&read_end)),
+		         exception_ok ? 0 : -EOPNOTSUPP);
+		if (!exception_ok)
+			CHECK(write_end_closed(read_end));
+		CHECK_EQ(rfd_conn_in_flight(p.server), exception_ok ? 1 : 2);
+		/* Without FDs both still go. */
+		CHECK_EQ(rfd_conn_sink_finish(p.server, id, "\x0c\x00\x00", 3, NULL), 0);
+		if (!exception_ok)
+			CHECK_EQ(rfd_conn_send_exception(p.server, call, "E", "w", "x", 1, NULL),
+			         0);
+		pump(p.server, p.client);
+		CHECK_EQ(p.cev.n_stream, 2);
+		REQUIRE(p.cev.n_replies == 1);
+		CHECK_EQ(rfd_msg_kind(p.cev.replies[0]), RFD_MSG_EXCEPTION);
+		CHECK_EQ(rfd_msg_fd_count(p.cev.replies[0]), exception_ok ? 1 : 0);
+		events_free(&p.cev);
+		CHECK(write_end_closed(read_end));
+		close(read_end);
+		CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+		rfd_buf_free(&tap);
+		pair_close(&p);
+	}
+}
+
+/*
+ * EXT-7, EXT-8 at a client: a declared exception with FDs fails its call,
+ * stream or sink with -EPROTO and its FDs closed, unless the client offered
+ * exception (then they come with it); a sink's final response with FDs
+ * likewise needs the offer of sink.  The connection goes on.
+ */
+static void
+test_client_refuses_unagreed_fds(void)
+{
+	enum { CALL, STREAM_FIRST, STREAM_ITEM, SINK_EXCEPTION, SINK_FINAL, N_WHERE };
+
+	for (int offer = 0; offer < 2; offer++) {
+		for (int where = 0; where < N_WHERE; where++) {
+			struct pair p;
+			enum rfd_payload_kind kind = where == SINK_FINAL
+			                                 ? RFD_PAYLOAD_RESPONSE
+			                                 : RFD_PAYLOAD_DECLARED_EXCEPTION;
+			bool item =
+			    where == STREAM_ITEM || where == SINK_EXCEPTION || where == SINK_FINAL;
+			struct rfd_msg *last;
+			uint32_t id = 0;
+			int fd = open_null(), status;
+
+			REQUIRE(pair_open_with(&p, offer ? BOTH : 0, BOTH));
+			if (where == CALL)
+				CHECK_EQ(rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "m",
+				                               NULL, 0, 0, NULL, &id),
+				         0);
+			else if (where == STREAM_FIRST || where == STREAM_ITEM)
+				id = pair_stream(&p, 5);
+			else
+				id = pair_sink(&p);
+			if (item)
+				give_stream_payload(p.client, id, RFD_FLAG_NEXT, true,
+				                    RFD_PAYLOAD_RESPONSE, 0, 0);
+			rfd_conn_recv_fds(p.client, &fd, 1);
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, !item,
+			                    kind, 1, 0);
+			CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+			CHECK_EQ(rfd_conn_error(p.client), 0);
+			CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+			if (where == CALL) {
+				REQUIRE(p.cev.n_replies == 1);
+				last = p.cev.replies[0];
+				status = p.cev.reply_status[0];
+			} else {
+				REQUIRE(p.cev.n_stream >= 1);
+				last = p.cev.stream_msgs[p.cev.n_stream - 1];
+				status = p.cev.stream_status[p.cev.n_stream - 1];
+			}
+			if (offer) {
+				CHECK_EQ(status, 0);
+				CHECK(last && rfd_msg_fd_count(last) == 1);
+				CHECK(rfd_test_fd_is_open(fd));
+			} else {
+				CHECK_EQ(status, -EPROTO);
+				CHECK(last == NULL);
+				CHECK(!rfd_test_fd_is_open(fd));
+				CHECK(strstr(rfd_conn_reason(p.client), "did not offer") != NULL);
+			}
+			pair_close(&p);
+			CHECK(!rfd_test_fd_is_open(fd));
+		}
+	}
+}
+
+/*
+ * STREAM-14, SINK-8: a message that ends a call at the client without
+ * COMPLETE (an exception item, a declared exception whose FDs the client
+ * did not agree to, EXT-7) leaves the stream or sink open at the server: the
+ * client cancels it and keeps it abandoned, closing the FDs of what still
+ * comes (STREAM-13).  With COMPLETE nothing is sent.
+ */
+static void
+test_ended_without_complete_is_cancelled(void)
+{
+	enum { EXCEPTION_ITEM, UNAGREED_ITEM, UNAGREED_FIRST, SINK_FIRST, COMPLETE_ITEM, N_CASES };
+
+	for (int c = 0; c < N_CASES; c++) {
+		bool sink = c == SINK_FIRST, first = c == UNAGREED_FIRST || sink;
+		struct rfd_frame frames[4];
+		struct rfd_buf tap;
+		struct pair p;
+		uint32_t id;
+		int fd = open_null(), late = open_null();
+
+		REQUIRE(
+		    pair_open_with(&p, c == EXCEPTION_ITEM || c == COMPLETE_ITEM ? BOTH : 0, BOTH));
+		rfd_buf_init(&tap);
+		id = sink ? pair_sink(&p) : pair_stream(&p, 5);
+		if (!first)
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE,
+			                    0, 0);
+		rfd_conn_recv_fds(p.client, &fd, 1);
+		give_stream_payload(p.client, id,
+		                    RFD_FLAG_NEXT | (c == COMPLETE_ITEM ? RFD_FLAG_COMPLETE : 0),
+		                    first, RFD_PAYLOAD_DECLARED_EXCEPTION, 1, 0);
+		REQUIRE(p.cev.n_stream >= 1);
+		if (c == EXCEPTION_ITEM || c == COMPLETE_ITEM) {
+			CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[p.cev.n_stream - 1]),
+			         RFD_MSG_EXCEPTION);
+		} else {
+			CHECK(p.cev.stream_msgs[p.cev.n_stream - 1] == NULL);
+			CHECK_EQ(p.cev.stream_status[p.cev.n_stream - 1], -EPROTO);
+			CHECK(!rfd_test_fd_is_open(fd));
+		}
+		CHECK_EQ(rfd_conn_abandoned(p.client), c == COMPLETE_ITEM ? 0 : 1);
+		CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+		pump_tap(p.client, p.server, &tap);
+		if (c == COMPLETE_ITEM) {
+			CHECK_EQ(frames_on(&tap, id, frames, 4), 0);
+		} else {
+			REQUIRE(frames_on(&tap, id, frames, 4) == 1);
+			CHECK_EQ(frames[0].type, sink ? RFD_FRAME_ERROR : RFD_FRAME_CANCEL);
+			CHECK(!sink || frames[0].u32 == RFD_ERROR_CANCELED);
+			/* An item crossing the cancellation: read as an item, its FD closed. */
+			rfd_conn_recv_fds(p.client, &late, 1);
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT, false,
+			                    RFD_PAYLOAD_RESPONSE, 1, 1);
+			CHECK(!rfd_test_fd_is_open(late));
+			give_stream_payload(p.client, id, RFD_FLAG_COMPLETE, false,
+			                    RFD_PAYLOAD_NONE, 0, 0);
+			CHECK_EQ(rfd_conn_abandoned(p.client), 0);
+		}
+		CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+		CHECK_EQ(rfd_conn_error(p.client), 0);
+		rfd_buf_free(&tap);
+		pair_close(&p);
+		if (rfd_test_fd_is_open(late))
+			close(late);
+	}
+}
+
+/* Give @server a sink item on @stream_id claiming @num FDs at @seq. */
+static void
+give_sink_item(struct rfd_conn *server, uint32_t stream_id, int32_t num, int64_t seq)
+{
+	struct rfd_response_metadata md = {
+	    .payload_kind = RFD_PAYLOAD_RESPONSE,
+	    .fd = {.present = num != 0,
+	           .has_seq = true,
+	           .fd_seq = seq,
+	           .has_num = true,
+	           .num_fds = num},
+	};
+	struct rfd_frame frame = {.stream_id = stream_id,
+	                          .type = RFD_FRAME_PAYLOAD,
+	                          .flags = RFD_FLAG_NEXT,
+	                          .has_metadata = true,
+	                          .data = {(const uint8_t *)"\x08\x00\x00\x00", 4}};
+	struct rfd_buf meta, wire;
+
+	rfd_buf_init(&meta);
+	rfd_buf_init(&wire);
+	rfd_stream_payload_metadata_encode(&md, &meta);
+	frame.metadata = (struct rfd_slice){meta.data, meta.len};
+	rfd_frame_encode(&frame, &wire);
+	give(server, &wire);
+	rfd_buf_free(&meta);
+	rfd_buf_free(&wire);
+}
+
+/*
+ * EXT-7, SINK-10 at a server: a sink item with FDs outside the agreement,
+ * whose FDs do not match its claim, or without credit fails the sink with
+ * ERROR 0x204 (1, 6), its FDs closed; the connection goes on, and later
+ * frames on the failed sink are ignored.
+ */
+static void
+test_sink_items_refused_by_the_server(void)
+{
+	enum { UNAGREED, MISMATCH, NO_CREDIT, N_HOW };
+	static const int want[N_HOW] = {-EPROTO, -EBADFD, -EPROTO};
+
+	for (int how = 0; how < N_HOW; how++) {
+		struct pair p;
+		struct rfd_response_error error;
+		struct rfd_buf wire;
+		uint32_t id, code = 0;
+		int fds[2] = {open_null(), open_null()};
+
+		REQUIRE(pair_open_with(&p, how == UNAGREED ? 0 : BOTH, BOTH));
+		rfd_buf_init(&wire);
+		id = flowing_sink(&p, how == NO_CREDIT ? 1 : 5);
+		if (how == NO_CREDIT) {
+			give_sink_item(p.server, id, 0, 0);
+			rfd_conn_recv_fds(p.server, fds, 1);
+			give_sink_item(p.server, id, 1, 0);
+		} else {
+			rfd_conn_recv_fds(p.server, fds, how == MISMATCH ? 2 : 1);
+			give_sink_item(p.server, id, 1, 0);
+		}
+		REQUIRE(p.sev.n_sink >= 1);
+		CHECK(p.sev.sink_msgs[p.sev.n_sink - 1] == NULL);
+		CHECK_EQ(p.sev.sink_status[p.sev.n_sink - 1], want[how]);
+		CHECK(!rfd_test_fd_is_open(fds[0]));
+		if (how == MISMATCH)
+			CHECK(!rfd_test_fd_is_open(fds[1]));
+		else
+			close(fds[1]);
+		CHECK_EQ(rfd_conn_queued_fds(p.server), 0);
+		CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+		drain(p.server, &wire, NULL);
+		CHECK(find_error(&wire, id, &code, &error));
+		CHECK_EQ(code, RFD_ERROR_INVALID);
+		CHECK(error.has_category && error.category == RFD_ERROR_CATEGORY_INVALID_REQUEST);
+		CHECK(error.has_code && error.code == RFD_ERROR_CODE_REQUEST_PARSING_FAILURE);
+		CHECK_EQ(rfd_conn_sink_finish(p.server, id, "x", 1, NULL), -ENOENT);
+		/* A later item on the failed sink is ignored, its FD left for the next claim. */
+		give_sink_item(p.server, id, 0, 0);
+		CHECK_EQ(rfd_conn_error(p.server), 0);
+		CHECK_EQ(p.sev.n_sink, how == NO_CREDIT ? 2 : 1);
+		rfd_buf_free(&wire);
+		pair_close(&p);
+	}
+}
+
+/*
+ * The client cancels mid-sink, items with FDs queued behind a full output:
+ * those still queued are dropped and their FDs closed, those in the output
+ * go, then ERROR 0x203; the server hears -ECANCELED; a final response that
+ * crossed the cancellation is read and its FDs closed; the FDs of the next
+ * call still match.
+ */
+static void
+test_sink_cancel_drops_queued_items(void)
+{
+	struct pair p;
+	struct rfd_frame frames[8];
+	struct rfd_buf tap;
+	int read_ends[4] = {-1, -1, -1, -1}, final_end = -1;
+	uint32_t id, call;
+	int n;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	id = flowing_sink(&p, 10);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ(rfd_conn_sink_send(p.client, id, "\x08\x00\x00\x00", 4,
+		                            pipe_group(&read_ends[i])),
+		         0);
+	/* Two items with FDs fill the output; two wait, unstamped. */
+	CHECK_EQ(rfd_conn_sink_credits(p.client, id), 2);
+	/* The server ends the sink meanwhile, with an FD on its final response. */
+	CHECK_EQ(rfd_conn_sink_finish(p.server, id, "\x0c\x00\x00", 3, pipe_group(&final_end)), 0);
+
+	rfd_conn_abandon(p.client, id);
+	CHECK(!write_end_closed(read_ends[0]));
+	CHECK(!write_end_closed(read_ends[1]));
+	CHECK(write_end_closed(read_ends[2]));
+	CHECK(write_end_closed(read_ends[3]));
+	CHECK_EQ(rfd_conn_sink_send(p.client, id, "x", 1, NULL), -ENOENT);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1);
+	pump_tap(p.client, p.server, &tap);
+	n = frames_on(&tap, id, frames, 8);
+	REQUIRE(n == 3);
+	CHECK_EQ(frames[2].type, RFD_FRAME_ERROR);
+	CHECK_EQ(frames[2].u32, RFD_ERROR_CANCELED);
+	CHECK_EQ(frames[2].data.len, 0);
+	/* The server had ended the sink: the items and the ERROR are ignored. */
+	CHECK_EQ(p.sev.n_sink, 0);
+	CHECK_EQ(rfd_conn_queued_fds(p.server), 2);
+
+	pump(p.server, p.client);
+	CHECK(write_end_closed(final_end));
+	CHECK_EQ(p.cev.n_stream, 1); /* the first response only */
+	CHECK_EQ(rfd_conn_queued_fds(p.client), 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 0);
+
+	/* The next call's FDs are claimed at their sequence number; the orphans go. */
+	CHECK_EQ(rfd_conn_send_request(p.client, RFD_REQUEST_RESPONSE, "echo", NULL, 0, 0,
+	                               null_group(1), &call),
+	         0);
+	pump(p.client, p.server);
+	REQUIRE(p.sev.n_requests == 1);
+	CHECK_EQ(rfd_msg_fd_count(p.sev.requests[0]), 1);
+	CHECK_EQ(rfd_conn_queued_fds(p.server), 0);
+	CHECK(write_end_closed(read_ends[0]));
+	CHECK(write_end_closed(read_ends[1]));
+	CHECK_EQ(rfd_conn_send_reply(p.server, call, "\x00", 1, null_group(2)), 0);
+	pump(p.server, p.client);
+	REQUIRE(p.cev.n_replies == 1);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.replies[0]), 2);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	for (int i = 0; i < 4; i++)
+		close(read_ends[i]);
+	close(final_end);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
+/*
+ * A server that ends a sink before the client completed it: the client
+ * takes the final response, drops the items still queued (FDs closed) and
+ * takes no more; a CANCEL or an ERROR from the client ends the sink at the
+ * server, before and after its first response.
+ */
+static void
+test_sink_ends(void)
+{
+	struct pair p;
+	struct rfd_frame cancel = {.type = RFD_FRAME_CANCEL};
+	struct rfd_frame request_n = {.type = RFD_FRAME_REQUEST_N, .u32 = 3};
+	struct rfd_buf wire;
+	int read_ends[4] = {-1, -1, -1, -1}, dropped = -1;
+	uint32_t a, b, c, d, e;
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&wire);
+	a = flowing_sink(&p, 10);
+	for (int i = 0; i < 4; i++)
+		rfd_conn_sink_send(p.client, a, "\x08\x00\x00\x00", 4, pipe_group(&read_ends[i]));
+	CHECK_EQ(rfd_conn_sink_finish(p.server, a, "\x0c\x00\x00", 3, NULL), 0);
+	pump(p.server, p.client);
+	REQUIRE(p.cev.n_stream == 2);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[1]), RFD_MSG_REPLY);
+	CHECK(write_end_closed(read_ends[2]) && write_end_closed(read_ends[3]));
+	CHECK_EQ(rfd_conn_sink_send(p.client, a, "x", 1, NULL), -ENOENT);
+	CHECK_EQ(rfd_conn_sink_complete(p.client, a), -ENOENT);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	pump(p.client, p.server); /* the two items already written: ignored */
+	CHECK_EQ(p.sev.n_sink, 0);
+
+	/* An exception and an error end a sink; a REQUEST_N on a sink is ignored. */
+	b = flowing_sink(&p, 1);
+	c = flowing_sink(&p, 1);
+	request_n.stream_id = b;
+	rfd_frame_encode(&request_n, &wire);
+	give(p.server, &wire);
+	CHECK_EQ(rfd_conn_sink_credits(p.server, b), 1);
+	CHECK_EQ(rfd_conn_stream_exception(p.server, b, "E", "bad", "\x1c\x00\x00", 3, NULL), 0);
+	CHECK_EQ(rfd_conn_stream_error(p.server, c, RFD_ERROR_APPLICATION_ERROR, "broke"), 0);
+	CHECK_EQ(rfd_conn_stream_complete(p.server, c), -ENOENT); /* not a stream */
+	pump(p.server, p.client);
+	REQUIRE(p.cev.n_stream == 6);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[4]), RFD_MSG_EXCEPTION);
+	CHECK(strcmp(rfd_msg_error_text(p.cev.stream_msgs[4]), "bad") == 0);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[5]), RFD_MSG_ERROR);
+	CHECK_EQ(rfd_msg_error_code(p.cev.stream_msgs[5]), RFD_ERROR_APPLICATION_ERROR);
+	CHECK(strcmp(rfd_msg_error_text(p.cev.stream_msgs[5]), "broke") == 0);
+
+	/* CANCEL after the first response ends it as ERROR 0x203 does; before it, drops it. */
+	d = flowing_sink(&p, 1);
+	cancel.stream_id = d;
+	rfd_frame_encode(&cancel, &wire);
+	give(p.server, &wire);
+	REQUIRE(p.sev.n_sink == 1);
+	CHECK(p.sev.sink_msgs[0] == NULL && p.sev.sink_status[0] == -ECANCELED);
+	e = pair_sink(&p);
+	rfd_conn_abandon(p.client, e);
+	pump(p.client, p.server);
+	CHECK_EQ(rfd_conn_sink_open(p.server, e, "\x00", 1, pipe_group(&dropped)), -ECANCELED);
+	CHECK(write_end_closed(dropped));
+	close(dropped);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	CHECK_EQ(p.sev.n_sink, 1);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	for (int i = 0; i < 4; i++)
+		close(read_ends[i]);
+	rfd_buf_free(&wire);
+	pair_close(&p);
+}
+
+/*
+ * The server's answers to sink requests (6.8): a method that is no sink
+ * answers WRONG_RPC_KIND (step 8), a sink method to another request too; a
+ * REQUEST_CHANNEL of kind 7 is declined (step 4, code 6) and one of kind 0
+ * is of the wrong kind (step 5, code 9), each with its FD closed; an
+ * exception with FDs may answer a sink request instead of a first response.
+ */
+static void
+test_sink_request_answers(void)
+{
+	static const struct {
+		int32_t kind;
+		int32_t code;
+	} declined[] = {{7, RFD_ERROR_CODE_REQUEST_PARSING_FAILURE},
+	                {0, RFD_ERROR_CODE_WRONG_RPC_KIND}};
+	struct pair p;
+	struct rfd_response_error error;
+	struct rfd_buf wire;
+	uint32_t id, call, code = 0;
+	int read_end = -1;
+
+	for (size_t i = 0; i < sizeof(declined) / sizeof(declined[0]); i++) {
+		struct events ev = {0};
+		struct rfd_conn *server = ready_server(&ev, NULL);
+
+		rfd_buf_init(&wire);
+		give_fds(server, 1);
+		raw_request_of_kind(&wire, RFD_FRAME_REQUEST_CHANNEL, declined[i].kind, 1,
+		                    "sinkFds", 1, 0);
+		give(server, &wire);
+		CHECK_EQ(ev.n_requests, 0);
+		CHECK_EQ(rfd_conn_queued_fds(server), 0);
+		drain(server, &wire, NULL);
+		CHECK(find_error(&wire, 1, &code, &error));
+		CHECK_EQ(code, RFD_ERROR_INVALID);
+		CHECK(error.has_code && error.code == declined[i].code);
+		rfd_buf_free(&wire);
+		rfd_conn_free(server);
+	}
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&wire);
+	id = pair_sink(&p);
+	CHECK_EQ(rfd_conn_stream_open(p.server, id, "\x00", 1, NULL), -EINVAL);
+	call = pair_stream(&p, 2);
+	CHECK_EQ(rfd_conn_sink_open(p.server, call, "\x00", 1, null_group(1)), -EINVAL);
+	pump_tap(p.server, p.client, &wire);
+	CHECK(find_error(&wire, id, &code, &error) && code == RFD_ERROR_INVALID &&
+	      error.code == RFD_ERROR_CODE_WRONG_RPC_KIND);
+	CHECK(find_error(&wire, call, &code, &error) && code == RFD_ERROR_INVALID &&
+	      error.code == RFD_ERROR_CODE_WRONG_RPC_KIND);
+	id = pair_sink(&p);
+	CHECK_EQ(rfd_conn_send_reply(p.server, id, "\x00", 1, NULL), 0);
+	wire.len = 0;
+	pump_tap(p.server, p.client, &wire);
+	CHECK(find_error(&wire, id, &code, &error) && error.code == RFD_ERROR_CODE_WRONG_RPC_KIND);
+	CHECK_EQ(p.cev.n_stream, 3);
+	id = pair_sink(&p);
+	CHECK_EQ(rfd_conn_send_exception(p.server, id, "E", "first", "\x1c\x00\x00", 3,
+	                                 pipe_group(&read_end)),
+	         0);
+	CHECK_EQ(rfd_conn_in_flight(p.server), 0);
+	pump(p.server, p.client);
+	REQUIRE(p.cev.n_stream == 4);
+	CHECK_EQ(rfd_msg_kind(p.cev.stream_msgs[3]), RFD_MSG_EXCEPTION);
+	CHECK_EQ(rfd_msg_fd_count(p.cev.stream_msgs[3]), 1);
+	CHECK_EQ(rfd_conn_in_flight(p.client), 0);
+	close(read_end);
+	rfd_buf_free(&wire);
+	pair_close(&p);
+}
+
+enum sink_violation {
+	SV_FINAL_NOT_COMPLETE,
+	SV_FINAL_MISMATCH,
+	SV_FIRST_COMPLETE,
+	SV_COMPLETE_FIRST,
+	N_SINK_VIOLATIONS,
+};
+
+/*
+ * STREAM-12 at a sink's client: a final response whose FDs do not match, a
+ * PAYLOAD after the first response without COMPLETE, a first response that
+ * ends the sink, a completion before the first response: the sink fails and
+ * so does the connection.
+ */
+static void
+test_sink_contract_violations(void)
+{
+	static const int want[N_SINK_VIOLATIONS] = {-EPROTO, -EBADFD, -EPROTO, -EPROTO};
+
+	for (int v = 0; v < N_SINK_VIOLATIONS; v++) {
+		struct pair p;
+		uint32_t id;
+		int fd = open_null();
+
+		REQUIRE(pair_open(&p, NULL));
+		id = pair_sink(&p);
+		if (v == SV_FINAL_NOT_COMPLETE || v == SV_FINAL_MISMATCH)
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT, true, RFD_PAYLOAD_RESPONSE,
+			                    0, 0);
+		rfd_conn_recv_fds(p.client, &fd, 1);
+		if (v == SV_FINAL_NOT_COMPLETE)
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT, false,
+			                    RFD_PAYLOAD_RESPONSE, 1, 0);
+		else if (v == SV_FINAL_MISMATCH)
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, false,
+			                    RFD_PAYLOAD_RESPONSE, 2, 0);
+		else if (v == SV_FIRST_COMPLETE)
+			give_stream_payload(p.client, id, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, true,
+			                    RFD_PAYLOAD_RESPONSE, 1, 0);
+		else
+			give_stream_payload(p.client, id, RFD_FLAG_COMPLETE, true, RFD_PAYLOAD_NONE,
+			                    0, 0);
+		REQUIRE(p.cev.n_stream >= 1);
+		CHECK(p.cev.stream_msgs[p.cev.n_stream - 1] == NULL);
+		CHECK_EQ(p.cev.stream_status[p.cev.n_stream - 1], want[v]);
+		CHECK_EQ(rfd_conn_error(p.client), want[v]);
+		CHECK(!rfd_test_fd_is_open(fd));
+		pair_close(&p);
+	}
+}
+
+/* Every allocation of a sink exchange fails once, in turn: nothing leaks, no FD stays open. */
+static void
+test_sink_allocation_failures_leak_nothing(void)
+{
+	bool every_site = false;
+
+	for (long site = 0; site < 600 && !every_site; site++) {
+		struct events cev = {0}, sev = {0};
+		struct rfd_conn *client, *server;
+		uint32_t id = 0, other = 0;
+		long made;
+
+		rfd_alloc_fail_at(site);
+		client = rfd_conn_new(RFD_ROLE_CLIENT, NULL, &callbacks, &cev);
+		server = rfd_conn_new(RFD_ROLE_SERVER, NULL, &callbacks, &sev);
+		if (client && server) {
+			rfd_conn_send_sink(client, "s", "x", 1, 0, null_group(2), &id);
+			rfd_conn_send_sink(client, "t", "x", 1, 0, NULL, &other);
+			pump(client, server);
+			rfd_conn_sink_open(server, id, "\x00", 1, null_group(1));
+			rfd_conn_sink_request(server, id, 6);
+			rfd_conn_send_exception(server, other, "E", "w", "\x00", 1, null_group(1));
+			pump(server, client);
+			for (int i = 0; i < 5; i++)
+				rfd_conn_sink_send(client, id, "i", 1, null_group(2));
+			rfd_conn_sink_complete(client, id);
+			pump(client, server);
+			rfd_conn_sink_finish(server, id, "f", 1, null_group(1));
 			rfd_conn_abandon(client, id);
 			pump(server, client);
 			pump(client, server);
@@ -2131,6 +3444,8 @@ static const struct rfd_test tests[] = {
     {"internal_failure_answer", test_internal_failure_answer},
     {"second_setup_and_bad_stream_ids_fail_the_connection",
      test_second_setup_and_bad_stream_ids_fail_the_connection},
+    {"fragmented_request_on_stream_in_use_fails_at_once",
+     test_fragmented_request_on_stream_in_use_fails_at_once},
     {"wrong_kind_is_refused_with_code_9", test_wrong_kind_is_refused_with_code_9},
     {"other_frame_inside_a_fragmented_message_fails",
      test_other_frame_inside_a_fragmented_message_fails},
@@ -2171,7 +3486,25 @@ static const struct rfd_test tests[] = {
     {"stream_open_refusals", test_stream_open_refusals},
     {"abandoned_streams_are_bounded", test_abandoned_streams_are_bounded},
     {"stream_queue_keeps_order", test_stream_queue_keeps_order},
+    {"stream_queue_fd_budget", test_stream_queue_fd_budget},
     {"stream_allocation_failures_leak_nothing", test_stream_allocation_failures_leak_nothing},
+    {"stream_item_neither_result_nor_exception",
+     test_stream_item_neither_result_nor_exception},
+    {"stream_credit_edges", test_stream_credit_edges},
+    {"stream_credit_saturation", test_stream_credit_saturation},
+    {"ended_without_complete_is_cancelled", test_ended_without_complete_is_cancelled},
+    {"setup_offer_bytes", test_setup_offer_bytes},
+    {"server_reads_the_offer", test_server_reads_the_offer},
+    {"sink_vectors", test_sink_vectors},
+    {"sink_round_trip_with_fds", test_sink_round_trip_with_fds},
+    {"sink_extensions_not_agreed", test_sink_extensions_not_agreed},
+    {"client_refuses_unagreed_fds", test_client_refuses_unagreed_fds},
+    {"sink_items_refused_by_the_server", test_sink_items_refused_by_the_server},
+    {"sink_cancel_drops_queued_items", test_sink_cancel_drops_queued_items},
+    {"sink_ends", test_sink_ends},
+    {"sink_request_answers", test_sink_request_answers},
+    {"sink_contract_violations", test_sink_contract_violations},
+    {"sink_allocation_failures_leak_nothing", test_sink_allocation_failures_leak_nothing},
     {NULL, NULL},
 };
 

@@ -369,6 +369,67 @@ test_group_new_allocation_failure(void)
 	CHECK_EQ(count_open(fds, 3), 0);
 }
 
+static void
+test_lent_group_is_handed_back(void)
+{
+	struct rfd_fdgroup *g;
+	int fds[2];
+
+	open_fds(fds, 2);
+	g = rfd_fdgroup_lend(fds, 2);
+	REQUIRE(g);
+	CHECK_EQ(g->n, 2);
+	CHECK(!rfd_fdgroup_returned(g));
+
+	/* The holder frees it: the lender's FDs stay open and the group comes back. */
+	rfd_fdgroup_free(g);
+	CHECK(rfd_fdgroup_returned(g));
+	CHECK_EQ(count_open(fds, 2), 2);
+	CHECK_EQ(g->fds[0], fds[0]);
+	CHECK_EQ(g->fds[1], fds[1]);
+
+	/* The lender frees it for good, closing nothing. */
+	rfd_fdgroup_free(g);
+	CHECK_EQ(count_open(fds, 2), 2);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void
+test_adopted_group_owns_its_fds(void)
+{
+	struct rfd_fdgroup *g;
+	int lender[2], copies[2];
+
+	open_fds(lender, 2);
+	open_fds(copies, 1);
+	g = rfd_fdgroup_lend(lender, 2);
+	REQUIRE(g);
+	g->fds[0] = copies[0];
+	g->fds[1] = -1;
+	rfd_fdgroup_adopt(g);
+	CHECK(!rfd_fdgroup_returned(g));
+	rfd_fdgroup_free(g);
+	CHECK(!rfd_test_fd_is_open(copies[0]));
+	CHECK_EQ(count_open(lender, 2), 2);
+	close(lender[0]);
+	close(lender[1]);
+}
+
+static void
+test_lend_allocation_failure_closes_nothing(void)
+{
+	int fds[2];
+
+	open_fds(fds, 2);
+	rfd_alloc_fail_at(0);
+	CHECK(rfd_fdgroup_lend(fds, 2) == NULL);
+	CHECK_EQ(rfd_alloc_fail_at(-1), 1);
+	CHECK_EQ(count_open(fds, 2), 2);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static const struct rfd_test tests[] = {
     {"seq_add_folly_vectors", test_seq_add_folly_vectors},
     {"seq_add_around_wrap", test_seq_add_around_wrap},
@@ -383,6 +444,9 @@ static const struct rfd_test tests[] = {
     {"clear_closes_all", test_clear_closes_all},
     {"group_free_skips_released_slots", test_group_free_skips_released_slots},
     {"group_new_allocation_failure", test_group_new_allocation_failure},
+    {"lent_group_is_handed_back", test_lent_group_is_handed_back},
+    {"adopted_group_owns_its_fds", test_adopted_group_owns_its_fds},
+    {"lend_allocation_failure_closes_nothing", test_lend_allocation_failure_closes_nothing},
     {NULL, NULL},
 };
 

@@ -1047,6 +1047,191 @@ test_repeated_client_metadata_replaces_the_first(void)
 	CHECK(!d.has_agent);
 }
 
+/* Extensions (spec 21.8) */
+
+#define EXT_KEY_HEX "0c 72 6f 63 6b 65 74 66 64 2e 66 64 73"
+
+/* Appendix A.12: the offer in ClientMetadata.otherMetadata, without an agent. */
+static void
+test_setup_offer(void)
+{
+	static const char a12[] = "35 10 15 14 5c 3b 01 88 " EXT_KEY_HEX
+	                          " 0e 73 69 6e 6b 2c 65 78 63 65 70 74 69 6f 6e 00 00";
+	struct rfd_setup_metadata m = {
+	    .has_min_version = true,
+	    .min_version = 8,
+	    .has_max_version = true,
+	    .max_version = 10,
+	    .has_extensions = true,
+	    .extensions = slice_of("sink,exception"),
+	};
+	struct rfd_setup_metadata d;
+	struct rfd_buf b;
+	const char *why;
+
+	rfd_buf_init(&b);
+	REQUIRE(rfd_setup_metadata_encode(&m, &b) == 0);
+	CHECK_HEX(b.data, b.len, a12);
+	REQUIRE(rfd_setup_metadata_decode(b.data, b.len, &d, &why) == 0);
+	CHECK(!d.has_agent);
+	CHECK(d.has_extensions);
+	CHECK_SLICE(d.extensions, "sink,exception");
+	check_every_prefix_fails(SETUP, b.data, b.len);
+
+	/* With the agent, field 3 follows field 1 (delta 2). */
+	b.len = 0;
+	m.has_agent = true;
+	m.agent = slice_of("a");
+	m.extensions = slice_of("sink");
+	REQUIRE(rfd_setup_metadata_encode(&m, &b) == 0);
+	CHECK_HEX(b.data, b.len,
+	          "35 10 15 14 5c 18 01 61 2b 01 88 " EXT_KEY_HEX " 04 73 69 6e 6b 00 00");
+	REQUIRE(rfd_setup_metadata_decode(b.data, b.len, &d, &why) == 0);
+	CHECK(d.has_agent && d.has_extensions);
+	CHECK_SLICE(d.extensions, "sink");
+	rfd_buf_free(&b);
+}
+
+/*
+ * Appendix A.13: the answer in ResponseRpcMetadata.otherMetadata, before
+ * payloadMetadata.  StreamPayloadMetadata has no answer: its otherMetadata
+ * (field 2) is skipped.
+ */
+static void
+test_response_answer(void)
+{
+	static const char a13[] = "3b 01 88 " EXT_KEY_HEX " 04 73 69 6e 6b 4c 1c 00 00 00";
+	struct rfd_response_metadata m = {
+	    .payload_kind = RFD_PAYLOAD_RESPONSE,
+	    .has_extensions = true,
+	    .extensions = slice_of("sink"),
+	};
+	struct rfd_response_metadata d;
+	struct rfd_buf b;
+	const char *why;
+	uint8_t bytes[64];
+	size_t len;
+
+	rfd_buf_init(&b);
+	REQUIRE(rfd_response_metadata_encode(&m, &b) == 0);
+	CHECK_HEX(b.data, b.len, a13);
+	REQUIRE(rfd_response_metadata_decode(b.data, b.len, &d, &why) == 0);
+	CHECK(d.has_extensions);
+	CHECK_SLICE(d.extensions, "sink");
+	CHECK_EQ(d.payload_kind, RFD_PAYLOAD_RESPONSE);
+	CHECK(!d.item_fields);
+	check_every_prefix_fails(RESPONSE, b.data, b.len);
+
+	/* Encoded as StreamPayloadMetadata, the answer is not written. */
+	b.len = 0;
+	REQUIRE(rfd_stream_payload_metadata_encode(&m, &b) == 0);
+	CHECK_HEX(b.data, b.len, "3c 1c 00 00 00");
+	rfd_buf_free(&b);
+
+	len = rfd_test_hex("2b 01 88 " EXT_KEY_HEX " 04 73 69 6e 6b 1c 1c 00 00 00", bytes,
+	                   sizeof(bytes));
+	REQUIRE(rfd_stream_payload_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(!d.has_extensions);
+	CHECK_EQ(d.payload_kind, RFD_PAYLOAD_RESPONSE);
+}
+
+/*
+ * EXT-2: an otherMetadata that is not a map of strings holds no answer and
+ * is skipped, not malformed; other keys are skipped; the last entry of the
+ * key counts; a repeated field replaces the earlier one; a field 3 holding
+ * a struct still marks a stream item's metadata.
+ */
+static void
+test_extension_maps(void)
+{
+	static const struct {
+		const char *hex;
+		bool has;
+		const char *value;
+	} cases[] = {
+	    {"35 05 00", false, ""},
+	    {"3b 00 00", false, ""},
+	    {"3b 01 85 " EXT_KEY_HEX " 02 00", false, ""},
+	    {"3b 01 58 02 04 73 69 6e 6b 00", false, ""},
+	    {"39 18 04 73 69 6e 6b 00", false, ""},
+	    {"3b 02 88 01 61 01 62 " EXT_KEY_HEX " 01 78 00", true, "x"},
+	    {"3b 02 88 " EXT_KEY_HEX " 01 78 " EXT_KEY_HEX " 01 79 00", true, "y"},
+	    {"3b 01 88 " EXT_KEY_HEX " 01 78 05 06 00 00", false, ""},
+	};
+	struct rfd_response_metadata d;
+	const char *why;
+	uint8_t bytes[96];
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		len = rfd_test_hex(cases[i].hex, bytes, sizeof(bytes));
+		why = NULL;
+		if (rfd_response_metadata_decode(bytes, len, &d, &why) != 0 ||
+		    d.has_extensions != cases[i].has) {
+			rfd_test_fail(__FILE__, __LINE__, "case %zu: %s, has %d", i,
+			              why ? why : "decoded", d.has_extensions);
+			continue;
+		}
+		if (cases[i].has)
+			CHECK_SLICE(d.extensions, cases[i].value);
+	}
+	len = rfd_test_hex("3c 00 00", bytes, sizeof(bytes));
+	REQUIRE(rfd_response_metadata_decode(bytes, len, &d, &why) == 0);
+	CHECK(d.item_fields && !d.has_extensions);
+	/* A map that runs past the end, or whose entry is not a string, is malformed. */
+	len = rfd_test_hex("3b 01 88 " EXT_KEY_HEX " 05 73 69 6e 6b", bytes, sizeof(bytes));
+	CHECK_EQ(rfd_response_metadata_decode(bytes, len, &d, &why), -EBADMSG);
+	len = rfd_test_hex("3b 02 88 " EXT_KEY_HEX " 01 78", bytes, sizeof(bytes));
+	CHECK_EQ(rfd_response_metadata_decode(bytes, len, &d, &why), -EBADMSG);
+}
+
+/* EXT-1, EXT-2: the names of an offer or answer, read and written. */
+static void
+test_extension_names(void)
+{
+	static const struct {
+		const char *value;
+		unsigned set;
+	} parsed[] = {
+	    {"sink,exception", RFD_EXT_SINK | RFD_EXT_EXCEPTION},
+	    {"exception,sink", RFD_EXT_SINK | RFD_EXT_EXCEPTION},
+	    {" sink ,,\texception\t, future-name", RFD_EXT_SINK | RFD_EXT_EXCEPTION},
+	    {"sink", RFD_EXT_SINK},
+	    {"exception", RFD_EXT_EXCEPTION},
+	    {"", 0},
+	    {",", 0},
+	    {"Sink,sinks,exceptions,sink exception", 0},
+	    {"future,sink", RFD_EXT_SINK},
+	    {"sink,sink", RFD_EXT_SINK},
+	};
+	static const struct {
+		unsigned set;
+		const char *text;
+	} formatted[] = {
+	    {RFD_EXT_SINK | RFD_EXT_EXCEPTION, "sink,exception"},
+	    {RFD_EXT_SINK, "sink"},
+	    {RFD_EXT_EXCEPTION, "exception"},
+	    {0, ""},
+	    {1u << 7, ""},
+	};
+	char buf[RFD_EXTENSIONS_TEXT_SIZE];
+
+	for (size_t i = 0; i < sizeof(parsed) / sizeof(parsed[0]); i++)
+		if (rfd_extensions_parse(slice_of(parsed[i].value)) != parsed[i].set)
+			rfd_test_fail(
+			    __FILE__, __LINE__, "\"%s\" reads as %u, not %u", parsed[i].value,
+			    rfd_extensions_parse(slice_of(parsed[i].value)), parsed[i].set);
+	CHECK_EQ(rfd_extensions_parse((struct rfd_slice){NULL, 0}), 0);
+	for (size_t i = 0; i < sizeof(formatted) / sizeof(formatted[0]); i++) {
+		CHECK_EQ(rfd_extensions_format(formatted[i].set, buf, sizeof(buf)),
+		         strlen(formatted[i].text));
+		CHECK(strcmp(buf, formatted[i].text) == 0);
+	}
+	/* Cut at a name: never half a name. */
+	CHECK_EQ(rfd_extensions_format(RFD_EXT_SINK | RFD_EXT_EXCEPTION, buf, 8), 4);
+	CHECK(strcmp(buf, "sink") == 0);
+}
+
 static const struct rfd_test tests[] = {
     {"worked_example_request", test_worked_example_request},
     {"worked_example_data", test_worked_example_data},
@@ -1073,6 +1258,10 @@ static const struct rfd_test tests[] = {
     {"payload_metadata_empty_absent_and_repeated", test_payload_metadata_empty_absent_and_repeated},
     {"repeated_client_metadata_replaces_the_first",
      test_repeated_client_metadata_replaces_the_first},
+    {"setup_offer", test_setup_offer},
+    {"response_answer", test_response_answer},
+    {"extension_maps", test_extension_maps},
+    {"extension_names", test_extension_names},
     {NULL, NULL},
 };
 

@@ -5,6 +5,7 @@
  * ends of a stream, cancellation, timeouts, peers that go away, and servers
  * that break the streaming contract (played by hand on a socket pair).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1000,6 +1002,243 @@ test_fdtest_stream_fds(void)
 	stop_server(pid, 0);
 }
 
+/* Credits beyond 2^31 - 2 are refused before anything is sent, and the client says why. */
+static void
+test_credits_out_of_range_say_why(void)
+{
+	struct rfd_client *client = connect_to(socket_path);
+	struct rfd_msg *first = NULL;
+	int ends[2];
+	uint32_t id = 0;
+
+	REQUIRE(client);
+	REQUIRE(pipe2(ends, O_CLOEXEC) == 0);
+	CHECK_EQ(rfd_client_stream(client, "stream", "", 0, &ends[1], 1, RFD_FDS_TAKE, 5000,
+	                           0x7FFFFFFF, &first, &id),
+	         -EINVAL);
+	CHECK(first == NULL);
+	CHECK(reads_eof(ends[0])); /* TAKE: the library closed the write end */
+	CHECK(strstr(rfd_client_error(client), "credits 2147483647 are out of range") != NULL);
+	CHECK_EQ(rfd_client_in_flight(client), 0);
+	close(ends[0]);
+	rfd_client_free(client);
+}
+
+/* How many FDs process @pid has open, from /proc; -1 when it cannot be read. */
+static int
+fds_of(pid_t pid)
+{
+	char path[64];
+	struct dirent *entry;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((entry = readdir(dir)))
+		if (entry->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/* @pid's FD count once it has not changed for 100 ms (at most 5 s). */
+static int
+settled_fds_of(pid_t pid)
+{
+	int last = fds_of(pid), n = last;
+
+	for (int i = 0; i < 50; i++) {
+		usleep(100000);
+		n = fds_of(pid);
+		if (n == last)
+			break;
+		last = n;
+	}
+	return n;
+}
+
+static void
+drop_stream_message(void *user, uint32_t stream_id, int status, struct rfd_msg *msg)
+{
+	rfd_msg_free(msg);
+}
+
+/*
+ * LIMIT-14: a client that opens streamFds(10000, 253) streams and never
+ * reads makes the FdTest server hold no more FDs than its budget for
+ * unwritten items allows (fd_budget, 1024, plus three items of 253, plus
+ * the item being made), however many such streams it opens; the server
+ * goes on handing FDs to other clients, and gets its FDs back when the
+ * stalled client leaves.  The server may open 16384 FDs, so without the
+ * bound it would hold about 4 + 2 items of 253 FDs per stream.
+ */
+static void
+test_stalled_reader_holds_bounded_fds(void)
+{
+	enum { STREAMS = 8, BOUND = 1024 + 4 * RFD_MAX_FDS };
+	struct rfd_client *stalled, *other;
+	struct rfd_msg *first = NULL, *item = NULL;
+	struct rlimit saved, raised;
+	struct fdt_bytes args;
+	char path[108];
+	int alone, baseline, peak = 0;
+	uint32_t id = 0;
+	pid_t pid;
+
+	REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	raised = saved;
+	raised.rlim_cur = saved.rlim_max < 16384 ? saved.rlim_max : 16384;
+	if (raised.rlim_cur < STREAMS * 6 * RFD_MAX_FDS) {
+		rfd_test_skip("the hard RLIMIT_NOFILE leaves no room to see an unbounded server");
+		return;
+	}
+	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-stall.sock", (int)getpid());
+	REQUIRE(setrlimit(RLIMIT_NOFILE, &raised) == 0);
+	pid = start_server_with(path, run_fdtest_server);
+	setrlimit(RLIMIT_NOFILE, &saved);
+	other = connect_to(path);
+	alone = settled_fds_of(pid);
+	stalled = connect_to(path);
+	REQUIRE(stalled && other);
+	baseline = settled_fds_of(pid);
+
+	REQUIRE(fdt_encode_stream_args(10000, RFD_MAX_FDS, &args) == 0);
+	for (int i = 0; i < STREAMS; i++)
+		CHECK_EQ(rfd_client_stream_async(stalled, FDT_METHOD_STREAM_FDS, args.data,
+		                                 args.len, NULL, 0, RFD_FDS_DUP, -1, 10000,
+		                                 drop_stream_message, NULL, NULL),
+		         0);
+	fdt_bytes_free(&args);
+	for (int i = 0; i < 50; i++) {
+		int n = fds_of(pid);
+
+		peak = n > peak ? n : peak;
+		usleep(20000);
+	}
+	CHECK(peak > baseline + RFD_MAX_FDS); /* it did fill what it may hold */
+	if (peak > baseline + BOUND)
+		rfd_test_fail(__FILE__, __LINE__,
+		              "the server held %d FDs beyond its %d at the start", peak - baseline,
+		              baseline);
+
+	/* Another client's stream still gets its FDs. */
+	CHECK_EQ(call_stream_fds(other, 1, 3, 1, &first, &id), 0);
+	rfd_msg_free(first);
+	CHECK_EQ(rfd_client_stream_next(other, id, 5000, &item), 1);
+	if (item)
+		check_fdtest_item(item, 0, 3);
+	rfd_msg_free(item);
+
+	rfd_client_free(stalled);
+	CHECK_EQ(settled_fds_of(pid), alone); /* its connection, and every FD of its streams */
+	rfd_client_free(other);
+	stop_server(pid, 0);
+}
+
+/* CPU time @pid has used (utime + stime of /proc/PID/stat) in clock ticks, or -1. */
+static long
+cpu_ticks_of(pid_t pid)
+{
+	unsigned long utime = 0, stime = 0;
+	char path[64], line[1024], *end;
+	FILE *stat_file;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	stat_file = fopen(path, "re");
+	if (!stat_file)
+		return -1;
+	end = fgets(line, sizeof(line), stat_file) ? strrchr(line, ')') : NULL;
+	fclose(stat_file);
+	/* After the command's ")": state, 10 more numbers, then utime and stime. */
+	if (end)
+		n = sscanf(end + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+		           &stime);
+	return n == 2 ? (long)(utime + stime) : -1;
+}
+
+/*
+ * Open @n_clients connections to @path, each with 255 streams of
+ * streamFds(10000, 0) that wait for credit after their first item, and a
+ * call behind them, answered once the server holds them all.
+ */
+static bool
+open_waiting_streams(const char *path, struct rfd_client **clients, int n_clients)
+{
+	struct fdt_bytes args;
+	bool ok = fdt_encode_stream_args(10000, 0, &args) == 0;
+
+	for (int i = 0; i < n_clients && ok; i++) {
+		struct rfd_msg *reply = NULL;
+
+		clients[i] = connect_to(path);
+		ok = clients[i] != NULL;
+		for (int s = 0; s < 255 && ok; s++)
+			ok = rfd_client_stream_async(clients[i], FDT_METHOD_STREAM_FDS, args.data,
+			                             args.len, NULL, 0, RFD_FDS_DUP, -1, 1,
+			                             drop_stream_message, NULL, NULL) == 0;
+		ok = ok && rfd_client_call(clients[i], FDT_METHOD_LAST, "\x00", 1, NULL, 0,
+		                           RFD_FDS_DUP, 10000, &reply) == 0;
+		rfd_msg_free(reply);
+	}
+	fdt_bytes_free(&args);
+	return ok;
+}
+
+/*
+ * Close the clients, oldest first or newest first, each once the server has
+ * dropped the one before; the server's CPU ticks it took.
+ */
+static long
+close_clients(pid_t pid, struct rfd_client **clients, int n_clients, bool oldest_first)
+{
+	long before = cpu_ticks_of(pid);
+	int fds = fds_of(pid);
+
+	for (int i = 0; i < n_clients; i++) {
+		int target = fds - 1;
+
+		rfd_client_free(clients[oldest_first ? i : n_clients - 1 - i]);
+		for (int wait = 0; wait < 5000 && (fds = fds_of(pid)) > target; wait++)
+			usleep(1000);
+	}
+	return cpu_ticks_of(pid) - before;
+}
+
+/*
+ * The FdTest server forgets each stream in constant time: with 48 x 255
+ * streams waiting for credit, closing their connections oldest first (their
+ * streams were served first) costs the server about what closing them newest
+ * first does.  Kept in one list walked from its newest end, the oldest
+ * streams would each cost a walk past every newer one.
+ */
+static void
+test_fdtest_teardown_of_many_streams(void)
+{
+	enum { CLIENTS = 48 };
+	struct rfd_client *clients[CLIENTS];
+	long newest_first, oldest_first;
+	char path[108];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-teardown.sock", (int)getpid());
+	pid = start_server_with(path, run_fdtest_server);
+	REQUIRE(open_waiting_streams(path, clients, CLIENTS));
+	newest_first = close_clients(pid, clients, CLIENTS, false);
+	REQUIRE(open_waiting_streams(path, clients, CLIENTS));
+	oldest_first = close_clients(pid, clients, CLIENTS, true);
+	CHECK(newest_first >= 0 && oldest_first >= 0);
+	if (oldest_first > 2 * newest_first + 8)
+		rfd_test_fail(__FILE__, __LINE__,
+		              "the server took %ld CPU ticks to drop 12240 streams oldest first, "
+		              "%ld newest first",
+		              oldest_first, newest_first);
+	stop_server(pid, 0);
+}
+
 static const struct rfd_test tests[] = {
     {"blocking_stream_with_fds", test_blocking_stream_with_fds},
     {"async_stream_ends", test_async_stream_ends},
@@ -1010,6 +1249,9 @@ static const struct rfd_test tests[] = {
     {"server_gone_mid_stream", test_server_gone_mid_stream},
     {"contract_breaking_server", test_contract_breaking_server},
     {"fdtest_stream_fds", test_fdtest_stream_fds},
+    {"stalled_reader_holds_bounded_fds", test_stalled_reader_holds_bounded_fds},
+    {"credits_out_of_range_say_why", test_credits_out_of_range_say_why},
+    {"fdtest_teardown_of_many_streams", test_fdtest_teardown_of_many_streams},
     {NULL, NULL},
 };
 

@@ -4,7 +4,7 @@
 # rfd-server and rfd-client end to end: a server on a socket in a fresh
 # directory, serving a root directory with a file of known content, a
 # symlink pointing outside, a FIFO and a subdirectory; every client command
-# and the demo against it; the error paths of both tools; no FD leaked by
+# (sinks too, with and without the extension sink) and the demo against it; the error paths of both tools; no FD leaked by
 # the server; a clean SIGTERM shutdown.
 #
 # usage: tools_test.sh [--wrapper PROGRAM] RFD_SERVER RFD_CLIENT
@@ -178,6 +178,10 @@ run client_help client_tool --help
 expect_status "rfd-client --help" 0 client_help
 expect_grep "rfd-client --help documents the pipe:w spec" "$work/client_help.out" 'pipe:w'
 expect_grep "rfd-client --help documents the memfd spec" "$work/client_help.out" 'memfd:TEXT'
+expect_grep "rfd-client --help documents the sink command" "$work/client_help.out" 'sink \[--tag T\] ITEM'
+expect_grep "rfd-client --help documents --offer" "$work/client_help.out" '--offer NAMES'
+expect_grep "rfd-client --help documents the whoami command" "$work/client_help.out" '^  whoami '
+expect_grep "rfd-client --help gives the range of --credits" "$work/client_help.out" 'N \(1 to 2147483646\)'
 
 run server_bad_option server_tool --socket "$socket" --no-such-option
 expect_status "rfd-server with an unknown option" 2 server_bad_option
@@ -308,6 +312,66 @@ if [ "$elapsed_ms" -lt $((2000 * slow)) ]; then
 else
 	fail "open of a FIFO fails fast (${elapsed_ms} ms)"
 fi
+
+# ---- whoami ----
+
+run whoami "${client[@]}" whoami
+expect_status "whoami" 0 whoami
+expect_grep "whoami prints the credentials the server took from the socket" "$work/whoami.out" \
+	"^pid [0-9]+ uid $(id -u) gid $(id -g) pidPinned (true|false)\$"
+run whoami_extra "${client[@]}" whoami extra
+expect_status "whoami with an argument" 2 whoami_extra
+
+# ---- stream ----
+
+run stream "${client[@]}" stream --credits 2 3 2
+expect_status "stream of 3 items of 2 FDs, 2 credits at a time" 0 stream
+expect_grep "stream: each item's FDs are those its report describes" "$work/stream.out" \
+	'^1 fifo .* reported-file yes eof yes$'
+expect_grep "stream: it completes after 3 items" "$work/stream.out" '^complete: 3 items$'
+run stream_negative client_tool --socket "$socket" stream -1 1
+expect_status "stream with a negative COUNT" 2 stream_negative
+expect_grep "stream: a negative COUNT is out of range, not an option" "$work/stream_negative.err" \
+	'COUNT -1: not a number from 0 to 2147483647'
+run stream_credits client_tool --socket "$socket" stream --credits 0 1 1
+expect_status "stream --credits 0" 2 stream_credits
+expect_grep "stream: --credits gives its range" "$work/stream_credits.err" \
+	'--credits 0: not a number from 1 to 2147483646'
+run stream_many "${client[@]}" stream 10001 1
+expect_status "stream of 10001 items" 1 stream_many
+expect_grep "stream: the server refuses a COUNT above 10000 (SVC-STREAM-2)" \
+	"$work/stream_many.err" 'answered error 0x204: count must be 0 to 10000'
+
+# ---- sink ----
+
+run sink "${client[@]}" sink --tag s1 pipe:w none dev:null "$root/file"
+expect_status "sink of 4 items, 3 with an FD" 0 sink
+expect_grep "sink: the server accepts the extension sink" "$work/sink.out" 'extension sink accepted$'
+expect_grep "sink: each item is sent" "$work/sink.out" '^item 3 "[^"]*/file" fds 1$'
+expect_grep "sink: the final report answers the tag" "$work/sink.out" '^tag "s1"$'
+expect_grep "sink: the final report lists the 3 FDs" "$work/sink.out" '^fds 3$'
+expect_grep "sink: the pipe write end is reported first" "$work/sink.out" '^0 fifo .* O_WRONLY'
+expect_grep "sink: then /dev/null" "$work/sink.out" '^1 chr .* O_RDWR'
+expect_grep "sink: then the file" "$work/sink.out" "^2 regular +[0-9]+:$file_ino "
+expect_grep "sink: the server closed the pipe write end" "$work/sink.out" \
+	'^item 0 reported-file yes closed-by-server yes$'
+expect_grep "sink: the file is reported in its place" "$work/sink.out" \
+	'^item 3 reported-file yes closed-by-server unknown$'
+
+run sink_no_offer "${client[@]}" --offer none sink pipe:w
+expect_status "sink with an FD, the extension not offered" 1 sink_no_offer
+expect_grep "sink: the first response accepts nothing unoffered" "$work/sink_no_offer.out" \
+	'extension sink not accepted$'
+expect_grep "sink: the item's FD is refused" "$work/sink_no_offer.err" \
+	'item 0 \(pipe:w\) not sent: the server did not accept the extension sink'
+
+run sink_plain "${client[@]}" --offer exception sink --tag plain none none
+expect_status "sink of 2 items without FDs, sink not offered" 0 sink_plain
+expect_grep "sink without FDs: an empty report" "$work/sink_plain.out" '^fds 0$'
+
+run client_bad_offer client_tool --socket "$socket" --offer sink,bogus sink
+expect_status "rfd-client --offer with an unknown name" 2 client_bad_offer
+expect_grep "rfd-client names the bad --offer" "$work/client_bad_offer.err" '--offer sink,bogus'
 
 # ---- demo ----
 

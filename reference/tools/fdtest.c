@@ -725,6 +725,55 @@ fdt_decode_string_result(const uint8_t *data, size_t len, char **text, const cha
 	return 0;
 }
 
+/* A sink item {0: string}, its tag kept whole. */
+struct sink_item {
+	char *tag;
+	size_t len;
+	bool present;
+};
+
+static int
+sink_item_field(struct rfd_cr *r, const struct rfd_cr_field *f, void *out)
+{
+	struct sink_item *item = out;
+	int ret;
+
+	if (f->id != RESULT_SUCCESS)
+		return rfd_cr_skip_field(r, f);
+	ret = expect_type(r, f, RFD_CT_BINARY, "the sink item's field 0 is not a string");
+	if (ret < 0)
+		return ret;
+	item->present = true;
+	return read_string_len(r, &item->tag, &item->len);
+}
+
+int
+fdt_decode_sink_item(const uint8_t *data, size_t len, char **tag, size_t *tag_len, const char **why)
+{
+	struct sink_item item = {0};
+	struct rfd_cr r;
+	int ret;
+
+	assert(data || len == 0);
+	assert(tag && tag_len);
+	*tag = NULL;
+	*tag_len = 0;
+	rfd_cr_init(&r, data, len);
+	ret = read_struct(&r, sink_item_field, &item);
+	if (ret == 0 && !item.present)
+		ret = rfd_cr_fail(&r, "the sink item holds no field 0");
+	if (ret == 0)
+		ret = default_string(&item.tag);
+	ret = conclude(&r, ret, why);
+	if (ret < 0) {
+		rfd_free(item.tag);
+		return ret;
+	}
+	*tag = item.tag;
+	*tag_len = item.len;
+	return 0;
+}
+
 int
 fdt_decode_open_result(const uint8_t *data, size_t len, struct fdt_open_result *result,
                        const char **why)

@@ -18,6 +18,9 @@
  *	open          {1: string path}     {0: string} or {1: FdTestError}
  *	streamFds     {1: i32 count,       first response {} (fdt_encode_empty_args()),
  *	               2: i32 fdsPerItem}  then items {0: FdReport} (the report codec)
+ *	sinkFds       {1: string tag}      first response {} (fdt_encode_empty_args());
+ *	                                   sink items {0: string} (the string result
+ *	                                   codec); final response {0: FdReport}
  *	whoami        {}                   {0: PeerInfo}
  *
  * Encoders fill a struct fdt_bytes the caller releases with fdt_bytes_free().
@@ -51,6 +54,8 @@
 #define FDT_METHOD_WHOAMI  "whoami"
 /* The stream method: its request is REQUEST_STREAM. */
 #define FDT_METHOD_STREAM_FDS "streamFds"
+/* The sink method: its request is REQUEST_CHANNEL of kind 6. */
+#define FDT_METHOD_SINK_FDS "sinkFds"
 /* The name a declared FdTestError travels under (exception metadata name_utf8). */
 #define FDT_ERROR_NAME "FdTestError"
 
@@ -129,15 +134,29 @@ int fdt_decode_stream_args(const uint8_t *data, size_t len, int32_t *count, int3
 
 /* ---- Results ---- */
 
-/* {0: FdReport} for inspect and lastRecorded.  A result without field 0 is refused. */
+/*
+ * {0: FdReport} for inspect, lastRecorded, the items of streamFds and the
+ * final response of sinkFds.  A result without field 0 is refused.
+ */
 int fdt_encode_report_result(const struct fdt_report *report, struct fdt_bytes *out);
 int fdt_decode_report_result(const uint8_t *data, size_t len, struct fdt_report *report,
                              const char **why);
 
-/* {0: string} for echo, and for a successful open; the _bytes form takes @len bytes, NULs too. */
+/*
+ * {0: string} for echo, a successful open and a sink item of sinkFds; the
+ * _bytes form takes @len bytes, NULs too.
+ */
 int fdt_encode_string_result(const char *text, struct fdt_bytes *out);
 int fdt_encode_bytes_result(const char *text, size_t len, struct fdt_bytes *out);
 int fdt_decode_string_result(const uint8_t *data, size_t len, char **text, const char **why);
+
+/*
+ * A sink item of sinkFds, {0: string}: encoded with fdt_encode_bytes_result();
+ * decoded whole, NUL bytes too, into *tag (the caller's, free()d) and
+ * *tag_len.  An item without field 0 is refused.
+ */
+int fdt_decode_sink_item(const uint8_t *data, size_t len, char **tag, size_t *tag_len,
+                         const char **why);
 
 /* {1: FdTestError} for a failed open. */
 int fdt_encode_error_result(const char *message, int32_t errnum, struct fdt_bytes *out);

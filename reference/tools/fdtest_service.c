@@ -26,14 +26,17 @@ struct recorded {
 };
 
 struct fd_stream;
+struct fd_sink;
 
 struct fdt_service {
 	int root_fd; /* -1: open fails with EACCES */
 	struct recorded *recorded;
 	struct fd_stream *streams; /* streamFds calls being served */
+	struct fd_sink *sinks;     /* sinkFds calls being served */
 };
 
 static void fd_stream_drop(struct fdt_service *service);
+static void fd_sink_drop(struct fdt_service *service);
 
 int
 fdt_service_new(int root_fd, struct fdt_service **out)
@@ -61,6 +64,7 @@ fdt_service_free(struct fdt_service *service)
 	while (service->recorded)
 		fdt_service_closed(service, service->recorded->connection);
 	fd_stream_drop(service);
+	fd_sink_drop(service);
 	if (service->root_fd >= 0)
 		close(service->root_fd);
 	free(service);
@@ -709,6 +713,7 @@ do_whoami(struct fdt_service *service, struct rfd_msg *request)
 
 /* A streamFds call being served: its items go out as the client gives credit. */
 struct fd_stream {
+	struct fd_stream *prev;
 	struct fd_stream *next;
 	struct fdt_service *service;
 	struct rfd_stream *stream;
@@ -721,11 +726,12 @@ struct fd_stream {
 static void
 fd_stream_forget(struct fd_stream *s)
 {
-	struct fd_stream **link = &s->service->streams;
-
-	while (*link != s)
-		link = &(*link)->next;
-	*link = s->next;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->service->streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	free(s);
 }
 
@@ -767,7 +773,12 @@ make_item(const struct fd_stream *s, int *fds, size_t *n, struct fdt_bytes *resu
 	return r;
 }
 
-/* Send items while the client gives credit; complete the stream after the last. */
+/*
+ * Send items while the client gives credit; complete the stream after the
+ * last.  An item's pipes are made only when the library takes it at once
+ * (rfd_stream_credits() above 0), so a client that stops reading makes the
+ * server hold no FDs beyond those the library's budget allows.
+ */
 static void
 push_items(struct fd_stream *s)
 {
@@ -870,6 +881,8 @@ do_stream_fds(struct fdt_service *service, struct rfd_msg *request)
 		return;
 	}
 	s->next = service->streams;
+	if (s->next)
+		s->next->prev = s;
 	service->streams = s;
 	push_items(s);
 }
@@ -881,6 +894,195 @@ fd_stream_drop(struct fdt_service *service)
 	while (service->streams) {
 		rfd_stream_free(service->streams->stream);
 		fd_stream_forget(service->streams);
+	}
+}
+
+/* ---- sinkFds ---- */
+
+/* A sinkFds call being served: the report of every FD its items brought, in order. */
+struct fd_sink {
+	struct fd_sink *next;
+	struct fdt_service *service;
+	struct rfd_sink *sink;
+	unsigned long long connection;
+	struct fdt_report report;
+	size_t items;
+};
+
+static void
+fd_sink_forget(struct fd_sink *s)
+{
+	struct fd_sink **link = &s->service->sinks;
+
+	while (*link != s)
+		link = &(*link)->next;
+	*link = s->next;
+	fdt_report_free(&s->report);
+	free(s);
+}
+
+/* End the sink with an error saying @what, and forget it. */
+static void
+fd_sink_fail(struct fd_sink *s, const char *what)
+{
+	log_info("connection %llu: %s", s->connection, what);
+	rfd_sink_error(s->sink, what);
+	fd_sink_forget(s);
+}
+
+/*
+ * Describe the FDs of @item at the end of the report and close them all,
+ * whatever happens.
+ * Limitation: the report codec lists at most FDT_MAX_FDS FDs, so a sink
+ * whose items bring more in all fails with an error instead.
+ */
+static int
+describe_item_fds(struct fd_sink *s, struct rfd_msg *item, const char **why)
+{
+	size_t n = rfd_msg_fd_count(item), have = s->report.n_fds;
+	struct fdt_fdinfo *fds = NULL;
+	int r = 0;
+
+	*why = "out of memory";
+	if (n > FDT_MAX_FDS - have) {
+		*why = "the items brought more FDs than one report lists (253)";
+		r = -E2BIG;
+	} else if (n > 0) {
+		fds = realloc(s->report.fds, (have + n) * sizeof(*fds));
+		if (fds)
+			s->report.fds = fds;
+		else
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int fd = rfd_msg_take_fd(item, i);
+
+		if (r == 0)
+			r = fdt_describe_fd(fd, &s->report.fds[have + i]);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (r == 0)
+		s->report.n_fds = have + n;
+	else if (r != -E2BIG && r != -ENOMEM)
+		*why = "an FD could not be described";
+	return r;
+}
+
+static void
+take_sink_item(struct fd_sink *s, struct rfd_msg *item)
+{
+	const uint8_t *data;
+	const char *why;
+	char what[160];
+	size_t len, tag_len;
+	char *tag;
+	int r;
+
+	data = rfd_msg_data(item, &len);
+	r = fdt_decode_sink_item(data, len, &tag, &tag_len, &why);
+	free(tag);
+	if (r == 0)
+		r = describe_item_fds(s, item, &why);
+	log_debug("connection %llu: sinkFds item %zu: %zu FDs", s->connection, s->items,
+	          rfd_msg_fd_count(item));
+	rfd_msg_free(item);
+	s->items++;
+	if (r < 0) {
+		snprintf(what, sizeof(what), "sinkFds: item %zu: %s", s->items - 1, why);
+		fd_sink_fail(s, what);
+	}
+}
+
+/* The client completed the sink: the final response reports every FD. */
+static void
+finish_sink(struct fd_sink *s)
+{
+	struct fdt_bytes result;
+	char what[160];
+	int r = fdt_encode_report_result(&s->report, &result);
+
+	if (r < 0) {
+		snprintf(what, sizeof(what), "sinkFds: cannot encode the report: %s", strerror(-r));
+		fd_sink_fail(s, what);
+		return;
+	}
+	log_debug("connection %llu: sinkFds \"%s\": %zu items, %zu FDs", s->connection,
+	          s->report.tag, s->items, s->report.n_fds);
+	r = rfd_sink_finish(s->sink, result.data, result.len, NULL, 0, RFD_FDS_DUP);
+	if (r < 0)
+		log_debug("connection %llu: sinkFds: the final response was not sent: %s",
+		          s->connection, strerror(-r));
+	fdt_bytes_free(&result);
+	fd_sink_forget(s);
+}
+
+static void
+on_fd_sink(void *user, struct rfd_sink *sink, int status, struct rfd_msg *item)
+{
+	struct fd_sink *s = user;
+
+	if (item) {
+		take_sink_item(s, item);
+		return;
+	}
+	if (status == 0) {
+		finish_sink(s);
+		return;
+	}
+	log_debug("connection %llu: sinkFds: ended after %zu items: %s", s->connection, s->items,
+	          strerror(-status));
+	rfd_sink_free(sink);
+	fd_sink_forget(s);
+}
+
+/* The first response is the empty struct; items then come as the library grants credit. */
+static void
+do_sink_fds(struct fdt_service *service, struct rfd_msg *request)
+{
+	struct fdt_bytes first;
+	struct fd_sink *s;
+	size_t tag_len;
+	char *tag;
+	int r;
+
+	if (decode_text_args(request, &tag, &tag_len) < 0)
+		return;
+	close_request_fds(request);
+	s = calloc(1, sizeof(*s));
+	r = s ? fdt_encode_empty_args(&first) : -ENOMEM;
+	if (r < 0) {
+		free(s);
+		free(tag);
+		fail_internal(request, r);
+		return;
+	}
+	s->service = service;
+	s->connection = connection_of(request);
+	s->report.tag = tag;
+	s->report.tag_len = tag_len;
+	log_debug("connection %llu: sinkFds \"%s\"", s->connection, tag);
+	r = rfd_reply_sink(request, first.data, first.len, NULL, 0, RFD_FDS_DUP, 0, on_fd_sink, s,
+	                   &s->sink);
+	fdt_bytes_free(&first);
+	if (r < 0) {
+		log_debug("connection %llu: sinkFds: no first response: %s", s->connection,
+		          strerror(-r));
+		fdt_report_free(&s->report);
+		free(s);
+		return;
+	}
+	s->next = service->sinks;
+	service->sinks = s;
+}
+
+/* Sinks the server still holds when the service goes: ended for their clients. */
+static void
+fd_sink_drop(struct fdt_service *service)
+{
+	while (service->sinks) {
+		rfd_sink_free(service->sinks->sink);
+		fd_sink_forget(service->sinks);
 	}
 }
 
@@ -896,6 +1098,7 @@ static const struct {
     {FDT_METHOD_OPEN, RFD_CALL_RESPONSE, do_open},
     {FDT_METHOD_WHOAMI, RFD_CALL_RESPONSE, do_whoami},
     {FDT_METHOD_STREAM_FDS, RFD_CALL_STREAM, do_stream_fds},
+    {FDT_METHOD_SINK_FDS, RFD_CALL_SINK, do_sink_fds},
 };
 
 /* What a method is, and how a request was sent, for the text of a refusal. */
@@ -903,11 +1106,13 @@ static const char *const method_kinds[] = {
     [RFD_CALL_RESPONSE] = "a request-response method",
     [RFD_CALL_ONEWAY] = "one-way",
     [RFD_CALL_STREAM] = "a stream method",
+    [RFD_CALL_SINK] = "a sink method",
 };
 static const char *const sent_as[] = {
     [RFD_CALL_RESPONSE] = "expecting a response",
     [RFD_CALL_ONEWAY] = "one-way",
     [RFD_CALL_STREAM] = "asking for a stream",
+    [RFD_CALL_SINK] = "opening a sink",
 };
 
 void

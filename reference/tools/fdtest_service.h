@@ -23,8 +23,12 @@
  * the root directory and answers the path with its FD, or an FdTestError
  * (EACCES when the service has no root, EINVAL for a path holding a NUL
  * byte); whoami answers the caller's credentials as the library took them
- * at accept (rfd_msg_peer()) and whether its pidfd is pinned.  lastRecorded,
- * open and whoami close the FDs sent with them before they answer.  Errors
+ * at accept (rfd_msg_peer()) and whether its pidfd is pinned; streamFds
+ * sends count items of fdsPerItem fresh pipe read ends, each with their
+ * report; sinkFds describes and closes the FDs of each sink item as it
+ * comes, and reports them all in its final response.  lastRecorded, open,
+ * whoami, streamFds and sinkFds close the FDs sent with them before they
+ * answer.  Errors
  * (spec/fd-passing.md section 6.8): an unknown method is
  * RFD_FAIL_UNKNOWN_METHOD, a method sent one-way when it is not (or record
  * sent expecting an answer) RFD_FAIL_WRONG_KIND, arguments that do not decode

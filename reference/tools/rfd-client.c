@@ -30,12 +30,14 @@ enum {
 	DEFAULT_TIMEOUT_MS = 10000,
 	DEFAULT_OPEN_BYTES = 64,
 	MAX_OPEN_BYTES = 1 << 20,
+	MAX_STREAM_CREDITS = 0x7FFFFFFE, /* rfd_client_stream() takes no more */
 	LINE_SIZE = 256,
 };
 
 static const char usage_line[] =
-    "usage: rfd-client --socket PATH [--timeout MS] [--trace] [-v] COMMAND ARGS...\n"
-    "       rfd-client --socket PATH --scenario NAME\n";
+    "usage: rfd-client --socket PATH [--timeout MS] [--offer NAMES] [--trace] [-v] COMMAND "
+    "ARGS...\n"
+    "       rfd-client --socket PATH [--offer NAMES] --scenario NAME\n";
 
 static const char help_text[] =
     "Call the FdTest service (spec/fdtest.thrift) of a server such as rfd-server,\n"
@@ -44,6 +46,10 @@ static const char help_text[] =
     "Options:\n"
     "  --socket PATH        the server's Unix socket\n"
     "  --timeout MS         how long each call may take (default 10000; -1: no limit)\n"
+    "  --offer NAMES        the extensions to offer in SETUP, comma-separated: sink\n"
+    "                       (FDs on sink items and final responses), exception (FDs\n"
+    "                       on declared exceptions); \"none\" offers nothing (default\n"
+    "                       sink,exception)\n"
     "  --trace              log every frame read (<) and written (>)\n"
     "  -v, --verbose        more detail on stderr (repeatable)\n"
     "  --scenario NAME      run a conformance scenario (spec section 18.4) as the\n"
@@ -59,6 +65,9 @@ static const char help_text[] =
     "  record [--tag T] SPEC...    send the FDs one-way, then print lastRecorded\n"
     "  last-recorded               print the report of this connection's last record\n"
     "                              (an empty report, as each run is a new connection)\n"
+    "  whoami                      print the server's view of this client: the pid,\n"
+    "                              uid and gid it took from the socket, and whether it\n"
+    "                              holds a pidfd pinned to this process (pidPinned)\n"
     "  open PATH [--bytes N]       have the server open PATH beneath its root; print\n"
     "                              the path and the first N bytes (default 64) read\n"
     "                              through the FD it sent\n"
@@ -68,10 +77,19 @@ static const char help_text[] =
     "                              what it was given; with --open, open PATH too\n"
     "  stream [--credits N] COUNT FDS\n"
     "                              call streamFds: print each of the COUNT items and\n"
-    "                              its FDS FDs, and check that each FD is the one its\n"
-    "                              report describes and reads EOF; N is the window of\n"
-    "                              items the server may send ahead (default 100);\n"
-    "                              --timeout bounds the first response and each item\n"
+    "                              its FDS FDs (0 to 253), and check that each FD is\n"
+    "                              the one its report describes and reads EOF; COUNT\n"
+    "                              (0 to 2147483647) goes to the server as given, which\n"
+    "                              refuses more than 10000; N (1 to 2147483646) is the\n"
+    "                              window of items the server may send ahead (default\n"
+    "                              100); --timeout bounds the first response and each\n"
+    "                              item\n"
+    "  sink [--tag T] ITEM...      call sinkFds: send each ITEM as a sink item, a SPEC\n"
+    "                              with its one FD or \"none\" for an item without,\n"
+    "                              then print the final report, check that it lists\n"
+    "                              each FD sent, in order, and that the server closed\n"
+    "                              them; FDs need the server to accept the extension\n"
+    "                              sink; --timeout bounds each step\n"
     "\n"
     "A SPEC names one FD to send:\n"
     "  PATH         a file or directory, opened read-only (write ./socket for a file\n"
@@ -963,6 +981,35 @@ parse_count(const char *text, long max, int32_t *out)
 	return 0;
 }
 
+/*
+ * A negative COUNT or FDS, which getopt would take for an option, refused
+ * with the range it must be in; 0 when there is none.
+ */
+static int
+refuse_negative_numbers(int argc, char **argv)
+{
+	int position = 0;
+
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *arg = argv[i];
+
+		if (strcmp(arg, "--credits") == 0) {
+			i++;
+			continue;
+		}
+		if (arg[0] == '-' && (arg[1] < '0' || arg[1] > '9'))
+			continue;
+		if (arg[0] == '-' && position == 0)
+			return usage_error("stream: COUNT %s: not a number from 0 to %d", arg,
+			                   INT32_MAX);
+		if (arg[0] == '-')
+			return usage_error("stream: FDS %s: not a number from 0 to %d", arg,
+			                   FDT_MAX_FDS);
+		position++;
+	}
+	return 0;
+}
+
 static int
 parse_stream(int argc, char **argv, int32_t *count, int32_t *fds_per_item, unsigned *credits)
 {
@@ -972,15 +1019,17 @@ parse_stream(int argc, char **argv, int32_t *count, int32_t *fds_per_item, unsig
 	};
 	char buf[8];
 	int32_t value;
-	int opt;
+	int opt = refuse_negative_numbers(argc, argv);
 
+	if (opt != 0)
+		return opt;
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
 		if (opt == 'c') {
-			if (parse_count(optarg, 1000000, &value) < 0 || value == 0)
-				return usage_error("stream: --credits %s: not a number from 1 to "
-				                   "1000000",
-				                   optarg);
+			if (parse_count(optarg, MAX_STREAM_CREDITS, &value) < 0 || value == 0)
+				return usage_error(
+				    "stream: --credits %s: not a number from 1 to %d", optarg,
+				    MAX_STREAM_CREDITS);
 			*credits = (unsigned)value;
 		} else if (opt == ':') {
 			return usage_error("stream: %s needs a value", argv[optind - 1]);
@@ -991,9 +1040,10 @@ parse_stream(int argc, char **argv, int32_t *count, int32_t *fds_per_item, unsig
 	}
 	if (argc - optind != 2)
 		return usage_error("stream: name COUNT and FDS");
-	if (parse_count(argv[optind], FDT_MAX_STREAM_ITEMS, count) < 0)
+	/* The server refuses a COUNT above 10000 (SVC-STREAM-2): it says so, not this tool. */
+	if (parse_count(argv[optind], INT32_MAX, count) < 0)
 		return usage_error("stream: COUNT %s: not a number from 0 to %d", argv[optind],
-		                   FDT_MAX_STREAM_ITEMS);
+		                   INT32_MAX);
 	if (parse_count(argv[optind + 1], FDT_MAX_FDS, fds_per_item) < 0)
 		return usage_error("stream: FDS %s: not a number from 0 to %d", argv[optind + 1],
 		                   FDT_MAX_FDS);
@@ -1135,6 +1185,247 @@ cmd_stream(struct session *s, int argc, char **argv)
 	printf("first response, %zu FDs\n", rfd_msg_fd_count(first));
 	rfd_msg_free(first);
 	return read_stream(s, id, count, fds_per_item) < 0 ? EXIT_CHECK : EXIT_SUCCESS;
+}
+
+/* ---- whoami ---- */
+
+static int
+cmd_whoami(struct session *s, int argc, char **argv)
+{
+	struct fdt_peer_info info;
+	struct rfd_msg *reply;
+	struct fdt_bytes args;
+	const uint8_t *data;
+	const char *why;
+	size_t len;
+	int r;
+
+	if (argc > 1)
+		return usage_error("whoami: unexpected argument %s", argv[1]);
+	r = connect_session(s);
+	if (r != 0)
+		return r;
+	r = fdt_encode_empty_args(&args);
+	if (r < 0) {
+		log_error("whoami: cannot encode the arguments: %s", strerror(-r));
+		return EXIT_CHECK;
+	}
+	r = call_for_reply(s, FDT_METHOD_WHOAMI, &args, NULL, 0, RFD_FDS_DUP, &reply);
+	fdt_bytes_free(&args);
+	if (r < 0)
+		return EXIT_CHECK;
+	data = rfd_msg_data(reply, &len);
+	r = fdt_decode_peer_info_result(data, len, &info, &why);
+	if (r < 0)
+		log_error("whoami: the answer does not decode: %s", why);
+	else if (rfd_msg_fd_count(reply) > 0)
+		log_warn("whoami: the answer came with %zu FDs; they are closed",
+		         rfd_msg_fd_count(reply));
+	rfd_msg_free(reply);
+	if (r < 0)
+		return EXIT_CHECK;
+	printf("pid %" PRId32 " uid %" PRId32 " gid %" PRId32 " pidPinned %s\n", info.pid, info.uid,
+	       info.gid, info.pid_pinned ? "true" : "false");
+	return EXIT_SUCCESS;
+}
+
+/* ---- sink ---- */
+
+/* Make the FD of each ITEM; "none" is an item without one (fd -1). */
+static int
+open_items(char **items, size_t n, struct sent_fd *sent)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(items[i], "none") == 0) {
+			sent[i].what = items[i];
+			sent[i].fd = sent[i].other = -1;
+			continue;
+		}
+		if (open_spec(items[i], &sent[i]) < 0) {
+			sent_fds_close(sent, i + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Open sinkFds(@tag); 0 with *id when the first response opened it. */
+static int
+open_sink_call(struct session *s, const char *tag, uint32_t *id)
+{
+	struct rfd_msg *first = NULL;
+	struct fdt_bytes args;
+	int r;
+
+	r = fdt_encode_args(tag, &args);
+	if (r < 0) {
+		log_error("sink: cannot encode the arguments: %s", strerror(-r));
+		return -1;
+	}
+	r = rfd_client_sink(s->client, FDT_METHOD_SINK_FDS, args.data, args.len, NULL, 0,
+	                    RFD_FDS_DUP, s->timeout_ms, &first, id);
+	fdt_bytes_free(&args);
+	if (r < 0) {
+		log_error("sink: the call failed: %s", rfd_client_error(s->client));
+		return -1;
+	}
+	if (rfd_msg_kind(first) != RFD_MSG_REPLY) {
+		log_error("sink: the server answered %s 0x%" PRIx32 ": %s",
+		          rfd_msg_kind(first) == RFD_MSG_ERROR ? "error" : "an exception",
+		          rfd_msg_error_code(first), rfd_msg_error_text(first));
+		rfd_msg_free(first);
+		return -1;
+	}
+	printf("first response, %zu FDs, extension sink %s\n", rfd_msg_fd_count(first),
+	       rfd_client_sink_fds(s->client, *id) ? "accepted" : "not accepted");
+	rfd_msg_free(first);
+	return 0;
+}
+
+/* Send each item, its tag the ITEM as given; the library takes the FDs. */
+static int
+send_items(struct session *s, uint32_t id, struct sent_fd *sent, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		bool has_fd = sent[i].fd >= 0;
+		struct fdt_bytes item;
+		int r = fdt_encode_bytes_result(sent[i].what, strlen(sent[i].what), &item);
+
+		if (r == 0)
+			r = rfd_client_sink_push(s->client, id, item.data, item.len, &sent[i].fd,
+			                         has_fd, RFD_FDS_TAKE, s->timeout_ms);
+		else if (has_fd)
+			close(sent[i].fd);
+		sent[i].fd = -1;
+		fdt_bytes_free(&item);
+		if (r < 0) {
+			log_error("sink: item %zu (%s) not sent: %s", i, sent[i].what,
+			          r == -EOPNOTSUPP  ? "the server did not accept the extension sink"
+			          : r == -ETIMEDOUT ? "no credit in time"
+			                            : rfd_client_error(s->client));
+			return -1;
+		}
+		printf("item %zu \"%s\" fds %d\n", i, sent[i].what, has_fd ? 1 : 0);
+	}
+	return 0;
+}
+
+/* Complete the sink and read its final report. */
+static int
+close_sink(struct session *s, uint32_t id, struct fdt_report *report)
+{
+	struct rfd_msg *final = NULL;
+	const uint8_t *data;
+	const char *why;
+	size_t len;
+	int r = rfd_client_sink_close(s->client, id, s->timeout_ms, &final);
+
+	if (r < 0) {
+		log_error("sink: no final response: %s",
+		          r == -ETIMEDOUT ? "none in time" : rfd_client_error(s->client));
+		return -1;
+	}
+	if (rfd_msg_kind(final) != RFD_MSG_REPLY) {
+		log_error("sink: the server answered %s 0x%" PRIx32 ": %s",
+		          rfd_msg_kind(final) == RFD_MSG_ERROR ? "error" : "an exception",
+		          rfd_msg_error_code(final), rfd_msg_error_text(final));
+		rfd_msg_free(final);
+		return -1;
+	}
+	data = rfd_msg_data(final, &len);
+	r = fdt_decode_report_result(data, len, report, &why);
+	if (r < 0)
+		log_error("sink: the final response does not decode: %s", why);
+	else if (rfd_msg_fd_count(final) > 0)
+		log_warn("sink: the final response came with %zu FDs; they are closed",
+		         rfd_msg_fd_count(final));
+	rfd_msg_free(final);
+	return r < 0 ? -1 : 0;
+}
+
+/* Each report entry is the file of the FD sent in its place, and the server closed it. */
+static int
+check_sink_report(const struct fdt_report *report, const struct sent_fd *sent, size_t n)
+{
+	size_t entry = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		enum close_state closed;
+
+		if (sent[i].what && strcmp(sent[i].what, "none") == 0)
+			continue;
+		closed = probe_closed_soon(&sent[i]);
+		printf("item %zu reported-file %s closed-by-server %s\n", i,
+		       entry < report->n_fds && same_file_info(&sent[i].info, &report->fds[entry])
+		           ? "yes"
+		           : "no",
+		       closed == PEER_CLOSED ? "yes"
+		       : closed == PEER_OPEN ? "no"
+		                             : "unknown");
+		if (entry >= report->n_fds || !same_file_info(&sent[i].info, &report->fds[entry]) ||
+		    closed == PEER_OPEN) {
+			log_error("sink: the FD of item %zu %s", i,
+			          closed == PEER_OPEN ? "is still open at the server"
+			                              : "is not the file reported in its place");
+			r = -1;
+		}
+		entry++;
+	}
+	if (entry != report->n_fds) {
+		log_error("sink: the server reported %zu FDs; %zu were sent", report->n_fds, entry);
+		r = -1;
+	}
+	return r;
+}
+
+static int
+cmd_sink(struct session *s, int argc, char **argv)
+{
+	struct fdt_report report = {0};
+	struct tagged_args args;
+	struct sent_fd *sent;
+	uint32_t id = 0;
+	int r;
+
+	r = parse_tagged(argc, argv, false, &args);
+	if (r != 0)
+		return r;
+	sent = calloc(args.n_specs ? args.n_specs : 1, sizeof(*sent));
+	if (!sent) {
+		log_error("out of memory");
+		return EXIT_CHECK;
+	}
+	if (open_items(args.specs, args.n_specs, sent) < 0) {
+		free(sent);
+		return EXIT_USAGE;
+	}
+	r = connect_session(s);
+	if (r != 0) {
+		sent_fds_close(sent, args.n_specs);
+		free(sent);
+		return r;
+	}
+	r = open_sink_call(s, args.tag, &id);
+	if (r == 0 && send_items(s, id, sent, args.n_specs) < 0) {
+		rfd_client_cancel(s->client, id);
+		r = -1;
+	}
+	if (r == 0)
+		r = close_sink(s, id, &report);
+	if (r == 0) {
+		print_report(&report);
+		r = check_sink_report(&report, sent, args.n_specs);
+	}
+	if (r == 0 && strcmp(report.tag, args.tag) != 0) {
+		log_error("sink: the final report has tag \"%s\", not \"%s\"", report.tag,
+		          args.tag);
+		r = -1;
+	}
+	fdt_report_free(&report);
+	sent_fds_close(sent, args.n_specs);
+	free(sent);
+	return r < 0 ? EXIT_CHECK : EXIT_SUCCESS;
 }
 
 /* ---- The demo ---- */
@@ -1552,7 +1843,8 @@ static const struct {
     {"inspect", cmd_inspect}, {"echo", cmd_echo},
     {"record", cmd_record},   {"last-recorded", cmd_last_recorded},
     {"open", cmd_open},       {"demo", cmd_demo},
-    {"stream", cmd_stream},
+    {"stream", cmd_stream},   {"sink", cmd_sink},
+    {"whoami", cmd_whoami},
 };
 
 static int
@@ -1569,18 +1861,39 @@ parse_timeout(const char *text, int *timeout_ms)
 	return 0;
 }
 
+/* "none", or extension names separated by commas. */
+static int
+parse_offer(const char *text, unsigned *extensions)
+{
+	char names[64];
+	char *save = NULL;
+
+	*extensions = 0;
+	if (strcmp(text, "none") == 0)
+		return 0;
+	if (strlen(text) >= sizeof(names) || !*text)
+		return -EINVAL;
+	strcpy(names, text);
+	for (char *name = strtok_r(names, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		if (strcmp(name, "sink") == 0)
+			*extensions |= RFD_EXTENSION_SINK;
+		else if (strcmp(name, "exception") == 0)
+			*extensions |= RFD_EXTENSION_EXCEPTION;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}
+
 /* Global options up to the command; returns the command's index in argv, or an exit status. */
 static int
 parse_global(int argc, char **argv, struct session *s, int *command)
 {
 	static const struct option long_options[] = {
-	    {"socket", required_argument, NULL, 's'},
-	    {"timeout", required_argument, NULL, 'T'},
-	    {"trace", no_argument, NULL, 't'},
-	    {"verbose", no_argument, NULL, 'v'},
-	    {"scenario", required_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"socket", required_argument, NULL, 's'},   {"timeout", required_argument, NULL, 'T'},
+	    {"trace", no_argument, NULL, 't'},          {"verbose", no_argument, NULL, 'v'},
+	    {"scenario", required_argument, NULL, 'S'}, {"offer", required_argument, NULL, 'O'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	char buf[8];
 	int opt;
@@ -1600,6 +1913,13 @@ parse_global(int argc, char **argv, struct session *s, int *command)
 			break;
 		case 'S':
 			s->scenario = optarg;
+			break;
+		case 'O':
+			if (parse_offer(optarg, &s->options.extensions) < 0)
+				return usage_error(
+				    "--offer %s: not \"none\" or names from sink and "
+				    "exception separated by commas",
+				    optarg);
 			break;
 		case 'v':
 			log_raise_level();
@@ -1646,7 +1966,8 @@ main(int argc, char **argv)
 		/* The client-under-test contract: one line per event on stderr. */
 		while (!log_enabled(LOG_LEVEL_INFO))
 			log_raise_level();
-		return fdt_run_scenario(s.socket_path, s.scenario, s.timeout_ms);
+		return fdt_run_scenario(s.socket_path, s.scenario, s.timeout_ms,
+		                        s.options.extensions);
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[command], commands[i].name) != 0)

@@ -43,6 +43,7 @@ static const char probe_tag[] = "probe";
 struct run {
 	const char *socket_path;
 	int timeout_ms;
+	unsigned extensions;       /* offered in SETUP (RFD_EXTENSION_*) */
 	struct rfd_client *client; /* the current connection, or NULL */
 	bool failed;               /* a check failed */
 };
@@ -157,6 +158,7 @@ connect_harness(struct run *run)
 	}
 	rfd_client_options_init(&options);
 	options.connect_timeout_ms = run->timeout_ms;
+	options.extensions = run->extensions;
 	r = rfd_client_adopt(sock, &options, &run->client);
 	if (r < 0) {
 		log_info("error setup: the connection failed before the SETUP answer: %s (%s)",
@@ -1409,17 +1411,184 @@ scenario_stream_timeout(struct run *run)
 }
 
 /*
- * Limitation: the library implements no sinks yet, so this scenario connects
- * without offering the extension `sink` and reports that it cannot run; the
- * harness skips it for that reason.
+ * An item that is neither a result nor an exception fails the stream, not
+ * the connection: the next call on it gets its FD.
  */
+static int
+scenario_stream_bad_item(struct run *run)
+{
+	struct stream_call stream;
+	struct rfd_msg *item = NULL;
+
+	if (start(run) < 0)
+		return -1;
+	if (check(run, open_stream_fds(run, 3, 1, run->timeout_ms, &stream) == 0,
+	          "streamFds(3, 1) is open")) {
+		int r = next_stream_item(run, &stream, run->timeout_ms, &item);
+
+		rfd_msg_free(item);
+		check(run, r < 0 && r != -ETIMEDOUT,
+		      "%s fails without an item, neither a result nor an exception (got %s)",
+		      stream.label, r < 0 ? errno_name(-r) : "an item or the end");
+	}
+	if (echo_devnull_returns(run, "after") < 0)
+		return -1;
+	echo_plain_returns(run, probe_tag);
+	return 0;
+}
+
+/* The FDs sink-2 sends, and what the client sees of each before it goes. */
+struct sink_fds {
+	int fds[2];    /* /dev/null, and the write end of a pipe */
+	int pipe_read; /* the pipe's read end, kept while the scenario runs */
+	struct fdt_fdinfo info[2];
+};
+
+static int
+sink_fds_open(struct sink_fds *sent)
+{
+	int ends[2];
+
+	sent->fds[0] = open_devnull();
+	sent->fds[1] = sent->pipe_read = -1;
+	if (sent->fds[0] < 0 || pipe2(ends, O_CLOEXEC) < 0)
+		return -1;
+	sent->pipe_read = ends[0];
+	sent->fds[1] = ends[1];
+	if (fdt_describe_fd(sent->fds[0], &sent->info[0]) < 0 ||
+	    fdt_describe_fd(sent->fds[1], &sent->info[1]) < 0)
+		return -1;
+	return 0;
+}
+
+static void
+sink_fds_close(struct sink_fds *sent)
+{
+	close_fds(sent->fds, 2);
+	close_fds(&sent->pipe_read, 1);
+}
+
+/* Open sinkFds(@tag): 0 with the sink open under *id, its first response checked. */
+static int
+open_sink_fds(struct run *run, const char *tag, uint32_t *id)
+{
+	struct fdt_bytes args = {0};
+	struct rfd_msg *first = NULL;
+	int r;
+
+	log_call(FDT_METHOD_SINK_FDS, "tag", tag, 0);
+	r = fdt_encode_args(tag, &args);
+	if (r == 0)
+		r = rfd_client_sink(run->client, FDT_METHOD_SINK_FDS, args.data, args.len, NULL, 0,
+		                    RFD_FDS_DUP, run->timeout_ms, &first, id);
+	fdt_bytes_free(&args);
+	if (r < 0) {
+		log_info("error %s: %s (%s)", FDT_METHOD_SINK_FDS, rfd_client_error(run->client),
+		         errno_name(-r));
+		return r;
+	}
+	if (rfd_msg_kind(first) != RFD_MSG_REPLY) {
+		log_info("error %s: answered with %s", FDT_METHOD_SINK_FDS,
+		         rfd_msg_kind(first) == RFD_MSG_ERROR ? rfd_msg_error_text(first)
+		                                              : "an exception");
+		rfd_msg_free(first);
+		return -EPROTO;
+	}
+	log_info("result %s first response fds=%zu accepts-sink=%s", FDT_METHOD_SINK_FDS,
+	         rfd_msg_fd_count(first), rfd_client_sink_fds(run->client, *id) ? "yes" : "no");
+	rfd_msg_free(first);
+	return 0;
+}
+
+/* A sink item {0: @tag} with the one FD @fd, sent when the server gives credit. */
+static bool
+push_sink_item(struct run *run, uint32_t id, const char *tag, int fd)
+{
+	struct fdt_bytes item = {0};
+	int r = fdt_encode_bytes_result(tag, strlen(tag), &item);
+
+	log_info("send %s item tag=%s fds=1", FDT_METHOD_SINK_FDS, tag);
+	if (r == 0)
+		r = rfd_client_sink_push(run->client, id, item.data, item.len, &fd, 1, RFD_FDS_DUP,
+		                         run->timeout_ms);
+	fdt_bytes_free(&item);
+	if (r < 0)
+		log_info("error %s item %s: %s (%s)", FDT_METHOD_SINK_FDS, tag,
+		         rfd_client_error(run->client), errno_name(-r));
+	return check(run, r == 0, "%s item \"%s\" is sent with its FD", FDT_METHOD_SINK_FDS, tag);
+}
+
+/* The final report: @tag, and one entry per FD of @sent, each naming that file. */
+static void
+expect_sink_report(struct run *run, const struct rfd_msg *final, const char *tag,
+                   const struct sink_fds *sent)
+{
+	struct fdt_report report = {0};
+	const uint8_t *data;
+	const char *why = "";
+	size_t len;
+	bool decoded, same = true;
+
+	data = rfd_msg_data(final, &len);
+	decoded = rfd_msg_kind(final) == RFD_MSG_REPLY &&
+	          fdt_decode_report_result(data, len, &report, &why) == 0;
+	log_info("result %s final report tag=\"%s\" entries=%zu fds=%zu", FDT_METHOD_SINK_FDS,
+	         decoded ? report.tag : "?", report.n_fds, rfd_msg_fd_count(final));
+	check(run, decoded && strcmp(report.tag, tag) == 0,
+	      "the final report of %s has the tag \"%s\"", FDT_METHOD_SINK_FDS, tag);
+	for (size_t i = 0; decoded && report.n_fds == 2 && i < 2; i++)
+		same = same && report.fds[i].dev == sent->info[i].dev &&
+		       report.fds[i].ino == sent->info[i].ino;
+	check(run, decoded && report.n_fds == 2 && same,
+	      "the final report lists 2 FDs: /dev/null, then the pipe's write end");
+	check(run, rfd_msg_fd_count(final) == 0, "the final response carries no FD (got %zu)",
+	      rfd_msg_fd_count(final));
+	fdt_report_free(&report);
+}
+
 static int
 scenario_sink_2(struct run *run)
 {
-	if (start(run) < 0)
+	static const char tag[] = "sink-2";
+	struct rfd_msg *final = NULL;
+	struct sink_fds sent;
+	uint32_t id = 0;
+	int r;
+
+	/* The scenario needs the offer: without it the client says it cannot run. */
+	if (!(run->extensions & RFD_EXTENSION_SINK)) {
+		log_error("error %s: this client does not offer the extension sink",
+		          FDT_METHOD_SINK_FDS);
 		return -1;
-	log_error("error sinkFds: this client implements no sinks");
-	return -1;
+	}
+	if (sink_fds_open(&sent) < 0) {
+		log_error("error %s: cannot make the FDs to send: %s", FDT_METHOD_SINK_FDS,
+		          strerror(errno));
+		sink_fds_close(&sent);
+		return -1;
+	}
+	if (start(run) < 0) {
+		sink_fds_close(&sent);
+		return -1;
+	}
+	if (check(run, open_sink_fds(run, tag, &id) == 0, "%s(\"%s\") is open", FDT_METHOD_SINK_FDS,
+	          tag) &&
+	    check(run, rfd_client_sink_fds(run->client, id) == 1,
+	          "the first response accepts the extension sink") &&
+	    push_sink_item(run, id, "one", sent.fds[0]) &&
+	    push_sink_item(run, id, "two", sent.fds[1])) {
+		log_info("complete %s", FDT_METHOD_SINK_FDS);
+		r = rfd_client_sink_close(run->client, id, run->timeout_ms, &final);
+		if (r < 0)
+			log_info("error %s: %s (%s)", FDT_METHOD_SINK_FDS,
+			         rfd_client_error(run->client), errno_name(-r));
+		if (check(run, r == 0, "%s(\"%s\") ends with a final response", FDT_METHOD_SINK_FDS,
+		          tag))
+			expect_sink_report(run, final, tag, &sent);
+		rfd_msg_free(final);
+	}
+	sink_fds_close(&sent);
+	return 0;
 }
 
 static int
@@ -1430,11 +1599,20 @@ scenario_exception_fds(struct run *run)
 	if (start(run) < 0)
 		return -1;
 	call_open(run, "exception-fds", &open);
-	/* The client does not offer the extension exception: the FD breaks the agreement. */
-	check(run, open.status < 0 && !open.raised,
-	      "%s fails as a protocol error, not with the declared exception", open.label);
-	check(run, reply_fd_count(&open) == 0, "%s hands no FD to the caller (got %zu)", open.label,
-	      reply_fd_count(&open));
+	if (run->extensions & RFD_EXTENSION_EXCEPTION) {
+		/* Offered: the FD comes with the exception, and closing it is the caller's. */
+		check(run, open.raised && open.error.errnum == ENOENT,
+		      "%s fails with FdTestError errnum 2 (ENOENT)", open.label);
+		check(run, reply_fd_count(&open) == 1,
+		      "%s hands exactly one FD to the caller with the exception (got %zu)",
+		      open.label, reply_fd_count(&open));
+	} else {
+		/* Not offered: the FD breaks the agreement. */
+		check(run, open.status < 0 && !open.raised,
+		      "%s fails as a protocol error, not with the declared exception", open.label);
+		check(run, reply_fd_count(&open) == 0, "%s hands no FD to the caller (got %zu)",
+		      open.label, reply_fd_count(&open));
+	}
 	call_result_free(&open);
 	echo_plain_returns(run, probe_tag);
 	return 0;
@@ -1471,6 +1649,7 @@ scenario_exception_fds(struct run *run)
 	X("stream-bad-seq", scenario_stream_bad_seq)                                               \
 	X("stream-contract", scenario_stream_contract)                                             \
 	X("stream-timeout", scenario_stream_timeout)                                               \
+	X("stream-bad-item", scenario_stream_bad_item)                                             \
 	X("sink-2", scenario_sink_2)                                                               \
 	X("exception-fds", scenario_exception_fds)
 
@@ -1497,9 +1676,10 @@ find_scenario(const char *name)
 }
 
 int
-fdt_run_scenario(const char *socket_path, const char *name, int timeout_ms)
+fdt_run_scenario(const char *socket_path, const char *name, int timeout_ms, unsigned extensions)
 {
-	struct run run = {.socket_path = socket_path, .timeout_ms = timeout_ms};
+	struct run run = {
+	    .socket_path = socket_path, .timeout_ms = timeout_ms, .extensions = extensions};
 	const struct scenario *scenario;
 	int r, status;
 

@@ -26,10 +26,12 @@ enum {
 
 /*
  * Run scenario @name against the server at @socket_path as spec section
- * 18.4 defines it, each call waiting at most @timeout_ms (-1: no limit).
+ * 18.4 defines it, each call waiting at most @timeout_ms (-1: no limit),
+ * the client offering @extensions (RFD_EXTENSION_*) in its SETUP.
  * Returns the exit status of CONTRACT-10, one of FDT_SCENARIO_*.
  */
-int fdt_run_scenario(const char *socket_path, const char *name, int timeout_ms);
+int fdt_run_scenario(const char *socket_path, const char *name, int timeout_ms,
+                     unsigned extensions);
 
 /* The scenario names, NULL-terminated, for --help. */
 extern const char *const fdt_scenarios[];

@@ -29,9 +29,10 @@
  * rfd_msg_free() closes the rest.  Every FD the library creates or receives
  * has FD_CLOEXEC set.
  *
- * Threads.  A client, or a server with everything it handed out (requests
- * and streams included), is used from one thread at a time; rfd_server_stop() alone may
- * be called from any thread or from a signal handler.
+ * Threads.  A client, or a server with everything it handed out (requests,
+ * streams and sinks included), is used from one thread at a time;
+ * rfd_server_stop() alone may be called from any thread or from a signal
+ * handler.
  */
 #ifndef ROCKETFD_H
 #define ROCKETFD_H
@@ -56,13 +57,34 @@ enum rfd_fd_mode {
 	RFD_FDS_TAKE = 1,
 };
 
+/*
+ * FDs where fbthrift passes none, in the spec's extensions (section 21.8),
+ * used only when both peers agreed: a client offers them in its SETUP, a
+ * server accepts them in each sink's first response.
+ */
+enum rfd_extension {
+	/* FDs on the items of a sink (client to server, once the server accepted) and on
+	 * its final response (server to client, when the client offered). */
+	RFD_EXTENSION_SINK = 1 << 0,
+	/* FDs on a declared exception (server to client, when the client offered). */
+	RFD_EXTENSION_EXCEPTION = 1 << 1,
+};
+
 /* Limits a receiver enforces against its peer.  See rfd_limits_init() for the defaults. */
 struct rfd_limits {
 	size_t max_frame;         /* bytes in one frame, length field included */
 	size_t max_message;       /* bytes of metadata and data of one reassembled message */
 	unsigned max_fds_per_msg; /* 1..253 */
-	size_t fd_budget;         /* FDs received but not yet claimed by a message */
-	unsigned max_in_flight;   /* requests in progress on one connection */
+	/*
+	 * FDs received but not yet claimed by a message; and the FDs of stream
+	 * and sink items waiting in the library for the socket: past it no
+	 * item is taken (rfd_stream_credits() and rfd_client_sink_credits()
+	 * say 0) until the peer reads, so a peer that stops reading holds a
+	 * connection to fewer than fd_budget + 3 * 253 such FDs, whatever the
+	 * number of its streams.
+	 */
+	size_t fd_budget;
+	unsigned max_in_flight; /* requests in progress on one connection */
 };
 
 RFD_EXPORT void rfd_limits_init(struct rfd_limits *limits);
@@ -99,7 +121,7 @@ enum rfd_msg_kind {
 	RFD_MSG_REPLY,     /* a successful reply, or a stream's first response: the result struct */
 	RFD_MSG_EXCEPTION, /* a declared exception: data is the result struct */
 	RFD_MSG_ERROR,     /* an error the server raised: see rfd_msg_error_* */
-	RFD_MSG_STREAM_ITEM, /* an item of a stream: data is {0: item} */
+	RFD_MSG_STREAM_ITEM, /* an item of a stream, or a sink's at its server: data is {0: item} */
 };
 
 RFD_EXPORT enum rfd_msg_kind rfd_msg_kind(const struct rfd_msg *msg);
@@ -152,6 +174,7 @@ enum rfd_call_kind {
 	RFD_CALL_RESPONSE, /* REQUEST_RESPONSE: rfd_reply(), or an exception or error */
 	RFD_CALL_ONEWAY,   /* REQUEST_FNF: no answer; rfd_msg_free() */
 	RFD_CALL_STREAM,   /* REQUEST_STREAM: rfd_reply_stream(), or an exception or error */
+	RFD_CALL_SINK, /* REQUEST_CHANNEL (a sink): rfd_reply_sink(), or an exception or error */
 };
 
 /*
@@ -162,6 +185,14 @@ enum rfd_call_kind {
 RFD_EXPORT enum rfd_call_kind rfd_msg_call_kind(const struct rfd_msg *request);
 /* For requests: rfd_msg_call_kind() is RFD_CALL_STREAM. */
 RFD_EXPORT bool rfd_msg_streaming(const struct rfd_msg *msg);
+/*
+ * For requests: the extensions (RFD_EXTENSION_*) agreed on the connection it
+ * came on, which decide where the server may attach FDs:
+ * RFD_EXTENSION_EXCEPTION to declared exceptions, RFD_EXTENSION_SINK to a
+ * sink's final response (and the client's sink items then carry FDs).  0
+ * for messages that are not requests.
+ */
+RFD_EXPORT unsigned rfd_msg_extensions(const struct rfd_msg *request);
 /* For requests: the connection it came on, unique for the server's life (never 0). */
 RFD_EXPORT uint64_t rfd_msg_connection(const struct rfd_msg *msg);
 /* Release the message and close every FD not taken.  NULL is accepted. */
@@ -194,6 +225,14 @@ struct rfd_client_options {
 	struct rfd_limits limits;
 	rfd_trace_fn *trace; /* may be NULL */
 	void *trace_user;
+	/*
+	 * The extensions (RFD_EXTENSION_*) offered in SETUP; by default both.
+	 * Without RFD_EXTENSION_EXCEPTION a declared exception that comes with
+	 * FDs fails its call with -EPROTO, the FDs closed; without
+	 * RFD_EXTENSION_SINK so does a sink's final response with FDs, and sink
+	 * items take no FDs.
+	 */
+	unsigned extensions;
 };
 
 RFD_EXPORT void rfd_client_options_init(struct rfd_client_options *options);
@@ -251,10 +290,12 @@ RFD_EXPORT int rfd_client_oneway_async(struct rfd_client *client, const char *me
                                        const void *args, size_t args_len, const int *fds,
                                        size_t n_fds, enum rfd_fd_mode mode);
 /*
- * Give up on a call or a stream: its callback runs now with -ECANCELED; a
- * late reply is discarded.  A stream is sent CANCEL and what still comes on
- * it is read and discarded, its FDs closed; a blocking stream's messages not
- * yet taken are freed.  0, or -ENOENT for an id the client does not know.
+ * Give up on a call, a stream or a sink: its callback runs now with
+ * -ECANCELED; a late reply is discarded.  A stream is sent CANCEL, a sink
+ * ERROR 0x203 (its items not yet written are dropped, their FDs closed),
+ * and what still comes on either is read and discarded, its FDs closed; a
+ * blocking stream's or sink's messages not yet taken are freed.  0, or
+ * -ENOENT for an id the client does not know.
  */
 RFD_EXPORT int rfd_client_cancel(struct rfd_client *client, uint32_t call_id);
 
@@ -265,7 +306,7 @@ RFD_EXPORT short rfd_client_events(const struct rfd_client *client);
 RFD_EXPORT int rfd_client_timeout(const struct rfd_client *client);
 /* Do what can be done without blocking; a negative errno means the connection failed. */
 RFD_EXPORT int rfd_client_process(struct rfd_client *client, short revents);
-/* Requests written or queued whose replies have not arrived, open streams included. */
+/* Requests written or queued whose replies have not arrived, open streams and sinks included. */
 RFD_EXPORT size_t rfd_client_in_flight(const struct rfd_client *client);
 
 /*
@@ -278,7 +319,8 @@ RFD_EXPORT size_t rfd_client_in_flight(const struct rfd_client *client);
  * half the window (rounded up) is consumed, the library asks for that many
  * again with REQUEST_N.  An item is consumed when it is handed over: given
  * to the callback (asynchronous streams) or returned by
- * rfd_client_stream_next() (blocking streams).  At most 2^31 - 2.
+ * rfd_client_stream_next() (blocking streams).  At most 2^31 - 2: more
+ * fails with -EINVAL, and rfd_client_error() says why.
  *
  * @timeout_ms bounds the wait for the first response only, and is sent as
  * clientTimeoutMs; items then take as long as they take.  A stream that
@@ -296,7 +338,11 @@ RFD_EXPORT size_t rfd_client_in_flight(const struct rfd_client *client);
  * (rfd_client_cancel(), rfd_client_free()), -EBADFD (an item's FDs did
  * not match what it claimed), -EPROTO (the server broke the streaming
  * contract: an item past the credit, a frame out of place), both of which
- * fail the connection too, or the connection's failure.
+ * fail the connection too, or the connection's failure.  -EPROTO also ends
+ * a stream, the connection going on, whose item was neither a result nor an
+ * exception (its metadata unreadable, or its payloadMetadata empty: the
+ * stream is cancelled, its FDs closed) or brought FDs with a declared
+ * exception that the client did not offer the extension exception for.
  */
 
 /*
@@ -335,6 +381,109 @@ RFD_EXPORT int rfd_client_stream(struct rfd_client *client, const char *method, 
  */
 RFD_EXPORT int rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeout_ms,
                                       struct rfd_msg **msg);
+
+/*
+ * Sinks (REQUEST_CHANNEL of kind SINK): the server answers with a first
+ * response, the client then sends items as the server gives it credit, and
+ * completes; the server answers with a final response.
+ *
+ * FDs on items go only where the server accepted the extension sink in the
+ * first response (rfd_client_sink_fds()); elsewhere sending an item with
+ * FDs fails with -EOPNOTSUPP (in TAKE mode they are closed).  The final
+ * response carries FDs only when the client offered the extension sink, a
+ * declared exception only when it offered exception (rfd_client_options):
+ * one that breaks that fails the sink with -EPROTO, its FDs closed.
+ *
+ * @timeout_ms bounds the wait for the first response only, and is sent as
+ * clientTimeoutMs.  A sink that times out or is cancelled is sent ERROR
+ * 0x203 CANCELED; items still queued are dropped and their FDs closed, and
+ * what the server still sends on it is read and its FDs closed.
+ *
+ * What a sink delivers, in order: its first response, kind RFD_MSG_REPLY
+ * (the sink is open; data is the initial result struct), or instead
+ * RFD_MSG_EXCEPTION or RFD_MSG_ERROR (the call failed, nothing follows);
+ * then its final response: RFD_MSG_REPLY with data {0: R} and its FDs,
+ * RFD_MSG_EXCEPTION or RFD_MSG_ERROR.  A server may end a sink before the
+ * client completes it.  Or the sink fails without a message: -ETIMEDOUT,
+ * -ECANCELED, -EPROTO (the server broke the protocol or the agreement on
+ * FDs), -EBADFD (the final response's FDs did not match what it claimed:
+ * the connection fails too), or the connection's failure.
+ */
+
+/*
+ * With @msg NULL and @status RFD_SINK_CREDIT, an rfd_stream_fn of a sink
+ * is told that the server granted credit: rfd_client_sink_credits() is
+ * above 0 again.
+ */
+enum { RFD_SINK_CREDIT = 1 };
+
+/*
+ * Open a sink; @callback gets its messages (@status 0, @msg owned by the
+ * callee), credit (above), and its end when it fails (@msg NULL, a negative
+ * errno).  The final response, an exception or an error is the last call.
+ * *sink_id (may be NULL) names it for the calls below and rfd_client_cancel().
+ */
+RFD_EXPORT int rfd_client_sink_async(struct rfd_client *client, const char *method,
+                                     const void *args, size_t args_len, const int *fds,
+                                     size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
+                                     rfd_stream_fn *callback, void *user, uint32_t *sink_id);
+
+/*
+ * Send an item: @data is {0: item}, with @n_fds FDs (in TAKE mode the
+ * library's whatever this returns).  Takes one credit.  -EAGAIN when
+ * rfd_client_sink_credits() is 0 (nothing sent); -EOPNOTSUPP for FDs the
+ * server did not accept; -ENOENT when the sink is not open for items (no
+ * first response yet, completed, ended or unknown); -EINVAL for bad
+ * arguments.
+ */
+RFD_EXPORT int rfd_client_sink_send(struct rfd_client *client, uint32_t sink_id, const void *data,
+                                    size_t len, const int *fds, size_t n_fds,
+                                    enum rfd_fd_mode mode);
+
+/* Items rfd_client_sink_send() takes now; 0 for a sink not open for items. */
+RFD_EXPORT unsigned rfd_client_sink_credits(const struct rfd_client *client, uint32_t sink_id);
+
+/* 1 when the sink's items may carry FDs (its server accepted the extension sink), 0 when not. */
+RFD_EXPORT int rfd_client_sink_fds(const struct rfd_client *client, uint32_t sink_id);
+
+/*
+ * No more items: the completion (PAYLOAD COMPLETE) goes after the items
+ * sent; the final response follows.  0, or -ENOENT as rfd_client_sink_send().
+ */
+RFD_EXPORT int rfd_client_sink_finish(struct rfd_client *client, uint32_t sink_id);
+
+/*
+ * Blocking: open a sink and wait for its first response, as
+ * rfd_client_stream() does: 0 with *first RFD_MSG_REPLY and the sink open
+ * under *sink_id, or RFD_MSG_EXCEPTION or RFD_MSG_ERROR and it is over; a
+ * negative errno: it failed, and is over.
+ */
+RFD_EXPORT int rfd_client_sink(struct rfd_client *client, const char *method, const void *args,
+                               size_t args_len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                               int timeout_ms, struct rfd_msg **first, uint32_t *sink_id);
+
+/*
+ * Send an item of a blocking sink, waiting up to @timeout_ms (-1: no limit)
+ * for credit.  0 once it is queued; -ETIMEDOUT (nothing sent); -EPIPE: the
+ * server ended the sink (rfd_client_sink_close() gives its answer); the
+ * sink's failure (rfd_client_sink_close() gives it too); other errors as
+ * rfd_client_sink_send().  FDs in TAKE mode are the library's whatever this
+ * returns.
+ */
+RFD_EXPORT int rfd_client_sink_push(struct rfd_client *client, uint32_t sink_id, const void *data,
+                                    size_t len, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                                    int timeout_ms);
+
+/*
+ * Complete a blocking sink (unless the server ended it) and wait up to
+ * @timeout_ms for its final response.  0 with *final (the caller's):
+ * RFD_MSG_REPLY, RFD_MSG_EXCEPTION or RFD_MSG_ERROR, and the sink is over;
+ * -ETIMEDOUT: nothing came in time, the sink is still open (call again, or
+ * rfd_client_cancel()); another negative errno: it failed, and is over.
+ * -ENOENT: no such sink.
+ */
+RFD_EXPORT int rfd_client_sink_close(struct rfd_client *client, uint32_t sink_id, int timeout_ms,
+                                     struct rfd_msg **final);
 
 /* ---- Server ---------------------------------------------------------------------------- */
 
@@ -417,6 +566,16 @@ RFD_EXPORT int rfd_reply(struct rfd_msg *request, const void *data, size_t len, 
 RFD_EXPORT int rfd_reply_exception(struct rfd_msg *request, const char *name, const char *what,
                                    const void *data, size_t len);
 
+/*
+ * rfd_reply_exception() with @n_fds FDs, which the client receives with the
+ * exception.  That needs the extension exception (rfd_msg_extensions()):
+ * without it, -EOPNOTSUPP and nothing is sent, @request is not freed and,
+ * in TAKE mode, the FDs are closed.  -EINVAL likewise for bad arguments.
+ */
+RFD_EXPORT int rfd_reply_exception_fds(struct rfd_msg *request, const char *name, const char *what,
+                                       const void *data, size_t len, const int *fds, size_t n_fds,
+                                       enum rfd_fd_mode mode);
+
 /* Why a request is answered with an error (the ERROR frame and ResponseRpcError it becomes). */
 enum rfd_failure {
 	RFD_FAIL_BAD_REQUEST,    /* 0x204 INVALID; INVALID_REQUEST / REQUEST_PARSING_FAILURE */
@@ -488,7 +647,11 @@ RFD_EXPORT int rfd_stream_send(struct rfd_stream *stream, const void *data, size
 /*
  * How many items rfd_stream_send() takes now: the credit the client gave
  * and items did not use, but no more than the few that may wait in the
- * library for the socket.  0 once the stream is cancelled or closed.
+ * library for the socket, and none while the items of all the connection's
+ * streams waiting there hold fd_budget FDs (struct rfd_limits).  0 once the
+ * stream is cancelled or closed.  While it is above 0 the next item is taken
+ * whatever its FDs: a handler that makes an item's FDs only then never
+ * makes FDs it cannot send, and RFD_STREAM_CREDIT tells it when it may go on.
  */
 RFD_EXPORT unsigned rfd_stream_credits(const struct rfd_stream *stream);
 
@@ -501,9 +664,10 @@ RFD_EXPORT int rfd_stream_complete(struct rfd_stream *stream);
 /*
  * End the stream with a declared exception: @data is the stream's result
  * struct with the exception in its declared field id; @name and @what
- * describe it.  Frees @stream, unless it returns -EINVAL (bad arguments) or
- * -EOPNOTSUPP: FDs on exceptions are an extension this version does not
- * negotiate, so @n_fds must be 0 (else, in TAKE mode, the FDs are closed).
+ * describe it, and @n_fds FDs go with it.  Frees @stream, unless it returns
+ * -EINVAL (bad arguments) or -EOPNOTSUPP: FDs need the extension exception
+ * (rfd_msg_extensions() of the request); in TAKE mode the FDs are closed
+ * then too, and nothing is sent.
  */
 RFD_EXPORT int rfd_stream_exception(struct rfd_stream *stream, const char *name, const char *what,
                                     const void *data, size_t len, const int *fds, size_t n_fds,
@@ -521,6 +685,86 @@ RFD_EXPORT int rfd_stream_error(struct rfd_stream *stream, const char *what);
  * 0x203 CANCELED ("the server dropped the stream").  NULL is accepted.
  */
 RFD_EXPORT void rfd_stream_free(struct rfd_stream *stream);
+
+/*
+ * Sinks.  A request of kind RFD_CALL_SINK is answered with rfd_reply_sink(),
+ * which sends the first response and gives a sink; the client's items then
+ * come to its callback, each with its FDs, as the library grants credit:
+ * @credits items at first (0: 100, fbthrift's default), and as many again
+ * each time half of them (rounded up) have reached the callback.  After the
+ * client's completion, one of rfd_sink_finish(), rfd_sink_exception() and
+ * rfd_sink_error() ends the sink; they may end it early too.  Or the
+ * request is answered with rfd_reply_exception*() or rfd_reply_error()
+ * instead of a first response.  Like a stream, a sink outlives its
+ * connection: it is valid until ended or freed.
+ *
+ * Items carry FDs only under the extension sink: the library accepts it
+ * whenever the client offers it, and fails a sink whose item brings FDs
+ * otherwise (the client gets ERROR 0x204), as it fails one whose item's
+ * FDs do not match what it claimed, or that comes without credit.
+ */
+struct rfd_sink;
+
+/*
+ * What happened on @sink, called from rfd_server_run() (with -ENOTCONN from
+ * rfd_server_free() too).  @item not NULL (@status 0): an item, the
+ * callee's, data {0: item}.  @item NULL: @status 0, the client completed
+ * the sink: answer it; or a negative errno, the sink ended and nothing
+ * more goes out on it: -ECANCELED (the client cancelled it), -EREMOTEIO
+ * (the client ended it with an error), -EBADFD (an item's FDs did not
+ * match), -EPROTO (an item the client had no right to send: without
+ * credit, with FDs not agreed, unreadable), -ENOTCONN (the connection
+ * closed).  After a negative status no other call comes; the sink still
+ * needs rfd_sink_free().  The callback may end or free the sink.
+ */
+typedef void rfd_sink_fn(void *user, struct rfd_sink *sink, int status, struct rfd_msg *item);
+
+/*
+ * Answer a sink request with its first response: @data is the initial
+ * result struct (the empty struct 00 for sink<T, R>), with @n_fds FDs.
+ * Frees @request.  0 with *out the sink, reported on to @callback with
+ * @user.  Errors as rfd_reply_stream(): -ECANCELED, -ENOTCONN, -EINVAL (a
+ * request not of kind RFD_CALL_SINK is answered ERROR 0x204 WRONG_RPC_KIND
+ * and freed).
+ */
+RFD_EXPORT int rfd_reply_sink(struct rfd_msg *request, const void *data, size_t len, const int *fds,
+                              size_t n_fds, enum rfd_fd_mode mode, unsigned credits,
+                              rfd_sink_fn *callback, void *user, struct rfd_sink **out);
+
+/* Grant the client @n more items now, beyond the library's window.  0, -EINVAL, or as below. */
+RFD_EXPORT int rfd_sink_request(struct rfd_sink *sink, unsigned n);
+
+/*
+ * End the sink with its final response: @data is {0: R}, with @n_fds FDs,
+ * which need the extension sink (rfd_msg_extensions() of the request).
+ * Frees @sink, unless it returns -EINVAL (bad arguments) or -EOPNOTSUPP
+ * (FDs without the extension; in TAKE mode they are closed, and nothing is
+ * sent).  -ECANCELED, -EREMOTEIO, -EBADFD, -EPROTO, -ENOTCONN: the sink had
+ * ended (the status its callback got).
+ */
+RFD_EXPORT int rfd_sink_finish(struct rfd_sink *sink, const void *data, size_t len, const int *fds,
+                               size_t n_fds, enum rfd_fd_mode mode);
+
+/*
+ * End the sink with a declared exception, as rfd_stream_exception() ends a
+ * stream: FDs need the extension exception.  Frees @sink as
+ * rfd_sink_finish() does.
+ */
+RFD_EXPORT int rfd_sink_exception(struct rfd_sink *sink, const char *name, const char *what,
+                                  const void *data, size_t len, const int *fds, size_t n_fds,
+                                  enum rfd_fd_mode mode);
+
+/*
+ * End the sink with ERROR 0x201 APPLICATION_ERROR and a StreamRpcError with
+ * what_utf8 @what.  Frees @sink whatever it returns but -EINVAL.
+ */
+RFD_EXPORT int rfd_sink_error(struct rfd_sink *sink, const char *what);
+
+/*
+ * Free @sink.  One that was not ended is ended for the client with ERROR
+ * 0x203 CANCELED ("the server dropped the sink").  NULL is accepted.
+ */
+RFD_EXPORT void rfd_sink_free(struct rfd_sink *sink);
 
 #ifdef __cplusplus
 }
