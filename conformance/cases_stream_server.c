@@ -2692,10 +2692,13 @@ limit_stalled_streams(struct conf_ctx *ctx)
 	for (int i = 0; result == CONF_PASS && i < STALLED_STREAMS; i++)
 		if (!open_stream(&s, 10000, 253, 10000, 0, NULL, 0))
 			result = CONF_FAIL;
+	/* Until the count stopped growing for 200 ms (or a second passed), once it grew. */
 	until = now_ms() + STALLED_WATCH_MS;
-	while (result == CONF_PASS && now_ms() < until) {
+	for (int still = 0;
+	     result == CONF_PASS && now_ms() < until && (still < 10 || peak <= baseline + 253);) {
 		int n = target_count_fds(ctx->target_pid);
 
+		still = n > peak ? 0 : still + 1;
 		peak = n > peak ? n : peak;
 		poll(NULL, 0, 20);
 	}

@@ -2430,10 +2430,14 @@ output_has_room(const struct rfd_conn *conn)
 }
 
 /*
- * Messages of @entry the stream queue takes now: a few per stream, and none
- * while it holds fd_budget FDs or more.  A message is taken whatever its
- * FDs, so the queue holds fewer than fd_budget + RFD_MAX_FDS of them, and
- * the output at most OUT_QUEUE_FD_MESSAGES messages with FDs beside it.
+ * Items of @entry the stream queue takes now: a few per stream, and none
+ * while it holds fd_budget FDs or more.  An item is taken whatever its FDs,
+ * so the queue holds fewer than fd_budget + RFD_MAX_FDS of them, and the
+ * output at most OUT_QUEUE_FD_MESSAGES messages with FDs beside it.
+ * Limitation: the message that ends a stream or a sink (an exception with
+ * FDs, a sink's final response) is queued whatever the budget, so a server
+ * that ends many streams with FDs while their client does not read holds
+ * those FDs too.
  */
 static unsigned
 queue_room(const struct rfd_conn *conn, const struct rfd_stream_entry *entry)
