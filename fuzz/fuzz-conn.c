@@ -943,8 +943,8 @@ model_sink_payload(struct call *call, const struct rfd_frame *f)
 	}
 	outcome = model_claim(&md.fd, &group);
 	exception = payload_exception(md.payload_kind);
-	if (outcome == OUT_OK && (model_unagreed(&md, !first) ||
-	                          (!first && md.payload_kind == RFD_PAYLOAD_EMPTY))) {
+	if (outcome == OUT_OK &&
+	    (model_unagreed(&md, !first) || (!first && md.payload_kind == RFD_PAYLOAD_EMPTY))) {
 		model_item_refused(call, f, outcome, group);
 		return;
 	}

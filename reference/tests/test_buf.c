@@ -18,7 +18,7 @@ test_big_endian_writers(void)
 	CHECK_EQ(rfd_buf_put_u32(&b, 0x0708090a), 0);
 	CHECK_EQ(rfd_buf_put_u64(&b, 0x0b0c0d0e0f101112ull), 0);
 	CHECK_EQ(rfd_test_hex("01 0203 040506 0708090a 0b0c0d0e0f101112", expect, sizeof(expect)),
-		 18);
+	         18);
 	CHECK_EQ(b.len, 18);
 	CHECK_MEM(b.data, expect, 18);
 	CHECK_EQ(rfd_get_u16(b.data + 1), 0x0203);
@@ -118,14 +118,13 @@ test_set_capacity_failure_leaves_buffer_unchanged(void)
 }
 
 static const struct rfd_test tests[] = {
-	{"big_endian_writers", test_big_endian_writers},
-	{"consume_and_growth", test_consume_and_growth},
-	{"set_capacity_exactly", test_set_capacity_exactly},
-	{"set_capacity_failure_leaves_buffer_unchanged",
-	 test_set_capacity_failure_leaves_buffer_unchanged},
-	{"allocation_failure_leaves_buffer_unchanged",
-	 test_allocation_failure_leaves_buffer_unchanged},
-	{NULL, NULL},
+    {"big_endian_writers", test_big_endian_writers},
+    {"consume_and_growth", test_consume_and_growth},
+    {"set_capacity_exactly", test_set_capacity_exactly},
+    {"set_capacity_failure_leaves_buffer_unchanged",
+     test_set_capacity_failure_leaves_buffer_unchanged},
+    {"allocation_failure_leaves_buffer_unchanged", test_allocation_failure_leaves_buffer_unchanged},
+    {NULL, NULL},
 };
 
 int
