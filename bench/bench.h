@@ -28,7 +28,7 @@ enum {
 	MAX_ROUNDS = 32,
 };
 
-#define CALL_METHOD "call"
+#define CALL_METHOD   "call"
 #define STREAM_METHOD "stream"
 
 /*

@@ -490,12 +490,13 @@ section_stream(const struct bench_config *config, enum pin_mode mode)
 			continue;
 		shape.size = item_size_for(config, shape.n_fds);
 		measure_group(config, points, 2);
-		snprintf(label, sizeof(label), "raw one-way, %s per item, %zu B", fds_text(shape.n_fds),
-		         shape.size);
+		snprintf(label, sizeof(label), "raw one-way, %s per item, %zu B",
+		         fds_text(shape.n_fds), shape.size);
 		row = rate_row(section, label, mode, raw, (double)shape.n_fds);
 		row->unit = "items/s";
 		snprintf(base, sizeof(base), "raw one-way, %s per item", fds_text(shape.n_fds));
-		snprintf(label, sizeof(label), "rocketfd stream, %s per item", fds_text(shape.n_fds));
+		snprintf(label, sizeof(label), "rocketfd stream, %s per item",
+		         fds_text(shape.n_fds));
 		row = rate_row(section, label, mode, rfd, (double)shape.n_fds);
 		row->unit = "items/s";
 		baseline(row, base, raw, true);

@@ -25,7 +25,7 @@ rfd_buf_free(struct rfd_buf *b)
 }
 
 int
-rfd_buf_reserve(struct rfd_buf *b, size_t extra)
+rfd_buf_grow(struct rfd_buf *b, size_t extra)
 {
 	size_t need, cap;
 	uint8_t *data;
@@ -46,64 +46,6 @@ rfd_buf_reserve(struct rfd_buf *b, size_t extra)
 	b->data = data;
 	b->cap = cap;
 	return 0;
-}
-
-int
-rfd_buf_append(struct rfd_buf *b, const void *bytes, size_t n)
-{
-	int r;
-
-	if (n == 0)
-		return 0;
-	r = rfd_buf_reserve(b, n);
-	if (r < 0)
-		return r;
-	memcpy(b->data + b->len, bytes, n);
-	b->len += n;
-	return 0;
-}
-
-int
-rfd_buf_put_u8(struct rfd_buf *b, uint8_t v)
-{
-	return rfd_buf_append(b, &v, 1);
-}
-
-int
-rfd_buf_put_u16(struct rfd_buf *b, uint16_t v)
-{
-	uint8_t p[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-
-	return rfd_buf_append(b, p, sizeof(p));
-}
-
-int
-rfd_buf_put_u24(struct rfd_buf *b, uint32_t v)
-{
-	uint8_t p[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-
-	return rfd_buf_append(b, p, sizeof(p));
-}
-
-int
-rfd_buf_put_u32(struct rfd_buf *b, uint32_t v)
-{
-	uint8_t p[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-
-	return rfd_buf_append(b, p, sizeof(p));
-}
-
-int
-rfd_buf_put_u64(struct rfd_buf *b, uint64_t v)
-{
-	int r = rfd_buf_put_u32(b, (uint32_t)(v >> 32));
-
-	if (r < 0)
-		return r;
-	r = rfd_buf_put_u32(b, (uint32_t)v);
-	if (r < 0)
-		b->len -= 4;
-	return r;
 }
 
 void

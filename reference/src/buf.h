@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct rfd_buf {
 	uint8_t *data;
@@ -21,16 +22,76 @@ struct rfd_slice {
 void rfd_buf_init(struct rfd_buf *b);
 void rfd_buf_free(struct rfd_buf *b);
 
-/* Make room for @extra more bytes.  Returns 0 or -ENOMEM (the buffer is unchanged). */
-int rfd_buf_reserve(struct rfd_buf *b, size_t extra);
+/* rfd_buf_reserve() when the room is not there: grows the buffer. */
+int rfd_buf_grow(struct rfd_buf *b, size_t extra);
+
+/*
+ * Make room for @extra more bytes.  Returns 0 or -ENOMEM (the buffer is
+ * unchanged).  Inline, like the writers below: encoders append a byte or a
+ * varint at a time, and the room is almost always there.
+ */
+static inline int
+rfd_buf_reserve(struct rfd_buf *b, size_t extra)
+{
+	return extra <= b->cap - b->len ? 0 : rfd_buf_grow(b, extra);
+}
 
 /* Each returns 0 or -ENOMEM; on failure nothing was appended. */
-int rfd_buf_append(struct rfd_buf *b, const void *bytes, size_t n);
-int rfd_buf_put_u8(struct rfd_buf *b, uint8_t v);
-int rfd_buf_put_u16(struct rfd_buf *b, uint16_t v);
-int rfd_buf_put_u24(struct rfd_buf *b, uint32_t v);
-int rfd_buf_put_u32(struct rfd_buf *b, uint32_t v);
-int rfd_buf_put_u64(struct rfd_buf *b, uint64_t v);
+static inline int
+rfd_buf_append(struct rfd_buf *b, const void *bytes, size_t n)
+{
+	int r = rfd_buf_reserve(b, n);
+
+	if (r < 0)
+		return r;
+	if (n)
+		memcpy(b->data + b->len, bytes, n);
+	b->len += n;
+	return 0;
+}
+
+/* Append the @n low bytes of @v, most significant first. */
+static inline int
+rfd_buf_put_be(struct rfd_buf *b, uint64_t v, size_t n)
+{
+	int r = rfd_buf_reserve(b, n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = n; i > 0; i--)
+		b->data[b->len++] = (uint8_t)(v >> (8 * (i - 1)));
+	return 0;
+}
+
+static inline int
+rfd_buf_put_u8(struct rfd_buf *b, uint8_t v)
+{
+	return rfd_buf_put_be(b, v, 1);
+}
+
+static inline int
+rfd_buf_put_u16(struct rfd_buf *b, uint16_t v)
+{
+	return rfd_buf_put_be(b, v, 2);
+}
+
+static inline int
+rfd_buf_put_u24(struct rfd_buf *b, uint32_t v)
+{
+	return rfd_buf_put_be(b, v & 0xFFFFFF, 3);
+}
+
+static inline int
+rfd_buf_put_u32(struct rfd_buf *b, uint32_t v)
+{
+	return rfd_buf_put_be(b, v, 4);
+}
+
+static inline int
+rfd_buf_put_u64(struct rfd_buf *b, uint64_t v)
+{
+	return rfd_buf_put_be(b, v, 8);
+}
 
 /* Overwrite three bytes at @offset with @v, big-endian (for lengths known only later). */
 void rfd_buf_patch_u24(struct rfd_buf *b, size_t offset, uint32_t v);

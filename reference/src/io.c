@@ -192,6 +192,8 @@ rfd_fds_lend(const int *fds, size_t n_fds, struct rfd_fdgroup **out)
 {
 	int r;
 
+	assert(out);
+
 	*out = NULL;
 	if (n_fds == 0)
 		return 0;
@@ -208,6 +210,8 @@ rfd_fds_settle(struct rfd_conn *conn, struct rfd_fdgroup *lent)
 	char why[160];
 	size_t i;
 	int r = 0;
+
+	assert(conn);
 
 	if (!lent)
 		return 0;
