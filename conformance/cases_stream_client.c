@@ -39,6 +39,16 @@ finish(struct serve_conn *c, enum conf_result result, long long deadline)
 	return result;
 }
 
+/* Whether the client exited with status 2: it says so when it cannot run the scenario. */
+static bool
+cannot_run(struct conf_ctx *ctx)
+{
+	int status = 0;
+
+	return serve_client_exited(ctx, &status) == 1 && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 2;
+}
+
 /* The stream request streamFds(@count, @per_item), as the scenario says; its stream id in *id. */
 static enum conf_result
 expect_stream(struct serve_conn *c, int32_t count, int32_t per_item, uint32_t *id)
@@ -581,11 +591,9 @@ sink_2(struct conf_ctx *ctx)
 	struct serve_conn c;
 	enum conf_result result = serve_connect(ctx, deadline, &c);
 	uint32_t id = 0;
-	int status = 0;
 
 	/* Sinks are optional: a client that cannot run the scenario says so with status 2. */
-	if (result != CONF_PASS && serve_client_exited(ctx, &status) == 1 && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 2)
+	if (result != CONF_PASS && cannot_run(ctx))
 		return conf_skip(ctx, "the client exited with status 2 without connecting: it "
 		                      "cannot run sink-2 (sinks are optional)");
 	if (result != CONF_PASS)
@@ -625,6 +633,149 @@ sink_2(struct conf_ctx *ctx)
 	if (result == CONF_PASS)
 		result = serve_sink_final(&c, id, &report);
 	return finish(&c, result, deadline);
+}
+
+/* ---- sink-first-complete ---- */
+
+/*
+ * The first response of sink @id as SINK-3 forbids it: PAYLOAD `29 60`
+ * (NEXT, COMPLETE, METADATA), ResponseRpcMetadata {7: responseMetadata,
+ * 12: FdMetadata}, data `00`, carrying *reader claimed correctly.  The
+ * harness's copy of *reader is closed.
+ */
+static enum conf_result
+send_complete_first(struct serve_conn *c, uint32_t id, int *reader)
+{
+	static const uint8_t empty_result[] = {0x00};
+	struct rfd_fd_metadata claim = wire_claim(&c->w, 1);
+	struct rfd_frame frame = {
+	    .stream_id = id,
+	    .type = RFD_FRAME_PAYLOAD,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE | RFD_FLAG_METADATA,
+	    .has_metadata = true,
+	    .data = {empty_result, sizeof(empty_result)},
+	};
+	struct rfd_buf metadata;
+	struct rfd_cw w;
+	enum conf_result result = CONF_PASS;
+
+	rfd_buf_init(&metadata);
+	rfd_cw_init(&w, &metadata);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 7);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	rfd_cw_field(&w, RFD_CT_STRUCT, 12);
+	rfd_cw_struct_begin(&w);
+	rfd_cw_field_i64(&w, 1, claim.fd_seq);
+	rfd_cw_field_i32(&w, 2, claim.num_fds);
+	rfd_cw_struct_end(&w);
+	rfd_cw_struct_end(&w);
+	if (rfd_cw_finish(&w) < 0)
+		result = conf_fail(c->ctx, "the harness cannot build the first response");
+	frame.metadata = (struct rfd_slice){metadata.data, metadata.len};
+	if (result == CONF_PASS)
+		result = serve_send_frame(c, &frame, reader, 1,
+		                          "a first response with COMPLETE and a result");
+	if (result == CONF_PASS)
+		serve_stream_find(c, id)->first_sent = true;
+	close(*reader);
+	*reader = -1;
+	rfd_buf_free(&metadata);
+	return result;
+}
+
+/* Nothing came on sink @id after its first response, up to the moment @when names (SINK-14). */
+static enum conf_result
+sink_left_alone(struct serve_conn *c, uint32_t id, const char *when)
+{
+	const struct serve_stream *st = serve_stream_find(c, id);
+	const char *sent = NULL;
+
+	for (size_t i = 0; i < c->n_sink_events; i++)
+		if (c->sink_events[i].stream_id == id)
+			sent = c->sink_events[i].complete ? "its completion" : "an item";
+	if (st->cancelled)
+		sent = "an ERROR";
+	if (!sent)
+		return CONF_PASS;
+	return conf_fail(c->ctx,
+	                 "%s, the client had sent %s on the sink whose first response had "
+	                 "COMPLETE and a result; it must send nothing more on it (SINK-14)",
+	                 when, sent);
+}
+
+/* echo("after") with a /dev/null FD: R1 closed and the sink left alone by then; answered. */
+static enum conf_result
+expect_after(struct serve_conn *c, uint32_t id, int writer)
+{
+	struct serve_request req;
+	enum conf_result result = serve_expect(c, &req, FDT_METHOD_ECHO, "after", 1);
+
+	if (result != CONF_PASS)
+		return result;
+	result = sink_left_alone(c, id, "when echo(\"after\") arrives");
+	if (result == CONF_PASS)
+		result =
+		    serve_check_read_ends(c->ctx, &writer, 1, 1, "when echo(\"after\") arrives",
+		                          "the client kept the FD claimed with the first "
+		                          "response that failed its sink (SINK-14, "
+		                          "FD-CARRY-3)");
+	if (result == CONF_PASS)
+		result = serve_answer(c, &req);
+	serve_request_free(&req);
+	return result;
+}
+
+static enum conf_result
+sink_first_complete(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	struct serve_request req;
+	struct serve_conn c;
+	enum conf_result result;
+	int reader, writer;
+	uint32_t id = 0;
+
+	if (serve_read_end_pipes(&reader, &writer, 1) < 0)
+		return conf_skip(ctx, "the harness cannot make a pipe");
+	result = serve_connect(ctx, deadline, &c);
+	/* Sinks are optional: a client that cannot run the scenario says so with status 2. */
+	if (result != CONF_PASS && cannot_run(ctx)) {
+		close(reader);
+		close(writer);
+		return conf_skip(ctx, "the client exited with status 2 without connecting: it "
+		                      "cannot run sink-first-complete (sinks are optional)");
+	}
+	if (result == CONF_PASS)
+		result = serve_expect(&c, &req, METHOD_SINK_FDS, "sink-first-complete", 0);
+	if (result == CONF_PASS) {
+		id = req.stream_id;
+		serve_request_free(&req);
+		result = send_complete_first(&c, id, &reader);
+	}
+	if (result == CONF_PASS)
+		result = expect_after(&c, id, writer);
+	if (result == CONF_PASS)
+		result = serve_expect_probe(&c, &req);
+	if (result == CONF_PASS) {
+		result = sink_left_alone(&c, id, "when the probe arrives");
+		if (result == CONF_PASS)
+			result = serve_answer(&c, &req);
+		serve_request_free(&req);
+	}
+	if (result == CONF_PASS)
+		result = serve_expect_close(&c, "after the scenario's last answer");
+	if (result == CONF_PASS)
+		result = sink_left_alone(&c, id, "when the client closed the connection");
+	if (reader >= 0)
+		close(reader);
+	close(writer);
+	serve_close(&c);
+	return result == CONF_PASS ? serve_finish(NULL, ctx, deadline) : result;
 }
 
 /* ---- exception-fds ---- */
@@ -709,6 +860,11 @@ const struct conf_case conf_stream_client_cases[] = {
              "accepts the extension sink, grants one credit at a time, takes 2 items with 1 FD "
              "each, answers the final report (skipped when the client does not offer sink)",
              sink_2),
+    SCENARIO("sink-first-complete", "SINK-14,FD-CARRY-3",
+             "answers sinkFds with a first response 29 60 (COMPLETE, a result) carrying a pipe "
+             "read end; expects nothing more on the sink, the FD closed by echo(\"after\"), and "
+             "the probe on the same connection",
+             sink_first_complete),
     SCENARIO("exception-fds", "EXT-7,EXT-8,FD-CARRY-3,OWN-3,META-19",
              "answers open with FdTestError carrying a pipe write end, offered exception or not; "
              "expects it closed by the probe",

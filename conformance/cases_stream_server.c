@@ -2438,9 +2438,12 @@ struct bad_item {
 	bool application; /* the method's failure: ERROR 0x201 (SVC-SINK-4) */
 };
 
-/* The ERROR 0x201 that ends a sink whose method failed, after any REQUEST_N on its way. */
+/*
+ * The ERROR 0x201 that ends a sink whose method failed, after any REQUEST_N
+ * on its way; @rule names the requirement for the reason.
+ */
 static enum conf_result
-expect_sink_application_error(struct session *s, uint32_t id, const char *what)
+expect_sink_application_error(struct session *s, uint32_t id, const char *what, const char *rule)
 {
 	struct event ev;
 	enum conf_result result;
@@ -2454,15 +2457,13 @@ expect_sink_application_error(struct session *s, uint32_t id, const char *what)
 		event_free(&ev);
 	}
 	if (ev.kind != EV_ERROR)
-		result = conf_fail(s->ctx,
-		                   "%s: the server answered with %s, not ERROR 0x201 (SVC-SINK-4)",
-		                   what, event_names[ev.kind]);
+		result = conf_fail(s->ctx, "%s: the server answered with %s, not ERROR 0x201 (%s)",
+		                   what, event_names[ev.kind], rule);
 	else if (ev.value != RFD_ERROR_APPLICATION_ERROR)
-		result =
-		    conf_fail(s->ctx,
-		              "%s: expected ERROR 0x201, the method's failure (SVC-SINK-4), got "
-		              "ERROR 0x%x",
-		              what, ev.value);
+		result = conf_fail(s->ctx,
+		                   "%s: expected ERROR 0x201, the method's failure (%s), got ERROR "
+		                   "0x%x",
+		                   what, rule, ev.value);
 	event_free(&ev);
 	return result;
 }
@@ -2503,8 +2504,9 @@ refused_item(struct session *s, const struct bad_item *bad)
 	if (writer >= 0)
 		close(writer);
 	if (result == CONF_PASS)
-		result = bad->application ? expect_sink_application_error(s, id, bad->what)
-		                          : expect_sink_failed(s, id, bad->what);
+		result = bad->application
+		             ? expect_sink_application_error(s, id, bad->what, "SVC-SINK-4")
+		             : expect_sink_failed(s, id, bad->what);
 	if (result == CONF_PASS && with_fd && !case_closed_now(reader))
 		result =
 		    conf_fail(s->ctx, "%s: its FD was still open when the ERROR arrived (%s)",
@@ -2583,6 +2585,12 @@ sink_bad_items(struct conf_ctx *ctx)
 	     .raw_data_len = 3,
 	     .fd = true,
 	     .application = true},
+	    {.what = "a sink item whose data is the empty struct 00, without field 0",
+	     .payload = ITEM_RESPONSE,
+	     .raw_data = "\x00",
+	     .raw_data_len = 1,
+	     .fd = true,
+	     .application = true},
 	};
 	struct session s;
 	enum conf_result result = session_open(ctx, &s, EXT_SINK);
@@ -2645,6 +2653,62 @@ sink_exception_item(struct conf_ctx *ctx)
 	if (result == CONF_PASS)
 		result = fds_back(&s, baseline, "after the client's exception item ended the sink");
 	session_close(&s);
+	return result;
+}
+
+/* ==== 21.8 FDs on sink items: the bound of sinkFds' report (17.6) ==== */
+
+enum {
+	BOUND_FIRST_FDS = 200, /* the first item's FDs: within the report's 253 */
+	BOUND_SECOND_FDS = 54, /* the second item's: 254 in all */
+};
+
+/*
+ * Items with 200 and then 54 FDs under the agreement: the second passes 253
+ * and ends the sink with ERROR 0x201, every FD of both items closed by then
+ * (SVC-SINK-5).  Each item sends one pipe write end many times in one
+ * SCM_RIGHTS message, so that the harness holds 4 FDs, not 254.
+ */
+static enum conf_result
+ext_sink_fds_bound(struct conf_ctx *ctx)
+{
+	static const char what[] = "sink items with 200 and then 54 FDs";
+	int readers[2], writers[2], first[BOUND_FIRST_FDS], second[BOUND_SECOND_FDS];
+	struct sink_item items[2];
+	struct session s;
+	uint32_t id = 0;
+	enum conf_result result;
+
+	if (case_pipes(readers, writers, 2) < 0)
+		return conf_skip(ctx, "the harness cannot make pipes");
+	for (size_t i = 0; i < BOUND_FIRST_FDS; i++)
+		first[i] = writers[0];
+	for (size_t i = 0; i < BOUND_SECOND_FDS; i++)
+		second[i] = writers[1];
+	items[0] = (struct sink_item){"two-hundred", first, BOUND_FIRST_FDS};
+	items[1] = (struct sink_item){"fifty-four", second, BOUND_SECOND_FDS};
+	result = start_agreed_sink(ctx, &s, "fds-bound", &id);
+	if (result == CONF_PASS)
+		result = send_items(&s, id, items, 2);
+	case_close_all(writers, 2);
+	if (result == CONF_PASS)
+		result = expect_sink_application_error(&s, id, what, "SVC-SINK-5");
+	for (size_t k = 0; result == CONF_PASS && k < 2; k++)
+		if (!case_closed_now(readers[k]))
+			result =
+			    conf_fail(ctx,
+			              "%s: a copy of the pipe sent with item %zu was still open "
+			              "when the ERROR arrived (SVC-SINK-5)",
+			              what, k);
+	if (result == CONF_PASS)
+		result =
+		    expect_quiet(&s, QUIET_MS, "a failed sink gets no final response (SVC-SINK-5)");
+	if (result == CONF_PASS)
+		result = probe(&s);
+	if (result == CONF_PASS)
+		result = no_stray_fds(&s);
+	session_close(&s);
+	case_close_all(readers, 2);
 	return result;
 }
 
@@ -2849,10 +2913,11 @@ const struct conf_case conf_stream_server_cases[] = {
         "when the server declines sinks)",
         0, sink_channel_complete),
     CASE("sink/bad-items", "21.6", "SINK-12,SVC-SINK-4,FD-CARRY-3",
-         "four sinks with one item each: no metadata, truncated metadata, an empty "
-         "payloadMetadata (expects ERROR 0x204 (1, 6)), data not a struct (expects ERROR 0x201); "
-         "the last two with a pipe under sink, closed by the ERROR; then an item without "
-         "payloadMetadata, taken as a result (skipped when the server declines sinks)",
+         "five sinks with one item each: no metadata, truncated metadata, an empty "
+         "payloadMetadata (expects ERROR 0x204 (1, 6)), data a truncated struct, data the empty "
+         "struct 00 (expects ERROR 0x201); the last three with a pipe under sink, closed by the "
+         "ERROR; then an item without payloadMetadata, taken as a result (skipped when the "
+         "server declines sinks)",
          0, sink_bad_items),
     CASE("sink/exception-item", "21.6", "SINK-13,SINK-9",
          "sinkFds with an item whose payloadMetadata is exceptionMetadata; expects nothing on the "
@@ -2877,6 +2942,11 @@ const struct conf_case conf_stream_server_cases[] = {
          "offers sink; sends items with 1, 3, 0 and 1 FDs; expects all 5 reported in order and "
          "the pipes closed by the final response (skipped when sink is not accepted)",
          0, ext_sink_fds),
+    CASE("ext/sink-fds-bound", "21.8", "SVC-SINK-5",
+         "offers sink; sends an item with 200 copies of a pipe write end, then one with 54 "
+         "copies of another; expects ERROR 0x201, no final response, every copy closed by the "
+         "ERROR (skipped when sink is not accepted)",
+         0, ext_sink_fds_bound),
     CASE("ext/sink-fds-unagreed", "21.8", "EXT-7,SINK-10,FD-CARRY-3",
          "no offer; sends a sink item with a pipe write end; expects ERROR 0x204 (1, 6), the FD "
          "closed, no final response (skipped when the server declines sinks)",

@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define CONF_SPEC_VERSION    "0.3"
+#define CONF_SPEC_VERSION    "0.4"
 #define CONF_HARNESS_VERSION "0.1.0"
 
 enum conf_role {

@@ -912,7 +912,8 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
  * A PAYLOAD on a sink at a client: its first response (with the answer to
  * the offer) or its final response, an exception or an error.  A frame out
  * of place, metadata it cannot read, FDs that do not match break the
- * contract (the connection fails); FDs outside the agreement fail the sink.
+ * contract (the connection fails); FDs outside the agreement, or a first
+ * response that ends the sink with a result, fail the sink.
  */
 static void
 model_sink_payload(struct call *call, const struct rfd_frame *f)
@@ -944,7 +945,10 @@ model_sink_payload(struct call *call, const struct rfd_frame *f)
 	outcome = model_claim(&md.fd, &group);
 	exception = payload_exception(md.payload_kind);
 	if (outcome == OUT_OK &&
-	    (model_unagreed(&md, !first) || (!first && md.payload_kind == RFD_PAYLOAD_EMPTY))) {
+	    (model_unagreed(&md, !first) || (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) ||
+	     (first && !exception && (f->flags & RFD_FLAG_COMPLETE)))) {
+		/* EXT-7, STREAM-20, and SINK-14: a first response that ends the sink with a result.
+		 */
 		model_item_refused(call, f, outcome, group);
 		return;
 	}
@@ -1406,7 +1410,8 @@ check_in_flight(void)
 			const struct srv *srv = &run.open[i];
 			unsigned credits = rfd_conn_stream_credits(run.conn, srv->stream);
 			/* An initial request N of 0 starts the balance at -1 (21.3): no credit. */
-			int64_t allowed = srv->state == SRV_FLOWING && srv->balance > 0 ? srv->balance : 0;
+			int64_t allowed =
+			    srv->state == SRV_FLOWING && srv->balance > 0 ? srv->balance : 0;
 
 			settled += srv->state != SRV_ENDING;
 			FUZZ_CHECK(credits <= allowed && credits <= STREAM_QUEUE_MAX,

@@ -657,6 +657,30 @@ def scenario_sink_2(s):
     call.release()
 
 
+def scenario_sink_first_complete(s):
+    """SINK-14: a first response with COMPLETE and a result fails the sink
+    only; its FD is closed and nothing more is sent on the sink."""
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    s.log.info("call sinkFds tag=sink-first-complete fds=0")
+    call = conn.start_sink("sinkFds", fdtest.encode_tag_args(b"sink-first-complete"))
+    s.first_response(conn, call)
+    if call.rpc_error == (fr.ERROR_INVALID, md.CATEGORY_INVALID_REQUEST, md.CODE_REQUEST_PARSING_FAILURE):
+        raise CannotRun("the server declines sinks, as SINK-1 allows: %s" % call.error)
+    if call.first_ok and not call.done:
+        # A first response without COMPLETE: not what the scenario expects.
+        conn.cancel(call)
+    s.check_fails(call, cl.PROTOCOL, "SINK-14")
+    s.check("no final response", call.value is None, repr(call.value))
+    s.check("no FD reaches the caller", not call.fds and not call.first_fds,
+            "got %d" % (len(call.fds) + len(call.first_fds)))
+    after = _echo_devnull(s, conn, b"after")
+    _check_devnull_result(s, after, b"after")
+    for done in (call, after):
+        done.release()
+    s.probe(conn)
+
+
 def scenario_exception_fds(s):
     conn = s.connect()
     call = s.finish(conn, s.start(conn, "open", fdtest.encode_path_args(b"exception-fds"),
@@ -705,6 +729,7 @@ SCENARIOS = {
     "stream-bad-item": scenario_stream_bad_item,
     "sink-2": scenario_sink_2,
     "exception-fds": scenario_exception_fds,
+    "sink-first-complete": scenario_sink_first_complete,
 }
 
 

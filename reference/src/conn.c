@@ -947,7 +947,8 @@ stream_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_
 
 /*
  * STREAM-20: an item, or a sink's final response, that is neither a result
- * nor an exception (conn->reason says why) fails its stream or sink, not the
+ * nor an exception (conn->reason says why), or a sink's first response that
+ * ends it with a result (SINK-14), fails its stream or sink, not the
  * connection: @fds are closed, and a stream whose item had no COMPLETE is
  * cancelled and kept abandoned, so that what still comes on it is read and
  * its FDs closed.
@@ -1174,9 +1175,14 @@ handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
 		item_refused(conn, frame, entry, fds);
 		return;
 	}
+	if (first && !is_exception(md.payload_kind) && (frame->flags & RFD_FLAG_COMPLETE)) {
+		/* SINK-14: the claim was made, so only the sink fails. */
+		snprintf(conn->reason, sizeof(conn->reason),
+		         "the sink's first response ended it without a final response");
+		item_refused(conn, frame, entry, fds);
+		return;
+	}
 	why = declined_reply(&md);
-	if (!why && first && !is_exception(md.payload_kind) && (frame->flags & RFD_FLAG_COMPLETE))
-		why = "the sink's first response ended it without a final response";
 	if (why) {
 		rfd_fdgroup_free(fds);
 		snprintf(conn->reason, sizeof(conn->reason), "%s", why);

@@ -245,8 +245,10 @@ int rfd_conn_sink_send(struct rfd_conn *conn, uint32_t stream_id, const void *da
                        struct rfd_fdgroup *fds);
 /*
  * Client: items rfd_conn_sink_send() takes now (the credit the server gave,
- * no more than room in the stream queue allows).  Server: the credit it gave
- * that items have not used.  0 for a sink not open for items.
+ * no more than room in the stream queue allows, and none while the stream
+ * queues hold the connection's fd_budget of FDs or more: LIMIT-14).
+ * Server: the credit it gave that items have not used.  0 for a sink not
+ * open for items.
  */
 unsigned rfd_conn_sink_credits(const struct rfd_conn *conn, uint32_t stream_id);
 /* Client: whether the sink's items may carry FDs (its server accepted the extension sink). */
@@ -313,8 +315,10 @@ int rfd_conn_stream_send(struct rfd_conn *conn, uint32_t stream_id, const void *
                          struct rfd_fdgroup *fds);
 /*
  * How many items stream_send takes now: the credits the client gave and no
- * item used, but no more than room in the stream's queue allows; 0 for a
- * stream not open.
+ * item used, but no more than room in the stream's queue allows, and none
+ * while the stream queues hold the connection's fd_budget of FDs or more
+ * (LIMIT-14: a reader that stalls cannot fill the FD table); 0 for a stream
+ * not open.
  */
 unsigned rfd_conn_stream_credits(const struct rfd_conn *conn, uint32_t stream_id);
 /* The end: PAYLOAD COMPLETE with no metadata and no data. */

@@ -3355,14 +3355,15 @@ enum sink_violation {
 
 /*
  * STREAM-12 at a sink's client: a final response whose FDs do not match, a
- * PAYLOAD after the first response without COMPLETE, a first response that
- * ends the sink, a completion before the first response: the sink fails and
- * so does the connection.
+ * PAYLOAD after the first response without COMPLETE, a completion before the
+ * first response: the sink fails and so does the connection.  A first
+ * response that ends the sink with a result fails the sink alone (SINK-14).
  */
 static void
 test_sink_contract_violations(void)
 {
 	static const int want[N_SINK_VIOLATIONS] = {-EPROTO, -EBADFD, -EPROTO, -EPROTO};
+	static const int want_conn[N_SINK_VIOLATIONS] = {-EPROTO, -EBADFD, 0, -EPROTO};
 
 	for (int v = 0; v < N_SINK_VIOLATIONS; v++) {
 		struct pair p;
@@ -3390,8 +3391,10 @@ test_sink_contract_violations(void)
 		REQUIRE(p.cev.n_stream >= 1);
 		CHECK(p.cev.stream_msgs[p.cev.n_stream - 1] == NULL);
 		CHECK_EQ(p.cev.stream_status[p.cev.n_stream - 1], want[v]);
-		CHECK_EQ(rfd_conn_error(p.client), want[v]);
+		CHECK_EQ(rfd_conn_error(p.client), want_conn[v]);
 		CHECK(!rfd_test_fd_is_open(fd));
+		if (v == SV_FIRST_COMPLETE)
+			CHECK_EQ(rfd_conn_in_flight(p.client), 0);
 		pair_close(&p);
 	}
 }

@@ -28,6 +28,7 @@
 #include "frame.h"
 #include "log.h"
 #include "metadata.h"
+#include "testserver.h"
 #include "testutil.h"
 
 enum {
@@ -290,91 +291,20 @@ handle(void *user, struct rfd_msg *request)
 	}
 }
 
-static struct rfd_server *child_server;
-
+/* The server of the tests above, in the child. */
 static void
-on_term(int sig)
+run_server(const char *path)
 {
-	rfd_server_stop(child_server);
-}
-
-static void
-run_server(const char *path, int ready_fd)
-{
-	int r = rfd_server_listen(path, NULL, handle, NULL, &child_server);
+	struct rfd_server *server;
+	int r = rfd_server_listen(path, NULL, handle, NULL, &server);
 
 	if (r < 0) {
 		fprintf(stderr, "server: listen: %s\n", strerror(-r));
 		_exit(3);
 	}
-	signal(SIGTERM, on_term);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(3);
-	close(ready_fd);
-	r = rfd_server_run(child_server, -1);
-	rfd_server_free(child_server);
+	r = rfd_test_serve(server);
 	/* Every sink heard -ENOTCONN and was freed. */
 	_exit(r < 0 ? 4 : served ? 5 : 0);
-}
-
-/* The FdTest service of the tools, as rfd-server serves it. */
-static void
-run_fdtest_server(const char *path, int ready_fd)
-{
-	struct rfd_server_options options;
-	struct fdt_service *service;
-	int r = fdt_service_new(-1, &service);
-
-	log_init("fdtest-server", LOG_LEVEL_WARN);
-	rfd_server_options_init(&options);
-	options.closed = fdt_service_closed;
-	if (r == 0)
-		r = rfd_server_listen(path, &options, fdt_service_handle, service, &child_server);
-	if (r < 0) {
-		fprintf(stderr, "fdtest server: %s\n", strerror(-r));
-		_exit(3);
-	}
-	signal(SIGTERM, on_term);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(3);
-	close(ready_fd);
-	r = rfd_server_run(child_server, -1);
-	rfd_server_free(child_server);
-	fdt_service_free(service);
-	_exit(r < 0 ? 4 : 0);
-}
-
-static pid_t
-start_server_with(const char *path, void (*run)(const char *path, int ready_fd))
-{
-	int ready[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		abort();
-	pid = fork();
-	if (pid == 0) {
-		close(ready[0]);
-		run(path, ready[1]);
-	}
-	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1) {
-		fprintf(stderr, "server did not start\n");
-		exit(1);
-	}
-	close(ready[0]);
-	return pid;
-}
-
-static void
-stop_server(pid_t pid, int want_status)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want_status);
 }
 
 /* ---- Helpers ---- */
@@ -992,7 +922,7 @@ test_server_gone_mid_sink(void)
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-sinks-%d-die.sock", (int)getpid());
-	pid = start_server_with(path, run_server);
+	pid = rfd_test_server_fork(path, run_server);
 	client = connect_to(path);
 	REQUIRE(client);
 	CHECK_EQ(open_blocking(client, &args, NULL, 0, &first, &id), 0);
@@ -1124,6 +1054,60 @@ test_server_without_the_extension(void)
 	close(peer);
 }
 
+/* The types of the frames the client wrote to @peer so far, in order; returns how many. */
+static size_t
+written_frame_types(int peer, enum rfd_frame_type *types, size_t max)
+{
+	uint8_t bytes[4096];
+	ssize_t got = recv(peer, bytes, sizeof(bytes), MSG_DONTWAIT);
+	size_t at = 0, n = 0;
+
+	while (got > 0 && at + RFD_FRAME_LENGTH_SIZE <= (size_t)got && n < max) {
+		size_t len = rfd_get_u24(bytes + at);
+		struct rfd_frame f;
+		const char *why;
+
+		if (at + RFD_FRAME_LENGTH_SIZE + len > (size_t)got ||
+		    rfd_frame_decode(bytes + at + RFD_FRAME_LENGTH_SIZE, len, &f, &why) < 0)
+			break;
+		types[n++] = f.type;
+		at += RFD_FRAME_LENGTH_SIZE + len;
+	}
+	return n;
+}
+
+/*
+ * SINK-14: a first response with COMPLETE and a result fails the sink, its
+ * FD closed, nothing more sent on the sink, and the connection goes on.
+ */
+static void
+test_first_response_ends_sink(void)
+{
+	enum rfd_frame_type types[8];
+	struct rfd_msg *first = NULL;
+	struct rfd_client *client;
+	int peer = -1, reader, writer;
+	uint32_t id = 0;
+	size_t n;
+
+	make_pipes(&reader, &writer, 1);
+	client = adopt_pair(BOTH, &peer);
+	REQUIRE(client && peer >= 0);
+	raw_payload(peer, true, RFD_FLAG_NEXT | RFD_FLAG_COMPLETE, "sink", &writer, 1);
+	close(writer);
+	CHECK_EQ(rfd_client_sink(client, "s", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &first, &id),
+	         -EPROTO);
+	CHECK(first == NULL);
+	CHECK(strstr(rfd_client_error(client), "without a final response") != NULL);
+	CHECK(reads_eof(reader));
+	CHECK_EQ(rfd_client_process(client, 0), 0); /* the connection goes on */
+	n = written_frame_types(peer, types, 8);
+	CHECK(n >= 2 && types[0] == RFD_FRAME_SETUP && types[n - 1] == RFD_FRAME_REQUEST_CHANNEL);
+	close(reader);
+	rfd_client_free(client);
+	close(peer);
+}
+
 /* ---- FdTest's sinkFds ---- */
 
 static int
@@ -1182,7 +1166,7 @@ test_fdtest_sink_fds(void)
 	CHECK(tag == NULL);
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-sinks-%d-fdtest.sock", (int)getpid());
-	pid = start_server_with(path, run_fdtest_server);
+	pid = rfd_test_server_fork(path, rfd_test_fdtest_server);
 	client = connect_to(path);
 	REQUIRE(client && many && null_fd >= 0);
 	make_pipes(readers, writers, 4);
@@ -1264,7 +1248,7 @@ test_fdtest_sink_fds(void)
 	close_all(readers, 4);
 	close(null_fd);
 	rfd_client_free(client);
-	stop_server(pid, 0);
+	rfd_test_server_stop(pid, 0);
 }
 
 static const struct rfd_test tests[] = {
@@ -1278,6 +1262,7 @@ static const struct rfd_test tests[] = {
     {"client_gone_mid_sink", test_client_gone_mid_sink},
     {"server_gone_mid_sink", test_server_gone_mid_sink},
     {"server_without_the_extension", test_server_without_the_extension},
+    {"first_response_ends_sink", test_first_response_ends_sink},
     {"fdtest_sink_fds", test_fdtest_sink_fds},
     {NULL, NULL},
 };
@@ -1289,9 +1274,9 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(socket_path, sizeof(socket_path), "/tmp/rfd-test-sinks-%d.sock", (int)getpid());
-	server_pid = start_server_with(socket_path, run_server);
+	server_pid = rfd_test_server_fork(socket_path, run_server);
 	status = rfd_test_main(argc, argv, tests);
-	stop_server(server_pid, 0);
+	rfd_test_server_stop(server_pid, 0);
 	CHECK(access(socket_path, F_OK) < 0);
 	return rfd_test_failures ? EXIT_FAILURE : status;
 }

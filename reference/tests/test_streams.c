@@ -27,6 +27,7 @@
 #include "frame.h"
 #include "log.h"
 #include "metadata.h"
+#include "testserver.h"
 #include "testutil.h"
 
 /* How the server ends a stream after its items. */
@@ -221,99 +222,21 @@ handle(void *user, struct rfd_msg *request)
 	}
 }
 
-static struct rfd_server *child_server;
-
+/* The server of the tests above, in the child. */
 static void
-on_term(int sig)
+run_server(const char *path)
 {
-	rfd_server_stop(child_server);
-}
-
-static void
-run_server(const char *path, int ready_fd)
-{
-	int r = rfd_server_listen(path, NULL, handle, NULL, &child_server);
+	struct rfd_server *server;
+	int r = rfd_server_listen(path, NULL, handle, NULL, &server);
 
 	if (r < 0) {
 		fprintf(stderr, "server: listen: %s\n", strerror(-r));
 		_exit(3);
 	}
-	signal(SIGTERM, on_term);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(3);
-	close(ready_fd);
-	r = rfd_server_run(child_server, -1);
+	r = rfd_test_serve(server);
 	rfd_msg_free(held);
-	rfd_server_free(child_server);
 	/* Every stream heard RFD_STREAM_CLOSED and was freed. */
 	_exit(r < 0 ? 4 : served ? 5 : 0);
-}
-
-/* The FdTest service of the tools, as rfd-server serves it. */
-static void
-run_fdtest_server(const char *path, int ready_fd)
-{
-	struct rfd_server_options options;
-	struct fdt_service *service;
-	int r = fdt_service_new(-1, &service);
-
-	/* The refusals the test provokes are logged at info level: quietly. */
-	log_init("fdtest-server", LOG_LEVEL_WARN);
-	rfd_server_options_init(&options);
-	options.closed = fdt_service_closed;
-	if (r == 0)
-		r = rfd_server_listen(path, &options, fdt_service_handle, service, &child_server);
-	if (r < 0) {
-		fprintf(stderr, "fdtest server: %s\n", strerror(-r));
-		_exit(3);
-	}
-	signal(SIGTERM, on_term);
-	if (write(ready_fd, "r", 1) != 1)
-		_exit(3);
-	close(ready_fd);
-	r = rfd_server_run(child_server, -1);
-	rfd_server_free(child_server);
-	fdt_service_free(service);
-	_exit(r < 0 ? 4 : 0);
-}
-
-static pid_t
-start_server_with(const char *path, void (*run)(const char *path, int ready_fd))
-{
-	int ready[2];
-	pid_t pid;
-	char c;
-
-	if (pipe2(ready, O_CLOEXEC) < 0)
-		abort();
-	pid = fork();
-	if (pid == 0) {
-		close(ready[0]);
-		run(path, ready[1]);
-	}
-	close(ready[1]);
-	if (read(ready[0], &c, 1) != 1) {
-		fprintf(stderr, "server did not start\n");
-		exit(1);
-	}
-	close(ready[0]);
-	return pid;
-}
-
-static pid_t
-start_server(const char *path)
-{
-	return start_server_with(path, run_server);
-}
-
-static void
-stop_server(pid_t pid, int want_status)
-{
-	int status;
-
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == want_status);
 }
 
 /* ---- Helpers ---- */
@@ -731,7 +654,7 @@ test_server_gone_mid_stream(void)
 	int status;
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-die.sock", (int)getpid());
-	pid = start_server(path);
+	pid = rfd_test_server_fork(path, run_server);
 	client = connect_to(path);
 	REQUIRE(client);
 	CHECK_EQ(rfd_client_stream_async(client, "stream", &args, sizeof(args), NULL, 0,
@@ -945,7 +868,7 @@ test_fdtest_stream_fds(void)
 	      0);
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-fdtest.sock", (int)getpid());
-	pid = start_server_with(path, run_fdtest_server);
+	pid = rfd_test_server_fork(path, rfd_test_fdtest_server);
 	client = connect_to(path);
 	REQUIRE(client);
 
@@ -999,7 +922,7 @@ test_fdtest_stream_fds(void)
 	CHECK_EQ(rfd_client_stream_next(client, id, 5000, &msg), 0);
 
 	rfd_client_free(client);
-	stop_server(pid, 0);
+	rfd_test_server_stop(pid, 0);
 }
 
 /* Credits beyond 2^31 - 2 are refused before anything is sent, and the client says why. */
@@ -1097,7 +1020,7 @@ test_stalled_reader_holds_bounded_fds(void)
 	}
 	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-stall.sock", (int)getpid());
 	REQUIRE(setrlimit(RLIMIT_NOFILE, &raised) == 0);
-	pid = start_server_with(path, run_fdtest_server);
+	pid = rfd_test_server_fork(path, rfd_test_fdtest_server);
 	setrlimit(RLIMIT_NOFILE, &saved);
 	other = connect_to(path);
 	alone = settled_fds_of(pid);
@@ -1137,7 +1060,7 @@ test_stalled_reader_holds_bounded_fds(void)
 	rfd_client_free(stalled);
 	CHECK_EQ(settled_fds_of(pid), alone); /* its connection, and every FD of its streams */
 	rfd_client_free(other);
-	stop_server(pid, 0);
+	rfd_test_server_stop(pid, 0);
 }
 
 /* What the streams of test_stalled_reader_resumes() delivered. */
@@ -1179,7 +1102,7 @@ test_stalled_reader_resumes(void)
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-resume.sock", (int)getpid());
-	pid = start_server_with(path, run_fdtest_server);
+	pid = rfd_test_server_fork(path, rfd_test_fdtest_server);
 	client = connect_to(path);
 	REQUIRE(client);
 	REQUIRE(fdt_encode_stream_args(30, RFD_MAX_FDS, &args) == 0);
@@ -1204,7 +1127,7 @@ test_stalled_reader_resumes(void)
 		CHECK_EQ(seen.fds[i], 30 * RFD_MAX_FDS);
 	}
 	rfd_client_free(client);
-	stop_server(pid, 0);
+	rfd_test_server_stop(pid, 0);
 }
 
 /* CPU time @pid has used (utime + stime of /proc/PID/stat) in clock ticks, or -1. */
@@ -1294,7 +1217,7 @@ test_fdtest_teardown_of_many_streams(void)
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "/tmp/rfd-test-streams-%d-teardown.sock", (int)getpid());
-	pid = start_server_with(path, run_fdtest_server);
+	pid = rfd_test_server_fork(path, rfd_test_fdtest_server);
 	REQUIRE(open_waiting_streams(path, clients, CLIENTS));
 	newest_first = close_clients(pid, clients, CLIENTS, false);
 	REQUIRE(open_waiting_streams(path, clients, CLIENTS));
@@ -1305,7 +1228,7 @@ test_fdtest_teardown_of_many_streams(void)
 		              "the server took %ld CPU ticks to drop 12240 streams oldest first, "
 		              "%ld newest first",
 		              oldest_first, newest_first);
-	stop_server(pid, 0);
+	rfd_test_server_stop(pid, 0);
 }
 
 static const struct rfd_test tests[] = {
@@ -1332,9 +1255,9 @@ main(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(socket_path, sizeof(socket_path), "/tmp/rfd-test-streams-%d.sock", (int)getpid());
-	server_pid = start_server(socket_path);
+	server_pid = rfd_test_server_fork(socket_path, run_server);
 	status = rfd_test_main(argc, argv, tests);
-	stop_server(server_pid, 0);
+	rfd_test_server_stop(server_pid, 0);
 	CHECK(access(socket_path, F_OK) < 0);
 	return rfd_test_failures ? EXIT_FAILURE : status;
 }

@@ -901,6 +901,7 @@ fd_stream_drop(struct fdt_service *service)
 
 /* A sinkFds call being served: the report of every FD its items brought, in order. */
 struct fd_sink {
+	struct fd_sink *prev;
 	struct fd_sink *next;
 	struct fdt_service *service;
 	struct rfd_sink *sink;
@@ -912,11 +913,12 @@ struct fd_sink {
 static void
 fd_sink_forget(struct fd_sink *s)
 {
-	struct fd_sink **link = &s->service->sinks;
-
-	while (*link != s)
-		link = &(*link)->next;
-	*link = s->next;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->service->sinks = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	fdt_report_free(&s->report);
 	free(s);
 }
@@ -932,9 +934,8 @@ fd_sink_fail(struct fd_sink *s, const char *what)
 
 /*
  * Describe the FDs of @item at the end of the report and close them all,
- * whatever happens.
- * Limitation: the report codec lists at most FDT_MAX_FDS FDs, so a sink
- * whose items bring more in all fails with an error instead.
+ * whatever happens.  A report lists at most FDT_MAX_FDS FDs, so a sink whose
+ * items bring more in all fails (SVC-SINK-5).
  */
 static int
 describe_item_fds(struct fd_sink *s, struct rfd_msg *item, const char **why)
@@ -1073,6 +1074,8 @@ do_sink_fds(struct fdt_service *service, struct rfd_msg *request)
 		return;
 	}
 	s->next = service->sinks;
+	if (s->next)
+		s->next->prev = s;
 	service->sinks = s;
 }
 

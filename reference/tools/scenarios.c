@@ -1591,6 +1591,44 @@ scenario_sink_2(struct run *run)
 	return 0;
 }
 
+/* SINK-14: a first response that ends the sink with a result fails the sink alone. */
+static int
+scenario_sink_first_complete(struct run *run)
+{
+	static const char tag[] = "sink-first-complete";
+	struct fdt_bytes args = {0};
+	struct rfd_msg *first = NULL;
+	uint32_t id = 0;
+	int r;
+
+	if (start(run) < 0)
+		return -1;
+	log_call(FDT_METHOD_SINK_FDS, "tag", tag, 0);
+	r = fdt_encode_args(tag, &args);
+	if (r == 0)
+		r = rfd_client_sink(run->client, FDT_METHOD_SINK_FDS, args.data, args.len, NULL, 0,
+		                    RFD_FDS_DUP, run->timeout_ms, &first, &id);
+	fdt_bytes_free(&args);
+	if (r == 0 && rfd_msg_kind(first) == RFD_MSG_ERROR) {
+		/* A server that declines sinks: the scenario cannot run. */
+		log_error("error %s: %s", FDT_METHOD_SINK_FDS, rfd_msg_error_text(first));
+		rfd_msg_free(first);
+		return -1;
+	}
+	if (r < 0)
+		log_info("error %s: %s (%s)", FDT_METHOD_SINK_FDS, rfd_client_error(run->client),
+		         errno_name(-r));
+	check(run, r < 0 && r != -ETIMEDOUT, "%s(\"%s\") fails without a final response (got %s)",
+	      FDT_METHOD_SINK_FDS, tag, r < 0 ? errno_name(-r) : "an open sink");
+	if (r == 0)
+		rfd_client_cancel(run->client, id);
+	rfd_msg_free(first);
+	if (echo_devnull_returns(run, "after") < 0)
+		return -1;
+	echo_plain_returns(run, probe_tag);
+	return 0;
+}
+
 static int
 scenario_exception_fds(struct run *run)
 {
@@ -1651,6 +1689,7 @@ scenario_exception_fds(struct run *run)
 	X("stream-timeout", scenario_stream_timeout)                                               \
 	X("stream-bad-item", scenario_stream_bad_item)                                             \
 	X("sink-2", scenario_sink_2)                                                               \
+	X("sink-first-complete", scenario_sink_first_complete)                                     \
 	X("exception-fds", scenario_exception_fds)
 
 struct scenario {

@@ -15,4 +15,4 @@ Modules, one concern each:
   log       stderr event lines
 """
 
-SPEC_VERSION = "0.3"
+SPEC_VERSION = "0.4"

@@ -775,9 +775,12 @@ class ClientConnection:
             call.accepted = md.extension_names(meta.get("otherMetadata")) & self.offered
             ok, value = self._read_payload(call, meta, msg.data, first_schema, claim.fds, needs_value=False)
             if complete:
-                # The sink ended with its first response: with its exception, or as a breach of SINK-3.
+                # The sink ends with its first response, nothing more is sent on it
+                # and the connection goes on (SINK-14): an exception ends it with
+                # that exception (EXT-7, EXT-8), a result fails it, its FDs closed.
                 if ok:
-                    self._reject(call, claim.fds, PROTOCOL, "the sink's first response has COMPLETE")
+                    self._reject(call, claim.fds, PROTOCOL, "the sink's first response has COMPLETE and a "
+                                 "result (SINK-14)")
                 self._end(call)
             elif ok:
                 call.first_ok, call.first_value, call.first_fds = True, value, claim.fds

@@ -20,6 +20,8 @@ METHOD_KINDS = {
 # 17.5: the bounds of streamFds' arguments (SVC-STREAM-2).
 MAX_STREAM_COUNT = 10000
 MAX_FDS_PER_ITEM = 253
+# 17.6: the FDs a sinkFds report lists at most, from all items (SVC-SINK-5).
+MAX_SINK_FDS = 253
 
 FD_INFO = {
     1: ("dev", c.I64, None),

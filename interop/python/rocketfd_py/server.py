@@ -591,8 +591,10 @@ class ServerConnection:
         """The checks of a claimed sink item, in this order: the client's
         exception item (SINK-13, whatever its FDs), FDs outside the agreement
         (EXT-7), a payloadMetadata that is no result (SINK-12; absent is a
-        result), data that is not {0: string} (SVC-SINK-4).  Returns the
-        item's value, or raises ClientEnded or Rejection."""
+        result), data that is not {0: string} (SVC-SINK-4; an empty struct is
+        not), FDs that take the sink past 253 in all (SVC-SINK-5; the FDs of
+        earlier items are closed already, so the sink holds only this item's).
+        Returns the item's value, or raises ClientEnded or Rejection."""
         payload_meta = meta.get("payloadMetadata", {"responseMetadata": {}})
         if "exceptionMetadata" in payload_meta:
             what = payload_meta["exceptionMetadata"].get("what_utf8", b"")
@@ -608,6 +610,9 @@ class ServerConnection:
                             fr.ERROR_APPLICATION_ERROR) from None
         if "success" not in item:
             raise Rejection("sink item whose data has no field 0", fr.ERROR_APPLICATION_ERROR)
+        if len(sink.infos) + len(fds) > fdtest.MAX_SINK_FDS:
+            raise Rejection("sink items with %d FDs in all, more than %d (SVC-SINK-5)"
+                            % (len(sink.infos) + len(fds), fdtest.MAX_SINK_FDS), fr.ERROR_APPLICATION_ERROR)
         return item["success"]
 
     def _complete_sink(self, sink):
@@ -622,8 +627,8 @@ class ServerConnection:
     def _fail_sink(self, sink, rejection):
         """No final response: ERROR INVALID with a ResponseRpcError (1, 6) for
         the item's framing (SINK-10, SINK-12, EXT-7), ERROR APPLICATION_ERROR
-        with a StreamRpcError when the method cannot read the item
-        (SVC-SINK-4)."""
+        with a StreamRpcError when the method cannot read the item or report
+        its FDs (SVC-SINK-4, SVC-SINK-5)."""
         self.log.warn("conn=%d sink=%d failed: %s" % (self.conn_id, sink.stream_id, rejection.what))
         del self.sinks[sink.stream_id]
         if rejection.error_code == fr.ERROR_APPLICATION_ERROR:

@@ -281,6 +281,26 @@ class FakeServer:
         on_sink = [(f.ftype, getattr(f, "error_code", None)) for f in frames if f.stream_id == stream_id]
         self.check("only ERROR 0x203 on the sink", on_sink == [(fr.ERROR, fr.ERROR_CANCELED)])
 
+    def _sink_first_complete(self):
+        """A sink's first response with COMPLETE, a result and R1 (SINK-14)."""
+        peer = self.accept()
+        stream_id, name, args, _, fds = self.request(peer)
+        self.check("sinkFds('sink-first-complete') without FDs",
+                   (name, args, fds) == (b"sinkFds", {"tag": b"sink-first-complete"}, []))
+        r1, w1 = self.read_end()
+        meta = md.encode_response_metadata(0, 1)
+        self.send_payload(peer, stream_id, NEXT_COMPLETE, meta, c.encode_struct([]), [r1])
+        echo_stream, name, args, seq, fds = self.request(peer)
+        self.check("echo('after') at fdSeqNum 0 with 1 FD", (name, args, seq, len(fds)) == (b"echo", {"tag": b"after"},
+                                                                                           0, 1))
+        self.check("R1 closed when echo('after') arrives", read_end_is_closed(w1, timeout=0))
+        self.respond(peer, echo_stream, fdtest.encode_string_result(args["tag"]), fds, 1)
+        for fd in fds:
+            os.close(fd)
+        self.probe_checks(peer, "the connection kept", lambda: True)
+        frames = self.other_frames + peer.read_until_eof()
+        self.check("nothing on the sink after its first response", not any(f.stream_id == stream_id for f in frames))
+
     def _stream_timeout(self):
         peer = self.accept()
         late_stream, _, args, _, _ = self.request(peer)

@@ -337,6 +337,52 @@ class ItemsThatAreNoResult(StreamClientTest):
         self.fail_stream(lambda sid: self.send(sid, NEXT, meta, b"\x00"), cl.APPLICATION)
 
 
+class FirstResponsesThatAreNoResult(StreamClientTest):
+    """N18 (README): a first response that is neither a result nor an
+    exception fails the call only, as STREAM-20 says for items: its FD
+    closed, CANCEL or ERROR 0x203 unless it had COMPLETE, the connection kept."""
+
+    def check(self, start, flags, expected_frame):
+        call = start()
+        read_end, write_end = self.pipe()
+        # ResponseRpcMetadata's payloadMetadata is field 7 (6.3).
+        meta = c.encode_struct([(7, c.STRUCT, []), (12, c.STRUCT, md.fd_metadata_fields(0, 1))])
+        self.send(call.stream_id, flags, meta, b"\x00", [write_end])
+        self.conn.wait_first(call, 2)
+        self.assertEqual(call.failure, cl.NO_RESULT, call.error)
+        self.assertFalse(call.first_ok)
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        if expected_frame is None:
+            self.assertQuiet()
+            self.assertEqual(self.conn.abandoned, {})
+        else:
+            frame = self.server.read_frame()
+            self.assertEqual((frame.ftype, frame.stream_id, getattr(frame, "error_code", None)),
+                             (expected_frame[0], call.stream_id, expected_frame[1]))
+            self.assertIn(call.stream_id, self.conn.abandoned)
+        self.assertFalse(self.conn.closed)
+        echo = self.start_echo(b"after")
+        self.respond(echo.stream_id, b"after", md.encode_response_metadata())
+        self.assertTrue(self.finish(echo).ok, echo.error)
+
+    def start_sink(self):
+        call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
+        self.server.read_message()
+        return call
+
+    def test_stream(self):
+        self.check(self.start_stream, NEXT, (fr.CANCEL, None))
+
+    def test_stream_with_complete(self):
+        self.check(self.start_stream, NEXT_COMPLETE, None)
+
+    def test_sink(self):
+        self.check(self.start_sink, NEXT, (fr.ERROR, fr.ERROR_CANCELED))
+
+    def test_sink_with_complete(self):
+        self.check(self.start_sink, NEXT_COMPLETE, None)
+
+
 class AbandonedClaims(StreamClientTest):
     """STREAM-21: a claim that fails on an abandoned stream or sink keeps the
     connection; what the claim procedure closes is closed."""
@@ -419,6 +465,23 @@ class DeclaredExceptions(StreamClientTest):
         call.release()
         self.assertTrue(pipe_is_closed(read_end, timeout=0))
 
+    def test_sink_first_response(self):
+        # SINK-14's note: a first response with COMPLETE and a declared exception
+        # ends the sink with it, its FD handed over (EXT-8).
+        call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
+        self.server.read_message()
+        read_end, write_end = self.pipe()
+        self._open_error(call, [write_end])
+        self.conn.wait(call, 2)
+        self.assertEqual(call.failure, cl.DECLARED, call.error)
+        self.assertEqual(len(call.fds), 1)
+        self.assertTrue(pipe_is_open(read_end))
+        call.release()
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        self.assertEqual((self.conn.calls, self.conn.abandoned), ({}, {}))
+        self.assertQuiet()
+        self.assertFalse(self.conn.closed)
+
     def test_stream_item(self):
         call = self.start_stream()
         self.first_response(call.stream_id)
@@ -468,6 +531,21 @@ class WithoutOffer(StreamClientTest):
         self.send(call.stream_id, NEXT_COMPLETE, meta, fdtest.encode_error_result(b"injected", 2))
         self.finish(call)
         self.assertEqual((call.failure, call.exception["error"]["errnum"]), (cl.DECLARED, 2))
+
+    def test_sink_first_response_with_a_declared_exception_and_fds(self):
+        # SINK-14's note: the exception ends the sink, its FD closed under EXT-7.
+        call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
+        self.server.read_message()
+        read_end, write_end = self.pipe()
+        meta = md.encode_response_metadata(0, 1, exception=(b"FdTestError", b"injected"))
+        self.send(call.stream_id, NEXT_COMPLETE, meta, fdtest.encode_error_result(b"injected", 2), [write_end])
+        self.conn.wait(call, 2)
+        self.assertEqual(call.failure, cl.PROTOCOL, call.error)
+        self.assertEqual(call.fds, [])
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        self.assertEqual((self.conn.calls, self.conn.abandoned), ({}, {}))
+        self.assertQuiet()
+        self.assertFalse(self.conn.closed)
 
     def test_sink_final_response_with_fds(self):
         call = self.conn.start_sink("sinkFds", fdtest.encode_tag_args(b"t"))
@@ -657,6 +735,53 @@ class Sinks(StreamClientTest):
         self.assertEqual(self.conn.calls, {})
         self.assertEqual(self.conn.abandoned, {})
         self.assertQuiet()  # no ERROR 0x203: the sink had ended
+
+    def test_first_response_with_complete_and_a_result(self):
+        # SINK-14: the sink fails, the FD claimed with the first response is
+        # closed, nothing more goes out on the sink, the connection stays and
+        # its FD numbering goes on (the echo's FD is claimed at fdSeqNum 1).
+        cases = [("responseMetadata", lambda seq: md.encode_response_metadata(seq, 1)),
+                 ("no payloadMetadata", lambda seq: c.encode_struct([(12, c.STRUCT, md.fd_metadata_fields(seq, 1))]))]
+        seq = 0
+        for what, meta in cases:
+            with self.subTest(what=what):
+                call = self.start_sink()
+                read_end, write_end = self.pipe()
+                self.send(call.stream_id, NEXT_COMPLETE, meta(seq), b"\x00", [write_end])
+                seq += 1
+                self.conn.wait_first(call, 2)
+                self.assertEqual(call.failure, cl.PROTOCOL, call.error)
+                self.assertIn("SINK-14", call.error)
+                self.assertFalse(call.first_ok)
+                self.assertIsNone(call.value)
+                self.assertEqual((call.fds, call.first_fds), ([], []))
+                self.assertTrue(pipe_is_closed(read_end, timeout=0))
+                self.assertEqual((self.conn.calls, self.conn.abandoned), ({}, {}))
+                self.assertIsNotNone(self.conn.send_item(call, fdtest.encode_string_result(b"one"), timeout=0.1))
+                self.conn.complete(call)
+                self.conn.cancel(call)
+                self.assertQuiet()  # no item, completion or ERROR on the sink
+                self.assertFalse(self.conn.closed)
+                echo = self.start_echo(b"after")
+                read_end, write_end = self.pipe()
+                self.respond(echo.stream_id, b"after", md.encode_response_metadata(seq, 1), [write_end])
+                seq += 1
+                self.assertTrue(self.finish(echo).ok, echo.error)
+                self.assertEqual(len(echo.fds), 1)
+                echo.release()
+                self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+    def test_first_response_with_complete_and_a_result_that_does_not_decode(self):
+        # SINK-14 and 6.9: still the sink only; the FD is closed.
+        call = self.start_sink()
+        read_end, write_end = self.pipe()
+        self.send(call.stream_id, NEXT_COMPLETE, md.encode_response_metadata(0, 1), b"\x18", [write_end])
+        self.conn.wait_first(call, 2)
+        self.assertEqual(call.failure, cl.MALFORMED, call.error)
+        self.assertTrue(pipe_is_closed(read_end, timeout=0))
+        self.assertEqual((self.conn.calls, self.conn.abandoned), ({}, {}))
+        self.assertQuiet()
+        self.assertFalse(self.conn.closed)
 
     def test_error_from_the_server(self):
         call = self.start_sink()

@@ -16,7 +16,7 @@ SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "ec
 SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
                   "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off", "keepalive",
                   "server-request", "payload-metadata", "stream-cancel", "stream-bad-seq", "stream-contract",
-                  "stream-timeout", "stream-bad-item", "exception-fds"]
+                  "stream-timeout", "stream-bad-item", "exception-fds", "sink-first-complete"]
 
 
 def run_client(path, scenario, timeout=20):
@@ -51,6 +51,16 @@ class AgainstOurServer(unittest.TestCase):
                     self.assertRegex(line, r"^(info|warn|error|trace) fdtest_client: [a-z-]+( |$)")
 
 
+    def test_sink_first_complete_against_a_server_that_behaves(self):
+        # CONTRACT-10: a normal first response is something else than the
+        # scenario lists (status 1); the client gives the sink up (SINK-8).
+        status, stderr = run_client(self.path, "sink-first-complete")
+        self.assertEqual(status, 1, stderr[-3000:])
+        self.assertIn("check sinkFds fails with protocol FAILED", stderr)
+        self.assertIn("cancel sinkFds", stderr)
+        self.assertIn("check after FD is /dev/null dev/ino ok", stderr)
+
+
 class AgainstMisbehavingServer(unittest.TestCase):
     def setUp(self):
         self.directory = tempfile.mkdtemp(prefix="rfdpy-fake-")
@@ -76,7 +86,7 @@ class AgainstMisbehavingServer(unittest.TestCase):
 
 class CannotRun(unittest.TestCase):
     """CONTRACT-10: status 2, after connecting, when the server declines what
-    sink-2 needs."""
+    sink-2 or sink-first-complete needs."""
 
     def setUp(self):
         self.directory = tempfile.mkdtemp(prefix="rfdpy-fake-")
@@ -84,13 +94,14 @@ class CannotRun(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.directory)
 
-    def test_sink_2(self):
-        for behaviour in ("sink-declined", "sink-unaccepted"):
-            with self.subTest(behaviour=behaviour):
-                path = os.path.join(self.directory, behaviour + ".sock")
-                server = FakeServer(path, "sink-2", behaviour)
+    def test_sink_scenarios(self):
+        for scenario, behaviour in (("sink-2", "sink-declined"), ("sink-2", "sink-unaccepted"),
+                                    ("sink-first-complete", "sink-declined")):
+            with self.subTest(scenario=scenario, behaviour=behaviour):
+                path = os.path.join(self.directory, "%s.%s.sock" % (scenario, behaviour))
+                server = FakeServer(path, scenario, behaviour)
                 server.start()
-                status, stderr = run_client(path, "sink-2")
+                status, stderr = run_client(path, scenario)
                 self.assertEqual(server.join(), [], stderr[-3000:])
                 self.assertEqual(status, 2, stderr[-3000:])
                 self.assertIn("cannot-run", stderr)

@@ -561,6 +561,70 @@ class Sinks(StreamTest):
                 self.assertIn(b"{0: string}" if what != "empty struct" else b"field 0",
                               stream_error.get("what_utf8", b""))
 
+    def send_dup_items(self, peer, counts):
+        """Sends one item per count, each with that many duplicates of a new
+        pipe's write end; returns the read ends and the inodes sent, in order."""
+        read_ends, inodes, seq = [], [], 0
+        for index, count in enumerate(counts):
+            read_end, write_end = self.pipe()
+            fds = [write_end] + [os.dup(write_end) for _ in range(count - 1)]
+            read_ends.append(read_end)
+            inodes += [os.fstat(write_end).st_ino] * count
+            self.send_item(peer, 1, b"item%d" % index, fds, seq)
+            seq += count
+        return read_ends, inodes
+
+    def test_items_with_253_fds_in_all(self):
+        # SVC-SINK-5 at its bound: 253 FDs from all items are reported.
+        peer = self.offering_peer()
+        self.sink(peer, 1, b"t")
+        self.sink_first_response(peer, 1)
+        self.credit(peer, 1)  # 2: one for each item
+        read_ends, inodes = self.send_dup_items(peer, [200, 53])
+        self.complete(peer, 1)
+        message = peer.read_message()
+        while message.ftype == fr.REQUEST_N:
+            message = peer.read_message()
+        self.assertEqual((message.ftype, message.stream_id, message.flags & NEXT_COMPLETE),
+                         (fr.PAYLOAD, 1, NEXT_COMPLETE))
+        report = c.decode_struct(message.data, fdtest.REPORT_RESULT)["success"]
+        self.assertEqual([info["ino"] for info in report["fds"]], inodes)
+        for read_end in read_ends:
+            self.assertTrue(pipe_is_closed(read_end, timeout=0))
+
+    def test_items_with_more_than_253_fds_in_all(self):
+        # SVC-SINK-5: the item that passes 253 ends the sink with ERROR 0x201, a
+        # StreamRpcError and no final response; every FD of the sink is closed.
+        for counts in ([200, 54], [253, 1], [100, 100, 54]):
+            with self.subTest(counts=counts):
+                peer = self.offering_peer()
+                self.sink(peer, 1, b"t")
+                self.sink_first_response(peer, 1)
+                credits = self.credit(peer, 1)
+                self.assertEqual(credits, 2)
+                read_ends, _ = self.send_dup_items(peer, counts[:2])
+                if len(counts) == 3:
+                    self.assertEqual(self.credit(peer, 1), 1)  # after the first item
+                    read_end, write_end = self.pipe()
+                    fds = [write_end] + [os.dup(write_end) for _ in range(counts[2] - 1)]
+                    read_ends.append(read_end)
+                    self.send_item(peer, 1, b"item2", fds, sum(counts[:2]))
+                message = peer.read_message()
+                while message.ftype == fr.REQUEST_N:
+                    self.assertEqual(message.stream_id, 1)
+                    message = peer.read_message()
+                self.assertEqual((message.ftype, message.stream_id, message.error_code),
+                                 (fr.ERROR, 1, fr.ERROR_APPLICATION_ERROR))
+                what = md.decode_response_rpc_error(message.data).get("what_utf8", b"")
+                self.assertIn(b"253", what)
+                for read_end in read_ends:
+                    self.assertTrue(pipe_is_closed(read_end, timeout=0))
+                # The sink is no longer open: its completion is ignored, the connection goes on.
+                self.complete(peer, 1)
+                _, result = self.echo(peer, 3, b"after", [os.open("/dev/null", os.O_RDONLY)], seq=sum(counts))
+                self.assertEqual(result["success"], b"after")
+                self.assertQuiet(peer)
+
     def test_item_without_payload_metadata_is_a_result(self):
         # SINK-12, 21.6: read as a result, as META-22 reads a response.
         peer = self.offering_peer()
