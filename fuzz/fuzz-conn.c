@@ -823,9 +823,9 @@ model_stop_reading(struct call *call, const struct rfd_frame *f)
 }
 
 /*
- * STREAM-20: an item that is neither a result nor an exception fails its
- * stream, the connection going on; without COMPLETE the stream is cancelled
- * and abandoned.
+ * STREAM-20: a first response or an item that is neither a result nor an
+ * exception fails its stream or sink, the connection going on; without
+ * COMPLETE the stream is cancelled (the sink ended) and abandoned.
  */
 static void
 model_item_refused(struct call *call, const struct rfd_frame *f, enum outcome outcome, int group)
@@ -867,7 +867,7 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
 		model_drain(call, f);
 		return;
 	}
-	if (next && !first && !model_decode_stream(f, first, &md)) {
+	if (next && !model_decode_stream(f, first, &md)) {
 		model_item_refused(call, f, OUT_UNREAD, -1);
 		return;
 	}
@@ -884,7 +884,7 @@ model_stream_payload(struct call *call, const struct rfd_frame *f)
 		model_item_refused(call, f, outcome, group);
 		return;
 	}
-	if (outcome != OUT_FAIL && !first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+	if (outcome != OUT_FAIL && md.payload_kind == RFD_PAYLOAD_EMPTY) {
 		model_item_refused(call, f, outcome, group);
 		return;
 	}
@@ -935,20 +935,15 @@ model_sink_payload(struct call *call, const struct rfd_frame *f)
 		return;
 	}
 	if (!model_decode_stream(f, first, &md)) {
-		model_untrack(stream);
-		if (first)
-			add_model_msg(stream, OUT_UNREAD, -1);
-		else
-			add_refused_msg(stream, OUT_UNREAD, -1);
+		model_item_refused(call, f, OUT_UNREAD, -1);
 		return;
 	}
 	outcome = model_claim(&md.fd, &group);
 	exception = payload_exception(md.payload_kind);
 	if (outcome == OUT_OK &&
-	    (model_unagreed(&md, !first) || (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) ||
+	    (model_unagreed(&md, !first) || md.payload_kind == RFD_PAYLOAD_EMPTY ||
 	     (first && !exception && (f->flags & RFD_FLAG_COMPLETE)))) {
-		/* EXT-7, STREAM-20, and SINK-14: a first response that ends the sink with a result.
-		 */
+		/* EXT-7, STREAM-20, SINK-14 (a first response ending the sink with a result). */
 		model_item_refused(call, f, outcome, group);
 		return;
 	}

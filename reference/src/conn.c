@@ -946,12 +946,12 @@ stream_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_
 }
 
 /*
- * STREAM-20: an item, or a sink's final response, that is neither a result
- * nor an exception (conn->reason says why), or a sink's first response that
- * ends it with a result (SINK-14), fails its stream or sink, not the
- * connection: @fds are closed, and a stream whose item had no COMPLETE is
- * cancelled and kept abandoned, so that what still comes on it is read and
- * its FDs closed.
+ * STREAM-20: a first response, an item, or a sink's final response that is
+ * neither a result nor an exception (conn->reason says why), or a sink's
+ * first response that ends it with a result (SINK-14), fails its stream or
+ * sink, not the connection: @fds are closed, and a message without COMPLETE
+ * leaves its stream cancelled (its sink ended with ERROR 0x203) and kept
+ * abandoned, so that what still comes on it is read and its FDs closed.
  */
 static void
 item_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_stream_entry *entry,
@@ -960,7 +960,9 @@ item_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_st
 	uint32_t stream_id = frame->stream_id;
 
 	rfd_fdgroup_free(fds);
-	if (entry->kind == RFD_ENTRY_STREAM && !(frame->flags & RFD_FLAG_COMPLETE))
+	/* What follows a first response is items, or a sink's final response. */
+	entry->started = true;
+	if (!(frame->flags & RFD_FLAG_COMPLETE))
 		rfd_conn_abandon(conn, stream_id);
 	else
 		forget(conn, stream_id);
@@ -1065,10 +1067,7 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
 		         first ? "first response metadata" : "stream item metadata", why);
-		if (first)
-			stream_violation(conn, stream_id, -EPROTO);
-		else
-			item_refused(conn, frame, entry, NULL);
+		item_refused(conn, frame, entry, NULL);
 		return;
 	}
 	if (first && md.item_fields && md.payload_kind == RFD_PAYLOAD_NONE) {
@@ -1087,7 +1086,7 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 		stream_refused(conn, frame, fds, why);
 		return;
 	}
-	if (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+	if (md.payload_kind == RFD_PAYLOAD_EMPTY) {
 		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
 		item_refused(conn, frame, entry, fds);
 		return;
@@ -1154,10 +1153,7 @@ handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
 		         first ? "first response metadata" : "final response metadata", why);
-		if (first)
-			stream_violation(conn, stream_id, -EPROTO);
-		else
-			item_refused(conn, frame, entry, NULL);
+		item_refused(conn, frame, entry, NULL);
 		return;
 	}
 	r = claim_fds(conn, &md.fd, &fds);
@@ -1170,7 +1166,7 @@ handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
 		stream_refused(conn, frame, fds, why);
 		return;
 	}
-	if (!first && md.payload_kind == RFD_PAYLOAD_EMPTY) {
+	if (md.payload_kind == RFD_PAYLOAD_EMPTY) {
 		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
 		item_refused(conn, frame, entry, fds);
 		return;

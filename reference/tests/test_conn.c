@@ -3345,6 +3345,57 @@ test_sink_request_answers(void)
 	pair_close(&p);
 }
 
+/*
+ * STREAM-20 on first responses: a stream's first response with an empty
+ * payloadMetadata union, or a sink's whose metadata does not decode, fails
+ * the call and not the connection: the FDs claimed are closed, the stream is
+ * cancelled (the sink ended with ERROR 0x203) and kept abandoned, and what
+ * still comes on it is read and its FDs closed.
+ */
+static void
+test_first_response_neither_result_nor_exception(void)
+{
+	struct rfd_frame frames[4];
+	struct rfd_buf tap;
+	struct pair p;
+	uint32_t stream, sink;
+	int fds[2] = {open_null(), open_null()};
+
+	REQUIRE(pair_open(&p, NULL));
+	rfd_buf_init(&tap);
+	stream = pair_stream(&p, 5);
+	sink = pair_sink(&p);
+
+	rfd_conn_recv_fds(p.client, &fds[0], 1);
+	give_stream_payload(p.client, stream, RFD_FLAG_NEXT, true, RFD_PAYLOAD_EMPTY, 1, 0);
+	REQUIRE(p.cev.n_stream == 1);
+	CHECK(p.cev.stream_msgs[0] == NULL && p.cev.stream_status[0] == -EPROTO);
+	CHECK(!rfd_test_fd_is_open(fds[0]));
+	/* An item the server sent before it saw the CANCEL: claimed, closed. */
+	rfd_conn_recv_fds(p.client, &fds[1], 1);
+	give_stream_payload(p.client, stream, RFD_FLAG_NEXT, false, RFD_PAYLOAD_RESPONSE, 1, 1);
+	CHECK(!rfd_test_fd_is_open(fds[1]));
+	CHECK_EQ(p.cev.n_stream, 1);
+
+	give_item_metadata(p.client, sink, RFD_FLAG_NEXT, "7c 1c");
+	REQUIRE(p.cev.n_stream == 2);
+	CHECK(p.cev.stream_msgs[1] == NULL && p.cev.stream_status[1] == -EPROTO);
+	CHECK(strstr(rfd_conn_reason(p.client), "unreadable first response metadata") != NULL);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 2);
+
+	pump_tap(p.client, p.server, &tap);
+	REQUIRE(frames_on(&tap, stream, frames, 4) == 1);
+	CHECK_EQ(frames[0].type, RFD_FRAME_CANCEL);
+	REQUIRE(frames_on(&tap, sink, frames, 4) == 1);
+	CHECK_EQ(frames[0].type, RFD_FRAME_ERROR);
+	CHECK_EQ(frames[0].u32, RFD_ERROR_CANCELED);
+	give_stream_payload(p.client, stream, RFD_FLAG_COMPLETE, false, RFD_PAYLOAD_NONE, 0, 0);
+	CHECK_EQ(rfd_conn_abandoned(p.client), 1);
+	CHECK_EQ(rfd_conn_error(p.client), 0);
+	rfd_buf_free(&tap);
+	pair_close(&p);
+}
+
 enum sink_violation {
 	SV_FINAL_NOT_COMPLETE,
 	SV_FINAL_MISMATCH,
@@ -3505,6 +3556,8 @@ static const struct rfd_test tests[] = {
     {"sink_cancel_drops_queued_items", test_sink_cancel_drops_queued_items},
     {"sink_ends", test_sink_ends},
     {"sink_request_answers", test_sink_request_answers},
+    {"first_response_neither_result_nor_exception",
+     test_first_response_neither_result_nor_exception},
     {"sink_contract_violations", test_sink_contract_violations},
     {"sink_allocation_failures_leak_nothing", test_sink_allocation_failures_leak_nothing},
     {NULL, NULL},
