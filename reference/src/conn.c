@@ -290,6 +290,23 @@ queue_error_frame(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, cons
 	return queue_frame(conn, &frame);
 }
 
+/* An ERROR frame with @code whose data is @error, Compact-encoded. */
+static int
+queue_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code,
+            const struct rfd_response_error *error)
+{
+	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
+	int r;
+
+	conn->scratch.len = 0;
+	r = rfd_response_error_encode(error, &conn->scratch);
+	if (r < 0)
+		return r;
+	frame.data.ptr = conn->scratch.data;
+	frame.data.len = conn->scratch.len;
+	return queue_frame(conn, &frame);
+}
+
 /*
  * An ERROR frame answering a request, with a Compact ResponseRpcError as
  * its data, as fbthrift's server sends them.
@@ -306,16 +323,8 @@ queue_request_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, in
 	    .has_code = true,
 	    .code = error_code,
 	};
-	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
-	int r;
 
-	conn->scratch.len = 0;
-	r = rfd_response_error_encode(&error, &conn->scratch);
-	if (r < 0)
-		return r;
-	frame.data.ptr = conn->scratch.data;
-	frame.data.len = conn->scratch.len;
-	return queue_frame(conn, &frame);
+	return queue_error(conn, stream_id, code, &error);
 }
 
 /*
@@ -2460,16 +2469,8 @@ queue_stream_error(struct rfd_conn *conn, uint32_t stream_id, uint32_t code, con
 	    .has_what = true,
 	    .what = {(const uint8_t *)what, strlen(what)},
 	};
-	struct rfd_frame frame = {.stream_id = stream_id, .type = RFD_FRAME_ERROR, .u32 = code};
-	int r;
 
-	conn->scratch.len = 0;
-	r = rfd_response_error_encode(&error, &conn->scratch);
-	if (r < 0)
-		return r;
-	frame.data.ptr = conn->scratch.data;
-	frame.data.len = conn->scratch.len;
-	return queue_frame(conn, &frame);
+	return queue_error(conn, stream_id, code, &error);
 }
 
 /*
