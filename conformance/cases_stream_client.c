@@ -638,20 +638,22 @@ sink_2(struct conf_ctx *ctx)
 /* ---- sink-first-complete ---- */
 
 /*
- * The first response of sink @id as SINK-3 forbids it: PAYLOAD `29 60`
- * (NEXT, COMPLETE, METADATA), ResponseRpcMetadata {7: responseMetadata,
+ * A first response of stream or sink @id that the client must refuse:
+ * PAYLOAD NEXT|METADATA and @flags, ResponseRpcMetadata {7: payloadMetadata,
  * 12: FdMetadata}, data `00`, carrying *reader claimed correctly.  The
- * harness's copy of *reader is closed.
+ * payloadMetadata union is responseMetadata with @result_member, else
+ * empty (`7c 00`).  The harness's copy of *reader is closed.
  */
 static enum conf_result
-send_complete_first(struct serve_conn *c, uint32_t id, int *reader)
+send_odd_first(struct serve_conn *c, uint32_t id, uint16_t flags, bool result_member, int *reader,
+               const char *what)
 {
 	static const uint8_t empty_result[] = {0x00};
 	struct rfd_fd_metadata claim = wire_claim(&c->w, 1);
 	struct rfd_frame frame = {
 	    .stream_id = id,
 	    .type = RFD_FRAME_PAYLOAD,
-	    .flags = RFD_FLAG_NEXT | RFD_FLAG_COMPLETE | RFD_FLAG_METADATA,
+	    .flags = RFD_FLAG_NEXT | RFD_FLAG_METADATA | flags,
 	    .has_metadata = true,
 	    .data = {empty_result, sizeof(empty_result)},
 	};
@@ -664,9 +666,11 @@ send_complete_first(struct serve_conn *c, uint32_t id, int *reader)
 	rfd_cw_struct_begin(&w);
 	rfd_cw_field(&w, RFD_CT_STRUCT, 7);
 	rfd_cw_struct_begin(&w);
-	rfd_cw_field(&w, RFD_CT_STRUCT, 1);
-	rfd_cw_struct_begin(&w);
-	rfd_cw_struct_end(&w);
+	if (result_member) {
+		rfd_cw_field(&w, RFD_CT_STRUCT, 1);
+		rfd_cw_struct_begin(&w);
+		rfd_cw_struct_end(&w);
+	}
 	rfd_cw_struct_end(&w);
 	rfd_cw_field(&w, RFD_CT_STRUCT, 12);
 	rfd_cw_struct_begin(&w);
@@ -675,11 +679,10 @@ send_complete_first(struct serve_conn *c, uint32_t id, int *reader)
 	rfd_cw_struct_end(&w);
 	rfd_cw_struct_end(&w);
 	if (rfd_cw_finish(&w) < 0)
-		result = conf_fail(c->ctx, "the harness cannot build the first response");
+		result = conf_fail(c->ctx, "the harness cannot build %s", what);
 	frame.metadata = (struct rfd_slice){metadata.data, metadata.len};
 	if (result == CONF_PASS)
-		result = serve_send_frame(c, &frame, reader, 1,
-		                          "a first response with COMPLETE and a result");
+		result = serve_send_frame(c, &frame, reader, 1, what);
 	if (result == CONF_PASS)
 		serve_stream_find(c, id)->first_sent = true;
 	close(*reader);
@@ -755,7 +758,8 @@ sink_first_complete(struct conf_ctx *ctx)
 	if (result == CONF_PASS) {
 		id = req.stream_id;
 		serve_request_free(&req);
-		result = send_complete_first(&c, id, &reader);
+		result = send_odd_first(&c, id, RFD_FLAG_COMPLETE, true, &reader,
+		                        "a first response with COMPLETE and a result");
 	}
 	if (result == CONF_PASS)
 		result = expect_after(&c, id, writer);
@@ -776,6 +780,127 @@ sink_first_complete(struct conf_ctx *ctx)
 	close(writer);
 	serve_close(&c);
 	return result == CONF_PASS ? serve_finish(NULL, ctx, deadline) : result;
+}
+
+/* ---- stream-bad-first ---- */
+
+/*
+ * The completion `28 40` of stream @id, sent after the client's CANCEL
+ * without serve_stream_complete(): the stream stays open in the harness's
+ * books, so that a REQUEST_N the client sends after the completion is still
+ * one after its CANCEL, not one that crossed the end.
+ */
+static enum conf_result
+complete_after_cancel(struct serve_conn *c, uint32_t id)
+{
+	struct rfd_buf bytes;
+	enum conf_result result;
+
+	rfd_buf_init(&bytes);
+	wire_encode_stream_payload(&bytes, id, RFD_FLAG_COMPLETE, false, NULL, NULL, 0);
+	result = serve_send_bytes(c, bytes.data, bytes.len, NULL, 0);
+	rfd_buf_free(&bytes);
+	return result;
+}
+
+/* No REQUEST_N came on stream @id, up to the moment @when names (STREAM-20, STREAM-14). */
+static enum conf_result
+no_credit_given(struct serve_conn *c, uint32_t id, const char *when)
+{
+	size_t n = serve_stream_find(c, id)->n_request_n;
+
+	if (n == 0)
+		return CONF_PASS;
+	return conf_fail(c->ctx,
+	                 "%s, the client had sent %zu REQUEST_N on the stream whose first "
+	                 "response was neither a result nor an exception; it must give that "
+	                 "stream up (STREAM-20, STREAM-14)",
+	                 when, n);
+}
+
+/*
+ * echo("after") with a /dev/null FD: no credit given and R1 closed by then;
+ * answered.  R2 may still be on its way: the client can send echo("after")
+ * as soon as it has sent its CANCEL, before item 0 arrives.
+ */
+static enum conf_result
+expect_after_bad_first(struct serve_conn *c, uint32_t id, int writer)
+{
+	struct serve_request req;
+	enum conf_result result = serve_expect(c, &req, FDT_METHOD_ECHO, "after", 1);
+
+	if (result != CONF_PASS)
+		return result;
+	result = no_credit_given(c, id, "when echo(\"after\") arrives");
+	if (result == CONF_PASS)
+		result =
+		    serve_check_read_ends(c->ctx, &writer, 1, 1, "when echo(\"after\") arrives",
+		                          "the client did not close the FD claimed with the "
+		                          "first response that failed its stream "
+		                          "(STREAM-20, FD-CARRY-3)");
+	if (result == CONF_PASS)
+		result = serve_answer(c, &req);
+	serve_request_free(&req);
+	return result;
+}
+
+/*
+ * The probe: no credit given, and R2 closed, since the answer to
+ * echo("after") came after item 0 on the connection; answered.
+ */
+static enum conf_result
+probe_after_bad_first(struct serve_conn *c, uint32_t id, int writer)
+{
+	struct serve_request req;
+	enum conf_result result = serve_expect_probe(c, &req);
+
+	if (result != CONF_PASS)
+		return result;
+	result = no_credit_given(c, id, "when the probe arrives");
+	if (result == CONF_PASS)
+		result = serve_check_read_ends(c->ctx, &writer, 1, 2, "when the probe arrives",
+		                               "the client did not claim and close the FD of the "
+		                               "item that came after its CANCEL, before the answer "
+		                               "to echo(\"after\") (STREAM-13, FD-CARRY-5)");
+	if (result == CONF_PASS)
+		result = serve_answer(c, &req);
+	serve_request_free(&req);
+	return result;
+}
+
+static enum conf_result
+stream_bad_first(struct conf_ctx *ctx)
+{
+	long long deadline = serve_deadline(ctx);
+	int readers[2], writers[2];
+	struct serve_conn c;
+	enum conf_result result;
+	uint32_t id = 0;
+
+	if (serve_read_end_pipes(readers, writers, 2) < 0)
+		return conf_skip(ctx, "the harness cannot make pipes");
+	result = serve_connect(ctx, deadline, &c);
+	if (result == CONF_PASS)
+		result = expect_stream(&c, 2, 1, &id);
+	if (result == CONF_PASS)
+		result = send_odd_first(&c, id, 0, false, &readers[0],
+		                        "a first response with an empty payloadMetadata union");
+	if (result == CONF_PASS)
+		result = serve_wait(&c, SERVE_WAIT_CANCEL, id, 0, false,
+		                    "a CANCEL for the stream whose first response was neither a "
+		                    "result nor an exception, before any other request (STREAM-20, "
+		                    "STREAM-14)");
+	if (result == CONF_PASS)
+		result = send_item(&c, id, 0, &readers[1], 1, NULL, false);
+	if (result == CONF_PASS)
+		result = complete_after_cancel(&c, id);
+	if (result == CONF_PASS)
+		result = expect_after_bad_first(&c, id, writers[0]);
+	if (result == CONF_PASS)
+		result = probe_after_bad_first(&c, id, writers[1]);
+	case_close_all(readers, 2);
+	case_close_all(writers, 2);
+	return finish(&c, result, deadline);
 }
 
 /* ---- exception-fds ---- */
@@ -865,6 +990,12 @@ const struct conf_case conf_stream_client_cases[] = {
              "read end; expects nothing more on the sink, the FD closed by echo(\"after\"), and "
              "the probe on the same connection",
              sink_first_complete),
+    SCENARIO("stream-bad-first", "STREAM-20,STREAM-14,FD-CARRY-5",
+             "answers streamFds(2, 1) with a first response with an empty payloadMetadata union "
+             "and a pipe read end, waits for CANCEL, then item 0 with another and the end; "
+             "expects no REQUEST_N, the first closed by echo(\"after\"), aligned, the second by "
+             "the probe",
+             stream_bad_first),
     SCENARIO("exception-fds", "EXT-7,EXT-8,FD-CARRY-3,OWN-3,META-19",
              "answers open with FdTestError carrying a pipe write end, offered exception or not; "
              "expects it closed by the probe",

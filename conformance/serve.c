@@ -1183,6 +1183,10 @@ on_request_n(struct serve_conn *c, const struct rfd_frame *f)
 		                  "SINK-8: the client sent REQUEST_N on sink %u; a client never "
 		                  "sends REQUEST_N on a sink",
 		                  st->id);
+	/* After its own CANCEL a client sends none, whether or not the end crossed it. */
+	if (st->cancelled)
+		return fail_proto(
+		    c, "STREAM-8: the client sent REQUEST_N on stream %u after its CANCEL", st->id);
 	if (st->completed) {
 		conf_note(c->ctx, "REQUEST_N %u on stream %u after its end (crossed it)", f->u32,
 		          st->id);
@@ -1196,9 +1200,6 @@ on_request_n(struct serve_conn *c, const struct rfd_frame *f)
 		    st->id);
 	if (f->u32 == 0)
 		return fail_proto(c, "STREAM-8: the client sent REQUEST_N 0 on stream %u", st->id);
-	if (st->cancelled)
-		return fail_proto(
-		    c, "STREAM-8: the client sent REQUEST_N on stream %u after its CANCEL", st->id);
 	st->granted += f->u32;
 	st->n_request_n++;
 	conf_note(c->ctx, "the client grants %u more items on stream %u", f->u32, st->id);

@@ -621,6 +621,27 @@ def scenario_stream_bad_item(s):
     s.probe(conn)
 
 
+def scenario_stream_bad_first(s):
+    """STREAM-20: a first response that is neither a result nor an exception
+    fails the stream only; the FD claimed with it is closed, the stream given
+    up with CANCEL, and the item that crosses the CANCEL claimed and closed."""
+    conn = s.connect()
+    s.devnull_identity = _devnull_identity(s)
+    call = s.start_stream(conn, 2, 1)
+    s.check("no streamFds first response", not s.first_response(conn, call), "one came as a result")
+    if call.first_ok and not call.done:
+        # A first response taken as a result: not what the scenario expects.
+        conn.cancel(call)
+    s.check_fails(call, cl.NO_RESULT)
+    s.check("no FD reaches the caller", not call.first_fds and not call.items,
+            "got %d with the first response, %d items" % (len(call.first_fds), len(call.items)))
+    after = _echo_devnull(s, conn, b"after")
+    _check_devnull_result(s, after, b"after")
+    for done in (call, after):
+        done.release()
+    s.probe(conn)
+
+
 def scenario_sink_2(s):
     conn = s.connect()
     s.log.info("call sinkFds tag=sink-2 fds=0")
@@ -727,6 +748,7 @@ SCENARIOS = {
     "stream-contract": scenario_stream_contract,
     "stream-timeout": scenario_stream_timeout,
     "stream-bad-item": scenario_stream_bad_item,
+    "stream-bad-first": scenario_stream_bad_first,
     "sink-2": scenario_sink_2,
     "exception-fds": scenario_exception_fds,
     "sink-first-complete": scenario_sink_first_complete,

@@ -1193,16 +1193,15 @@ struct stream_call {
 };
 
 /*
- * Open streamFds(@count, @per_item) with @timeout_ms for its first response:
- * 0 when it is open (its first response checked), or the negative errno it
- * failed with, logged.
+ * Request streamFds(@count, @per_item) with @timeout_ms for its first
+ * response: rfd_client_stream()'s result, *first the caller's when 0; a
+ * failure is logged.
  */
 static int
-open_stream_fds(struct run *run, int32_t count, int32_t per_item, int timeout_ms,
-                struct stream_call *stream)
+request_stream_fds(struct run *run, int32_t count, int32_t per_item, int timeout_ms,
+                   struct stream_call *stream, struct rfd_msg **first)
 {
 	struct fdt_bytes args = {0};
-	struct rfd_msg *first = NULL;
 	int r;
 
 	memset(stream, 0, sizeof(*stream));
@@ -1217,13 +1216,28 @@ open_stream_fds(struct run *run, int32_t count, int32_t per_item, int timeout_ms
 		return r;
 	}
 	r = rfd_client_stream(run->client, FDT_METHOD_STREAM_FDS, args.data, args.len, NULL, 0,
-	                      RFD_FDS_DUP, timeout_ms, 0, &first, &stream->id);
+	                      RFD_FDS_DUP, timeout_ms, 0, first, &stream->id);
 	fdt_bytes_free(&args);
-	if (r < 0) {
+	if (r < 0)
 		log_info("error %s: %s (%s)", stream->label, rfd_client_error(run->client),
 		         errno_name(-r));
+	return r;
+}
+
+/*
+ * Open streamFds(@count, @per_item) with @timeout_ms for its first response:
+ * 0 when it is open (its first response checked), or the negative errno it
+ * failed with, logged.
+ */
+static int
+open_stream_fds(struct run *run, int32_t count, int32_t per_item, int timeout_ms,
+                struct stream_call *stream)
+{
+	struct rfd_msg *first = NULL;
+	int r = request_stream_fds(run, count, per_item, timeout_ms, stream, &first);
+
+	if (r < 0)
 		return r;
-	}
 	if (rfd_msg_kind(first) != RFD_MSG_REPLY) {
 		log_info("error %s: answered with %s", stream->label,
 		         rfd_msg_kind(first) == RFD_MSG_ERROR ? rfd_msg_error_text(first)
@@ -1431,6 +1445,38 @@ scenario_stream_bad_item(struct run *run)
 		      "%s fails without an item, neither a result nor an exception (got %s)",
 		      stream.label, r < 0 ? errno_name(-r) : "an item or the end");
 	}
+	if (echo_devnull_returns(run, "after") < 0)
+		return -1;
+	echo_plain_returns(run, probe_tag);
+	return 0;
+}
+
+/*
+ * STREAM-20: a first response that is neither a result nor an exception
+ * fails the stream, not the connection: the next call on it gets its FD.
+ */
+static int
+scenario_stream_bad_first(struct run *run)
+{
+	struct stream_call stream;
+	struct rfd_msg *first = NULL;
+	int r;
+
+	if (start(run) < 0)
+		return -1;
+	r = request_stream_fds(run, 2, 1, run->timeout_ms, &stream, &first);
+	if (r == 0) {
+		log_info("result %s first response %s fds=%zu", stream.label,
+		         rfd_msg_kind(first) == RFD_MSG_REPLY ? "reply" : "error or exception",
+		         rfd_msg_fd_count(first));
+		/* Only a reply leaves the stream open; give it up. */
+		if (rfd_msg_kind(first) == RFD_MSG_REPLY)
+			rfd_client_cancel(run->client, stream.id);
+		rfd_msg_free(first);
+	}
+	check(run, r < 0 && r != -ETIMEDOUT,
+	      "%s fails without a first response, neither a result nor an exception (got %s)",
+	      stream.label, r < 0 ? errno_name(-r) : "a first response");
 	if (echo_devnull_returns(run, "after") < 0)
 		return -1;
 	echo_plain_returns(run, probe_tag);
@@ -1688,6 +1734,7 @@ scenario_exception_fds(struct run *run)
 	X("stream-contract", scenario_stream_contract)                                             \
 	X("stream-timeout", scenario_stream_timeout)                                               \
 	X("stream-bad-item", scenario_stream_bad_item)                                             \
+	X("stream-bad-first", scenario_stream_bad_first)                                           \
 	X("sink-2", scenario_sink_2)                                                               \
 	X("sink-first-complete", scenario_sink_first_complete)                                     \
 	X("exception-fds", scenario_exception_fds)

@@ -301,6 +301,33 @@ class FakeServer:
         frames = self.other_frames + peer.read_until_eof()
         self.check("nothing on the sink after its first response", not any(f.stream_id == stream_id for f in frames))
 
+    def _stream_bad_first(self):
+        """A stream's first response with an empty payloadMetadata and R1
+        (STREAM-20), then, after the CANCEL, item 0 with R2 and the end."""
+        peer = self.accept()
+        stream_id, name, args, _, fds = self.request(peer)
+        self.check("streamFds(2, 1) without FDs",
+                   (name, args, fds) == (b"streamFds", {"count": 2, "fdsPerItem": 1}, []))
+        r1, w1 = self.read_end()
+        # ResponseRpcMetadata {7: payloadMetadata with no member, 12: FdMetadata {0, 1}}.
+        self.send_payload(peer, stream_id, NEXT, unhex("7c 00 5c 16 00 15 02 00 00"), b"\x00", [r1])
+        cancel = self.next_frame(peer, fr.CANCEL)
+        self.check("the CANCEL on the stream", cancel.stream_id == stream_id)
+        self.check("the CANCEL before echo('after')", not self.pending)
+        w2 = self.stream_item(peer, stream_id, 0, 1, 1)[0]
+        self.completion(peer, stream_id)
+        echo_stream, name, args, seq, fds = self.request(peer)
+        self.check("echo('after') at fdSeqNum 0 with 1 FD", (name, args, seq, len(fds)) == (b"echo", {"tag": b"after"},
+                                                                                           0, 1))
+        self.check("R1 closed when echo('after') arrives", read_end_is_closed(w1, timeout=0))
+        self.respond(peer, echo_stream, fdtest.encode_string_result(args["tag"]), fds, 2)
+        for fd in fds:
+            os.close(fd)
+        self.probe_checks(peer, "R2 closed", lambda: read_end_is_closed(w2, timeout=0))
+        frames = self.other_frames + peer.read_until_eof()
+        self.check("no REQUEST_N on the stream",
+                   not any(f.ftype == fr.REQUEST_N and f.stream_id == stream_id for f in frames))
+
     def _stream_timeout(self):
         peer = self.accept()
         late_stream, _, args, _, _ = self.request(peer)

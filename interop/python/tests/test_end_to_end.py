@@ -16,7 +16,8 @@ SERVED_BY_OUR_SERVER = ["echo-0", "inspect-1", "inspect-253", "inspect-254", "ec
 SERVED_BY_FAKE = ["error-invalid", "setup-rejected", "bad-count", "bad-seq", "stale-seq", "orphan-fds",
                   "late-response", "eof-with-fds", "many-in-flight", "ctrunc", "passrights-off", "keepalive",
                   "server-request", "payload-metadata", "stream-cancel", "stream-bad-seq", "stream-contract",
-                  "stream-timeout", "stream-bad-item", "exception-fds", "sink-first-complete"]
+                  "stream-timeout", "stream-bad-item", "exception-fds", "sink-first-complete",
+                  "stream-bad-first"]
 
 
 def run_client(path, scenario, timeout=20):
@@ -59,6 +60,18 @@ class AgainstOurServer(unittest.TestCase):
         self.assertIn("check sinkFds fails with protocol FAILED", stderr)
         self.assertIn("cancel sinkFds", stderr)
         self.assertIn("check after FD is /dev/null dev/ino ok", stderr)
+
+    def test_stream_bad_first_against_a_server_that_behaves(self):
+        # CONTRACT-10: a first response that is a result is something else
+        # than the scenario lists (status 1); the stream, given up or already
+        # at its end (its items may come in the same read), does not fail
+        # with no-result, and the connection goes on.
+        status, stderr = run_client(self.path, "stream-bad-first")
+        self.assertEqual(status, 1, stderr[-3000:])
+        self.assertIn("check no streamFds first response FAILED", stderr)
+        self.assertRegex(stderr, r"check streamFds fails (with no-result )?FAILED")
+        self.assertIn("check after FD is /dev/null dev/ino ok", stderr)
+        self.assertIn("check probe succeeds ok", stderr)
 
 
 class AgainstMisbehavingServer(unittest.TestCase):
