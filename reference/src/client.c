@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The client: a connection core on a non-blocking socket, with blocking calls built on async ones.
+/*
+ * The client: a connection core on its socket, every send and receive non-blocking
+ * (MSG_DONTWAIT), with blocking calls built on async ones.
  */
 #include <assert.h>
 #include <errno.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -24,6 +27,13 @@ enum {
 	MAX_SPARE_CALLS = 64,
 	DEFAULT_STREAM_CREDITS = 100,    /* fbthrift's default chunk buffer size */
 	MAX_STREAM_CREDITS = 0x7FFFFFFE, /* plus one for the first response: 2^31 - 1 */
+	/* Blocking calls wait in recvmsg() only for waits this long: shorter ones poll. */
+	MIN_READ_WAIT_MS = 100,
+	/* How late SO_RCVTIMEO's timer may end besides its eighth: two jiffies at 100 Hz. */
+	TIMER_SLACK_MS = 20,
+	/* A wait without a limit keeps an SO_RCVTIMEO at least this long. */
+	IDLE_WAKE_MS = 1000,
+	READ_TIMEOUT_UNKNOWN = -1,
 };
 
 enum call_kind {
@@ -69,6 +79,10 @@ struct rfd_client {
 	struct call *spare; /* freed calls kept for reuse */
 	size_t n_spare;
 	struct stream_buffer *buffers;
+	/* SO_RCVTIMEO as last set (0: none), or READ_TIMEOUT_UNKNOWN. */
+	int read_timeout_ms;
+	/* Blocking calls poll: the socket has O_NONBLOCK, set by someone else. */
+	bool poll_only;
 	char error[256];
 };
 
@@ -376,8 +390,9 @@ rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_
 		rfd_client_options_init(&defaults);
 		options = &defaults;
 	}
+	/* Every send and receive says MSG_DONTWAIT; blocking calls wait in recvmsg(). */
 	flags = fcntl(sock, F_GETFL);
-	if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0) {
+	if (flags < 0 || ((flags & O_NONBLOCK) && fcntl(sock, F_SETFL, flags & ~O_NONBLOCK) < 0)) {
 		r = -errno;
 		close(sock);
 		return r;
@@ -388,6 +403,7 @@ rfd_client_adopt(int sock, const struct rfd_client_options *options, struct rfd_
 		return -ENOMEM;
 	}
 	client->sock = sock;
+	client->read_timeout_ms = READ_TIMEOUT_UNKNOWN;
 	callbacks = client_callbacks;
 	callbacks.trace = options->trace;
 	callbacks.trace_user = options->trace_user;
@@ -510,13 +526,19 @@ expire_calls(struct rfd_client *client)
 	}
 }
 
-int
-rfd_client_process(struct rfd_client *client, short revents)
+/*
+ * Read (when @readable), write, expire calls.  @read_flags as for
+ * rfd_io_read_sender(); RFD_IO_NOTHING_CAME when it says so, else 0 or the
+ * connection's failure.
+ */
+static int
+process(struct rfd_client *client, bool readable, unsigned read_flags)
 {
-	int r = rfd_conn_error(client->conn);
+	int r = rfd_conn_error(client->conn), read = 0;
 
-	if (r == 0 && (revents & (POLLIN | POLLHUP | POLLERR)))
-		r = rfd_io_read(client->sock, client->conn, 0, MAX_READS_PER_PROCESS);
+	if (r == 0 && readable)
+		r = read = rfd_io_read_sender(client->sock, client->conn, 0, MAX_READS_PER_PROCESS,
+		                              read_flags, NULL);
 	/* Even after a failure: what is queued then is the ERROR frame that says why. */
 	if (rfd_io_flush(client->sock, client->conn) < 0 && r >= 0)
 		r = rfd_conn_error(client->conn);
@@ -525,7 +547,18 @@ rfd_client_process(struct rfd_client *client, short revents)
 		/* A stream that timed out sends CANCEL now, not at the next call. */
 		rfd_io_flush(client->sock, client->conn);
 	}
-	return r < 0 ? r : rfd_conn_error(client->conn);
+	if (r < 0)
+		return r;
+	r = rfd_conn_error(client->conn);
+	if (r < 0)
+		return r;
+	return read == RFD_IO_NOTHING_CAME ? read : 0;
+}
+
+int
+rfd_client_process(struct rfd_client *client, short revents)
+{
+	return process(client, revents & (POLLIN | POLLHUP | POLLERR), 0);
 }
 
 size_t
@@ -735,14 +768,77 @@ process_ready(struct rfd_client *client)
 	rfd_client_process(client, r > 0 ? pfd.revents : 0);
 }
 
-/* Poll and process until done(@arg) holds, the deadline passes (-ETIMEDOUT) or the connection
- * fails. */
+/*
+ * Give the socket an SO_RCVTIMEO that ends within a wait of @wait ms (-1:
+ * no limit), setting it only when the one it has would not do: one that may
+ * end after the wait, or long before it.  The kernel counts it in jiffies on
+ * a timer wheel that may fire up to an eighth late, so a new one is half the
+ * wait.  Calls made with the same timeout set it once; one that ends early
+ * only wakes the loop, which works out the wait again.
+ */
+static int
+set_read_timeout(struct rfd_client *client, int wait)
+{
+	int set = client->read_timeout_ms, want = wait < 0 ? 0 : wait / 2;
+	struct timeval tv = {.tv_sec = want / 1000, .tv_usec = (want % 1000) * 1000};
+
+	if (wait < 0 && (set == 0 || set >= IDLE_WAKE_MS))
+		return 0;
+	if (wait >= 0 && set > 0 && set <= (wait - TIMER_SLACK_MS) / 3 * 2 && set >= wait / 16)
+		return 0;
+	if (setsockopt(client->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		client->read_timeout_ms = READ_TIMEOUT_UNKNOWN;
+		return -errno;
+	}
+	client->read_timeout_ms = want;
+	return 0;
+}
+
+/* Nothing waits to be written and the wait is long enough for SO_RCVTIMEO's timer. */
+static bool
+can_wait_in_read(const struct rfd_client *client, int wait)
+{
+	return !client->poll_only && rfd_conn_out_pending(client->conn) == 0 &&
+	       (wait < 0 || wait >= MIN_READ_WAIT_MS);
+}
+
+/* Wait for bytes in recvmsg() itself, up to SO_RCVTIMEO, then process as after poll(). */
+static int
+read_waiting(struct rfd_client *client)
+{
+	int flags, r;
+
+	r = process(client, true, RFD_IO_WAIT);
+	if (r != RFD_IO_NOTHING_CAME)
+		return r;
+	/* A timeout or a signal; or someone set O_NONBLOCK, and waiting reads would spin. */
+	flags = fcntl(client->sock, F_GETFL);
+	if (flags < 0 || (flags & O_NONBLOCK))
+		client->poll_only = true;
+	return 0;
+}
+
+static int
+poll_once(struct rfd_client *client, int wait)
+{
+	struct pollfd pfd = {.fd = client->sock, .events = rfd_client_events(client)};
+	int r = poll(&pfd, 1, wait);
+
+	if (r < 0 && errno != EINTR)
+		return -errno;
+	return rfd_client_process(client, r > 0 ? pfd.revents : 0);
+}
+
+/*
+ * Wait and process until done(@arg) holds, the deadline passes (-ETIMEDOUT)
+ * or the connection fails.  With nothing to write, the wait is recvmsg()
+ * itself: one syscall where poll() and recvmsg() take two.
+ */
 static int
 run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, const void *),
           const void *arg, long long deadline_ms)
 {
 	while (!done(client, arg)) {
-		struct pollfd pfd = {.fd = client->sock, .events = rfd_client_events(client)};
 		int wait = rfd_client_timeout(client);
 		int r;
 
@@ -754,10 +850,10 @@ run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, con
 			if (wait < 0 || wait > left)
 				wait = (int)left;
 		}
-		r = poll(&pfd, 1, wait);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		r = rfd_client_process(client, r > 0 ? pfd.revents : 0);
+		if (can_wait_in_read(client, wait) && set_read_timeout(client, wait) == 0)
+			r = read_waiting(client);
+		else
+			r = poll_once(client, wait);
 		if (r < 0 && !done(client, arg))
 			return r;
 	}

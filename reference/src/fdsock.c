@@ -71,9 +71,9 @@ result_empty(struct rfd_cmsg_result *out)
 	out->pidfd = -1;
 }
 
-ssize_t
-rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_cmsg_result *out,
-              const char **why)
+static ssize_t
+receive(int sock, uint8_t *bytes, size_t cap, unsigned allow, bool wait,
+        struct rfd_cmsg_result *out, const char **why)
 {
 	union {
 		struct cmsghdr align;
@@ -86,6 +86,7 @@ rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_c
 	    .msg_control = &control,
 	    .msg_controllen = sizeof(control.bytes),
 	};
+	int flags = (RFD_FAULT(no_cloexec) ? 0 : MSG_CMSG_CLOEXEC) | (wait ? 0 : MSG_DONTWAIT);
 	ssize_t received;
 	int r;
 
@@ -93,9 +94,8 @@ rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_c
 	assert(out);
 
 	do
-		received = recvmsg(sock, &msg,
-		                   (RFD_FAULT(no_cloexec) ? 0 : MSG_CMSG_CLOEXEC) | MSG_DONTWAIT);
-	while (received < 0 && errno == EINTR);
+		received = recvmsg(sock, &msg, flags);
+	while (received < 0 && errno == EINTR && !wait);
 	if (received < 0) {
 		r = -errno;
 		result_empty(out);
@@ -108,4 +108,18 @@ rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_c
 	if (r < 0)
 		return r;
 	return received;
+}
+
+ssize_t
+rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow, struct rfd_cmsg_result *out,
+              const char **why)
+{
+	return receive(sock, bytes, cap, allow, false, out, why);
+}
+
+ssize_t
+rfd_sock_recv_wait(int sock, uint8_t *bytes, size_t cap, unsigned allow,
+                   struct rfd_cmsg_result *out, const char **why)
+{
+	return receive(sock, bytes, cap, allow, true, out, why);
 }

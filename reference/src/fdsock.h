@@ -34,4 +34,13 @@ enum { RFD_CONTROL_SIZE = 1024 + 64 + 64 + 32 };
 ssize_t rfd_sock_recv(int sock, uint8_t *bytes, size_t cap, unsigned allow,
                       struct rfd_cmsg_result *out, const char **why);
 
+/*
+ * rfd_sock_recv() without MSG_DONTWAIT, for a socket without O_NONBLOCK: waits
+ * until bytes come, then returns as rfd_sock_recv() does.  Waiting ends with
+ * -EAGAIN once the socket's SO_RCVTIMEO has passed, and with -EINTR when a
+ * signal came (not retried: the caller works out what is left of its wait).
+ */
+ssize_t rfd_sock_recv_wait(int sock, uint8_t *bytes, size_t cap, unsigned allow,
+                           struct rfd_cmsg_result *out, const char **why);
+
 #endif

@@ -76,26 +76,45 @@ note_sender(const struct rfd_cmsg_result *control, struct rfd_peer *sender)
  * ours sends.  So a short read without one took everything queued at that
  * moment, and whatever is left or comes later keeps the socket readable for
  * poll and epoll.  Stopping there spares the read that would say EAGAIN.
+ * After one with a control message, more may be queued already: only a
+ * level-triggered poller is sure to report it (RFD_IO_LEVEL).
  */
 static bool
-drained(ssize_t n, size_t room, const struct rfd_cmsg_result *control)
+drained(ssize_t n, size_t room, const struct rfd_cmsg_result *control, unsigned flags)
 {
 	assert(control);
 
-	return (size_t)n < room && control->n_fds == 0 && !control->has_creds && control->pidfd < 0;
+	if ((size_t)n >= room)
+		return false;
+	if (flags & RFD_IO_LEVEL)
+		return true;
+	return control->n_fds == 0 && !control->has_creds && control->pidfd < 0;
+}
+
+static void
+fail_read(struct rfd_conn *conn, ssize_t err, const char *why)
+{
+	char text[200];
+
+	if (err == -ENOBUFS || err == -EPROTO || err == -EBADMSG || err == -E2BIG)
+		snprintf(text, sizeof(text), "file descriptors were lost: %s", why);
+	else
+		snprintf(text, sizeof(text), "read failed: %s", strerror((int)-err));
+	rfd_conn_fail(conn, err == -EBADMSG || err == -E2BIG ? -EPROTO : (int)err, text);
 }
 
 int
 rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads)
 {
-	return rfd_io_read_sender(sock, conn, allow, max_reads, NULL);
+	return rfd_io_read_sender(sock, conn, allow, max_reads, 0, NULL);
 }
 
 int
-rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_reads,
+rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_reads, unsigned flags,
                    struct rfd_peer *sender)
 {
 	for (int i = 0; i < max_reads; i++) {
+		bool wait = i == 0 && (flags & RFD_IO_WAIT);
 		struct rfd_cmsg_result control;
 		const char *why = "";
 		uint8_t *space;
@@ -108,17 +127,16 @@ rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_read
 			rfd_conn_fail(conn, r, "out of memory reading");
 			return rfd_conn_error(conn);
 		}
-		n = rfd_sock_recv(sock, space, room, allow, &control, &why);
+		if (wait)
+			n = rfd_sock_recv_wait(sock, space, room, allow, &control, &why);
+		else
+			n = rfd_sock_recv(sock, space, room, allow, &control, &why);
+		if (wait && (n == -EAGAIN || n == -EINTR))
+			return RFD_IO_NOTHING_CAME;
 		if (n == -EAGAIN)
 			return 0;
 		if (n < 0) {
-			char text[200];
-
-			if (n == -ENOBUFS || n == -EPROTO || n == -EBADMSG || n == -E2BIG)
-				snprintf(text, sizeof(text), "file descriptors were lost: %s", why);
-			else
-				snprintf(text, sizeof(text), "read failed: %s", strerror((int)-n));
-			rfd_conn_fail(conn, n == -EBADMSG || n == -E2BIG ? -EPROTO : (int)n, text);
+			fail_read(conn, n, why);
 			return rfd_conn_error(conn);
 		}
 		if (control.pidfd >= 0)
@@ -134,7 +152,7 @@ rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_read
 		r = rfd_conn_in_commit(conn, (size_t)n);
 		if (r < 0)
 			return r;
-		if (drained(n, room, &control))
+		if (drained(n, room, &control, flags))
 			return 0;
 	}
 	return 1;

@@ -21,16 +21,41 @@ int rfd_io_flush(int sock, struct rfd_conn *conn);
  * the socket had no more for now (a read that returned EAGAIN, or one short
  * of its room with no control message), 1 when @max_reads was reached, or the
  * connection's failure (EOF and read errors fail it).  @allow as for rfd_cmsg_parse().
+ * A read that brought FDs may have stopped at their message, so another
+ * follows it: what an edge-triggered event loop needs.
  */
 int rfd_io_read(int sock, struct rfd_conn *conn, unsigned allow, int max_reads);
 
+/* How rfd_io_read_sender() reads. */
+enum rfd_io_read_flags {
+	/*
+	 * Stop after any read short of its room, one that brought FDs too
+	 * (returning 0): for a caller that waits for readability with a
+	 * level-triggered poll or epoll, which reports whatever is still
+	 * queued.  Spares the read that would find EAGAIN after a message with
+	 * FDs.
+	 */
+	RFD_IO_LEVEL = 1 << 0,
+	/*
+	 * The first read waits for bytes (rfd_sock_recv_wait(): a socket without
+	 * O_NONBLOCK); the reads after it do not.  When it ends without bytes
+	 * (the socket's SO_RCVTIMEO passed, a signal came, or the socket has
+	 * O_NONBLOCK after all), the reads end with RFD_IO_NOTHING_CAME.
+	 */
+	RFD_IO_WAIT = 1 << 1,
+};
+
+/* What rfd_io_read_sender() returns when the read of RFD_IO_WAIT brought nothing. */
+enum { RFD_IO_NOTHING_CAME = 2 };
+
 /*
- * rfd_io_read(), telling which credentials came with each read: before the
+ * rfd_io_read() with @flags (enum rfd_io_read_flags), telling which
+ * credentials came with each read when @sender is not NULL: before the
  * bytes of a read are processed (and its messages delivered), *sender holds
  * its SCM_CREDENTIALS, or pid -1 when it brought none.
  */
 int rfd_io_read_sender(int sock, struct rfd_conn *conn, unsigned allow, int max_reads,
-                       struct rfd_peer *sender);
+                       unsigned flags, struct rfd_peer *sender);
 
 /*
  * Turn the caller's FDs into a group the library owns, per @mode: RFD_FDS_DUP

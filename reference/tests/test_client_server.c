@@ -2,7 +2,10 @@
 /*
  * The client and server over a real listening socket, the server in a child
  * process: FDs both ways, payload sizes, calls in flight, timeouts, and the
- * pipe-EOF check that FDs the server was given are closed.
+ * pipe-EOF check that FDs the server was given are closed; blocking calls
+ * that wait in recvmsg() (replies in pieces, timeouts, a socket someone
+ * made non-blocking), and the server reading what follows a message with
+ * FDs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -556,6 +561,295 @@ test_signals_do_not_interrupt_a_call(void)
 	rfd_client_free(client);
 }
 
+/* ---- Blocking calls that wait in recvmsg() ---- */
+
+static long long
+ms_since(const struct timespec *since, clockid_t clock)
+{
+	struct timespec now;
+
+	clock_gettime(clock, &now);
+	return (now.tv_sec - since->tv_sec) * 1000LL + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+static int
+connect_raw(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memcpy(addr.sun_path, socket_path, strlen(socket_path));
+	if (sock >= 0 && connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		close(sock);
+		return -1;
+	}
+	return sock;
+}
+
+static bool
+write_all(int fd, const uint8_t *bytes, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, bytes, len);
+
+		if (n <= 0)
+			return false;
+		bytes += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * In a child: relay bytes (no FDs) between @near, the client's end being
+ * @client, and a new connection to the server; what the server sends goes
+ * on in pieces of @piece bytes with @pause_ms between them.  Ends at EOF on
+ * either side.
+ */
+static pid_t
+start_slow_relay(int near, int client, size_t piece, int pause_ms)
+{
+	pid_t child;
+
+	fflush(NULL);
+	child = fork();
+	if (child != 0)
+		return child;
+	close(client);
+	int far = connect_raw();
+	struct pollfd pfds[2] = {{.fd = near, .events = POLLIN}, {.fd = far, .events = POLLIN}};
+	uint8_t bytes[4096];
+
+	if (far < 0)
+		_exit(2);
+	for (;;) {
+		ssize_t n;
+
+		if (poll(pfds, 2, -1) < 0)
+			_exit(3);
+		if (pfds[0].revents) {
+			n = read(near, bytes, sizeof(bytes));
+			if (n <= 0)
+				_exit(0);
+			if (!write_all(far, bytes, (size_t)n))
+				_exit(4);
+		}
+		if (pfds[1].revents) {
+			n = read(far, bytes, sizeof(bytes));
+			if (n <= 0)
+				_exit(0);
+			for (ssize_t at = 0; at < n; at += (ssize_t)piece) {
+				size_t len = (size_t)(n - at) < piece ? (size_t)(n - at) : piece;
+
+				if (at > 0)
+					usleep((useconds_t)pause_ms * 1000);
+				if (!write_all(near, bytes + at, len))
+					_exit(5);
+			}
+		}
+	}
+}
+
+static void
+stop_relay(pid_t relay)
+{
+	int status;
+
+	REQUIRE(waitpid(relay, &status, 0) == relay);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/*
+ * A reply that comes in pieces with pauses still completes a blocking call,
+ * also when a pause outlasts the read's own timeout (half the call's here).
+ */
+static void
+test_reply_in_pieces_with_pauses(void)
+{
+	static const struct {
+		size_t piece;
+		int pause_ms;
+		int timeout_ms;
+	} shapes[] = {
+	    {3, 20, 5000},   /* many pieces */
+	    {12, 700, 1200}, /* one pause longer than the first wait of 600 ms */
+	};
+	bool slow = rfd_test_under_valgrind();
+
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		struct rfd_client *client = NULL;
+		struct rfd_msg *reply = NULL;
+		struct timespec start;
+		int sv[2], r;
+		pid_t relay;
+
+		REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+		relay = start_slow_relay(sv[1], sv[0], shapes[i].piece, shapes[i].pause_ms);
+		close(sv[1]);
+		REQUIRE(relay > 0);
+		REQUIRE(rfd_client_adopt(sv[0], NULL, &client) == 0);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		r = rfd_client_call(client, "count", NULL, 0, NULL, 0, RFD_FDS_DUP,
+		                    slow ? 60000 : shapes[i].timeout_ms, &reply);
+		CHECK_EQ(r, 0);
+		CHECK_EQ(reply ? reply_u32(reply) : UINT32_MAX, 0);
+		/* The reply took two pieces at least, so at least one pause. */
+		CHECK(ms_since(&start, CLOCK_MONOTONIC) >= shapes[i].pause_ms);
+		rfd_msg_free(reply);
+		rfd_client_free(client);
+		stop_relay(relay);
+	}
+}
+
+/* A call's timeout ends a blocking call waiting in recvmsg() on time, and not before. */
+static void
+test_timeout_while_waiting_in_recv(void)
+{
+	static const int timeouts[] = {150, 400, 1000};
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+
+	REQUIRE(client);
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		struct timespec start;
+		long long took;
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		CHECK_EQ(rfd_client_call(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, timeouts[i],
+		                         &reply),
+		         -ETIMEDOUT);
+		took = ms_since(&start, CLOCK_MONOTONIC);
+		CHECK(took >= timeouts[i] - 1);
+		/* As with poll(): late only by what scheduling costs. */
+		if (!rfd_test_under_valgrind())
+			CHECK(took <= timeouts[i] + 100);
+	}
+	/* The connection still works; the held call is answered late and discarded. */
+	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+	         0);
+	CHECK_EQ(reply ? reply_u32(reply) : UINT32_MAX, 0);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+/*
+ * Someone else set O_NONBLOCK on the client's socket (some event loops do
+ * that to the FDs they watch): blocking calls still wait without spinning,
+ * and still time out.
+ */
+static void
+test_blocking_call_on_a_socket_made_non_blocking(void)
+{
+	struct rfd_client *client = connect_client();
+	struct rfd_msg *reply = NULL;
+	struct timespec start, cpu;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int flags;
+
+	REQUIRE(client);
+	REQUIRE(fd >= 0);
+	flags = fcntl(rfd_client_fd(client), F_GETFL);
+	CHECK(flags >= 0 && !(flags & O_NONBLOCK));
+	REQUIRE(fcntl(rfd_client_fd(client), F_SETFL, flags | O_NONBLOCK) == 0);
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	CHECK_EQ(rfd_client_call(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, 500, &reply),
+	         -ETIMEDOUT);
+	CHECK(ms_since(&start, CLOCK_MONOTONIC) >= 499);
+	if (!rfd_test_under_valgrind())
+		CHECK(ms_since(&cpu, CLOCK_PROCESS_CPUTIME_ID) < 100);
+
+	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+	         0);
+	rfd_msg_free(reply);
+	CHECK_EQ(rfd_client_call(client, "count", NULL, 0, &fd, 1, RFD_FDS_DUP, 5000, &reply), 0);
+	CHECK_EQ(reply ? reply_u32(reply) : UINT32_MAX, 1);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+	close(fd);
+}
+
+/* The socket waits in blocking calls, yet rfd_client_process() never blocks. */
+static void
+test_process_does_not_block(void)
+{
+	struct rfd_client *client = connect_client();
+	struct tally tally = {0};
+	struct rfd_msg *reply = NULL;
+	struct timespec start;
+	uint32_t id;
+
+	REQUIRE(client);
+	CHECK_EQ(rfd_client_call_async(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, -1,
+	                               count_reply, &tally, &id),
+	         0);
+	/* Nothing to read: a read that blocked would never return (the alarm ends the test). */
+	alarm(10);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(rfd_client_process(client, POLLIN | POLLOUT), 0);
+	alarm(0);
+	CHECK(ms_since(&start, CLOCK_MONOTONIC) < 1000);
+	CHECK_EQ(tally.done, 0);
+	CHECK_EQ(rfd_client_cancel(client, id), 0);
+	CHECK_EQ(tally.done, 1);
+	CHECK_EQ(rfd_client_call(client, "release", NULL, 0, NULL, 0, RFD_FDS_DUP, 5000, &reply),
+	         0);
+	rfd_msg_free(reply);
+	rfd_client_free(client);
+}
+
+/*
+ * A request with FDs followed at once by others, some with FDs and some
+ * without, between blocking calls with FDs: the server answers each without
+ * waiting for a new event, whether it reads on after FDs or not.
+ */
+static void
+test_server_reads_what_follows_fds(void)
+{
+	struct rfd_client *client = connect_client();
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uint32_t server_fds;
+
+	REQUIRE(client);
+	REQUIRE(fd >= 0);
+	server_fds = server_open_fds(client);
+	for (int round = 0; round < 40; round++) {
+		struct tally tally = {0};
+		struct timespec start;
+
+		/* Calls one at a time first, so the server may stop reading after FDs. */
+		for (int i = 0; i < round % 8; i++) {
+			struct rfd_msg *reply = NULL;
+
+			CHECK_EQ(rfd_client_call(client, "count", NULL, 0, &fd, 1, RFD_FDS_DUP,
+			                         5000, &reply),
+			         0);
+			rfd_msg_free(reply);
+		}
+		for (int i = 0; i <= round % 3 + 1; i++)
+			CHECK_EQ(rfd_client_call_async(client, "count", NULL, 0, &fd,
+			                               (size_t)(i == 0 || round % 2), RFD_FDS_DUP,
+			                               5000, count_reply, &tally, NULL),
+			         0);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		while (tally.done <= round % 3 + 1 && ms_since(&start, CLOCK_MONOTONIC) < 5000) {
+			struct pollfd pfd = {.fd = rfd_client_fd(client),
+			                     .events = rfd_client_events(client)};
+
+			if (poll(&pfd, 1, 1000) < 0 || rfd_client_process(client, pfd.revents) < 0)
+				break;
+		}
+		CHECK_EQ(tally.ok, round % 3 + 2);
+		/* Promptly: not at a timeout, nor at the next call. */
+		CHECK(ms_since(&start, CLOCK_MONOTONIC) < 1000);
+	}
+	CHECK_EQ(server_open_fds(client), server_fds);
+	rfd_client_free(client);
+	close(fd);
+}
+
 static void
 test_connect_errors(void)
 {
@@ -581,6 +875,12 @@ static const struct rfd_test tests[] = {
     {"requests_carry_peer_credentials", test_requests_carry_peer_credentials},
     {"server_holds_a_pidfd_per_connection", test_server_holds_a_pidfd_per_connection},
     {"signals_do_not_interrupt_a_call", test_signals_do_not_interrupt_a_call},
+    {"reply_in_pieces_with_pauses", test_reply_in_pieces_with_pauses},
+    {"timeout_while_waiting_in_recv", test_timeout_while_waiting_in_recv},
+    {"blocking_call_on_a_socket_made_non_blocking",
+     test_blocking_call_on_a_socket_made_non_blocking},
+    {"process_does_not_block", test_process_does_not_block},
+    {"server_reads_what_follows_fds", test_server_reads_what_follows_fds},
     {"connect_errors", test_connect_errors},
     {NULL, NULL},
 };

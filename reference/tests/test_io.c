@@ -2,7 +2,8 @@
 /*
  * A connection core on a real socket (io.c): FDs that go out at once are
  * sent without copies and only the ones that must wait are duplicated;
- * reads stop once the socket is drained; the input buffer gives back what a
+ * reads stop once the socket is drained, or after FDs for a level-triggered
+ * caller; a read can wait for bytes; the input buffer gives back what a
  * large message needed; and a call with an FD costs the allocations it
  * must.
  */
@@ -15,7 +16,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rocketfd/rocketfd.h>
@@ -485,6 +488,155 @@ test_short_read_without_fds_ends_the_reads(void)
 	close(fd);
 }
 
+/* RFD_IO_LEVEL: a read that brought FDs ends the reads too; the next call takes what is left. */
+static void
+test_level_read_stops_after_fds(void)
+{
+	struct side client, server;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uint32_t id;
+
+	REQUIRE(fd >= 0);
+	REQUIRE(pair_open(&client, &server, NULL));
+
+	CHECK_EQ(send_lent(&client, "a", 1, &fd, 1), 0);
+	CHECK_EQ(
+	    rfd_conn_send_request(client.conn, RFD_REQUEST_RESPONSE, "call", "b", 1, 0, NULL, &id),
+	    0);
+	CHECK_EQ(rfd_io_flush(client.sock, client.conn), 0);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_LEVEL, NULL), 0);
+	CHECK_EQ(server.n_msgs, 1);
+	CHECK_EQ(server.n_msgs >= 1 ? rfd_msg_fd_count(server.msgs[0]) : 0, 1);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_LEVEL, NULL), 0);
+	CHECK_EQ(server.n_msgs, 2);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_LEVEL, NULL), 0);
+	CHECK_EQ(server.n_msgs, 2);
+
+	/* Without the flag, the same two messages take one call. */
+	CHECK_EQ(send_lent(&client, "c", 1, &fd, 1), 0);
+	CHECK_EQ(
+	    rfd_conn_send_request(client.conn, RFD_REQUEST_RESPONSE, "call", "d", 1, 0, NULL, &id),
+	    0);
+	CHECK_EQ(rfd_io_flush(client.sock, client.conn), 0);
+	CHECK_EQ(rfd_io_read(server.sock, server.conn, 0, READS), 0);
+	CHECK_EQ(server.n_msgs, 4);
+
+	pair_close(&client, &server);
+	close(fd);
+}
+
+static long long
+elapsed_ms(const struct timespec *since)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - since->tv_sec) * 1000LL + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+static bool
+set_blocking(int sock, bool blocking, int timeout_ms)
+{
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	int flags = fcntl(sock, F_GETFL);
+
+	if (flags < 0)
+		return false;
+	flags = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK;
+	return fcntl(sock, F_SETFL, flags) == 0 &&
+	       setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == 0;
+}
+
+/* RFD_IO_WAIT: the first read waits for bytes, until SO_RCVTIMEO passes. */
+static void
+test_waiting_read(void)
+{
+	struct side client, server;
+	struct timespec start;
+	uint32_t id;
+	pid_t child;
+	int status;
+
+	REQUIRE(pair_open(&client, &server, NULL));
+	REQUIRE(set_blocking(server.sock, true, 100));
+
+	/* Nothing comes: the read ends at its timeout, not before. */
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_WAIT, NULL),
+	         RFD_IO_NOTHING_CAME);
+	CHECK(elapsed_ms(&start) >= 90);
+	CHECK_EQ(server.n_msgs, 0);
+	CHECK_EQ(rfd_conn_error(server.conn), 0);
+
+	/* A request written 200 ms later, by a child, ends the wait. */
+	REQUIRE(set_blocking(server.sock, true, 5000));
+	CHECK_EQ(
+	    rfd_conn_send_request(client.conn, RFD_REQUEST_RESPONSE, "call", "a", 1, 0, NULL, &id),
+	    0);
+	fflush(NULL);
+	child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		usleep(200 * 1000);
+		_exit(rfd_io_flush(client.sock, client.conn) == 0 ? 0 : 1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_WAIT, NULL), 0);
+	CHECK(elapsed_ms(&start) >= 150);
+	CHECK_EQ(server.n_msgs, 1);
+	REQUIRE(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* With O_NONBLOCK the read cannot wait: it says so at once. */
+	REQUIRE(set_blocking(server.sock, false, 5000));
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_WAIT, NULL),
+	         RFD_IO_NOTHING_CAME);
+	CHECK(elapsed_ms(&start) < 1000);
+	CHECK_EQ(rfd_conn_error(server.conn), 0);
+
+	pair_close(&client, &server);
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* A signal ends a waiting read (EINTR is not retried there), and the connection stays good. */
+static void
+test_waiting_read_ends_at_a_signal(void)
+{
+	struct sigaction action = {.sa_handler = on_alarm}, saved;
+	struct itimerval once = {{0, 0}, {0, 100 * 1000}};
+	struct side client, server;
+	struct timespec start;
+	long long took;
+	uint32_t id;
+
+	REQUIRE(pair_open(&client, &server, NULL));
+	REQUIRE(set_blocking(server.sock, true, 5000));
+	sigaction(SIGALRM, &action, &saved);
+	setitimer(ITIMER_REAL, &once, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_WAIT, NULL),
+	         RFD_IO_NOTHING_CAME);
+	took = elapsed_ms(&start);
+	sigaction(SIGALRM, &saved, NULL);
+	CHECK(took >= 90 && took < 4000);
+	CHECK_EQ(rfd_conn_error(server.conn), 0);
+
+	CHECK_EQ(
+	    rfd_conn_send_request(client.conn, RFD_REQUEST_RESPONSE, "call", "a", 1, 0, NULL, &id),
+	    0);
+	CHECK_EQ(rfd_io_flush(client.sock, client.conn), 0);
+	CHECK_EQ(rfd_io_read_sender(server.sock, server.conn, 0, READS, RFD_IO_WAIT, NULL), 0);
+	CHECK_EQ(server.n_msgs, 1);
+
+	pair_close(&client, &server);
+}
+
 static void
 test_input_buffer_shrinks_after_a_large_message(void)
 {
@@ -582,6 +734,9 @@ static const struct rfd_test tests[] = {
      test_lent_fds_of_a_refused_call_stay_the_callers},
     {"client_dup_call_with_a_full_fd_table", test_client_dup_call_with_a_full_fd_table},
     {"short_read_without_fds_ends_the_reads", test_short_read_without_fds_ends_the_reads},
+    {"level_read_stops_after_fds", test_level_read_stops_after_fds},
+    {"waiting_read", test_waiting_read},
+    {"waiting_read_ends_at_a_signal", test_waiting_read_ends_at_a_signal},
     {"input_buffer_shrinks_after_a_large_message", test_input_buffer_shrinks_after_a_large_message},
     {"allocations_per_call", test_allocations_per_call},
     {NULL, NULL},

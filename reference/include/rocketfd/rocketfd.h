@@ -244,7 +244,14 @@ RFD_EXPORT void rfd_client_options_init(struct rfd_client_options *options);
 RFD_EXPORT int rfd_client_connect(const char *path, const struct rfd_client_options *options,
                                   struct rfd_client **out);
 
-/* Wrap an already connected Unix stream socket, which the client then owns (even on failure). */
+/*
+ * Wrap an already connected Unix stream socket, which the client then owns
+ * (even on failure).  The client clears the socket's O_NONBLOCK (a file
+ * status flag, shared with every dup of it): every send and receive it
+ * makes says MSG_DONTWAIT, and its blocking calls wait in recvmsg() with an
+ * SO_RCVTIMEO it sets.  If something sets O_NONBLOCK again later (an event
+ * loop watching the FD may), blocking calls fall back to poll().
+ */
 RFD_EXPORT int rfd_client_adopt(int sock, const struct rfd_client_options *options,
                                 struct rfd_client **out);
 
