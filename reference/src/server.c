@@ -75,6 +75,8 @@ struct rfd_server {
 	uint64_t last_conn_id;
 	long long accept_paused_until; /* 0: accepting */
 	volatile sig_atomic_t stopping;
+	/* In rfd_server_run() without a deadline: see read_flags(). */
+	bool runs_until_stopped;
 };
 
 void
@@ -1105,12 +1107,15 @@ accept_connections(struct rfd_server *server)
  * ready at once, each reads on as before: stopping there was measured to
  * cost a client with one call in flight on each of several connections
  * more than the read it spares (more context switches when client and
- * server share a core).
+ * server share a core).  Only rfd_server_run() without a deadline stops:
+ * a caller that runs the server with a deadline may watch rfd_server_fd()
+ * edge-triggered, and input left behind would then wait for an edge that
+ * does not come.
  */
 static unsigned
 read_flags(struct server_conn *sc, int n_ready)
 {
-	if (n_ready > 1)
+	if (n_ready > 1 || !sc->server->runs_until_stopped)
 		return 0;
 	if (sc->probe_in == 0)
 		return 0;
@@ -1181,6 +1186,7 @@ rfd_server_run(struct rfd_server *server, int timeout_ms)
 {
 	long long deadline = timeout_ms < 0 ? -1 : rfd_now_ms() + timeout_ms;
 
+	server->runs_until_stopped = deadline < 0;
 	while (!server->stopping) {
 		struct epoll_event events[MAX_EVENTS];
 		int wait = deadline < 0 ? -1 : (int)(deadline - rfd_now_ms());

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -863,8 +864,115 @@ test_connect_errors(void)
 	CHECK(client == NULL);
 }
 
+/* ---- A server in the caller's edge-triggered loop ---- */
+
+static void
+echo_handler(void *user, struct rfd_msg *request)
+{
+	int *handled = user;
+	size_t n = rfd_msg_fd_count(request);
+	int fds[1];
+
+	if (n > 1)
+		n = 1;
+	for (size_t i = 0; i < n; i++)
+		fds[i] = rfd_msg_fd(request, i);
+	(*handled)++;
+	rfd_reply(request, "\x00", 1, fds, n, RFD_FDS_DUP);
+}
+
+/* The child: rounds of a call with an FD and one without, back to back; exits with the stalls. */
+static void
+two_calls_per_round(const char *path, int rounds)
+{
+	struct rfd_client *client = NULL;
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), stalls = 0;
+
+	if (fd < 0 || rfd_client_connect(path, NULL, &client) < 0)
+		_exit(100);
+	for (int round = 0; round < rounds; round++) {
+		struct tally tally = {0};
+		int waited = 0;
+
+		rfd_client_call_async(client, "echo", "\x00", 1, &fd, 1, RFD_FDS_DUP, -1,
+		                      count_reply, &tally, NULL);
+		rfd_client_call_async(client, "echo", "\x00", 1, NULL, 0, RFD_FDS_DUP, -1,
+		                      count_reply, &tally, NULL);
+		while (tally.done < 2 && waited < 1000) {
+			struct pollfd pfd = {.fd = rfd_client_fd(client),
+			                     .events = rfd_client_events(client)};
+			int r = poll(&pfd, 1, 50);
+
+			rfd_client_process(client, r > 0 ? pfd.revents : 0);
+			waited += 50;
+		}
+		if (tally.ok < 2) {
+			stalls++;
+			break;
+		}
+	}
+	rfd_client_free(client);
+	close(fd);
+	_exit(stalls);
+}
+
+/*
+ * rfd_server_fd() watched edge-triggered, rfd_server_run(server, 0) at each
+ * event: a request with FDs followed at once by one without is answered
+ * without another event (the server must not leave input behind for a
+ * level-triggered wake-up that such a loop never sees).
+ */
+static void
+test_server_in_an_edge_triggered_loop(void)
+{
+	char path[108];
+	struct rfd_server *server = NULL;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET};
+	int handled = 0, status = 0, ep = epoll_create1(EPOLL_CLOEXEC), done[2];
+	pid_t child;
+
+	snprintf(path, sizeof(path), "/tmp/rfd-test-et-%d.sock", (int)getpid());
+	REQUIRE(ep >= 0 && pipe2(done, O_CLOEXEC) == 0);
+	REQUIRE(rfd_server_listen(path, NULL, echo_handler, &handled, &server) == 0);
+	fflush(NULL);
+	child = fork();
+	REQUIRE(child >= 0);
+	if (child == 0) {
+		close(done[0]);
+		two_calls_per_round(path, 30);
+	}
+	close(done[1]);
+	ev.data.u32 = 0;
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, rfd_server_fd(server), &ev), 0);
+	ev.events = EPOLLIN;
+	ev.data.u32 = 1;
+	CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, done[0], &ev), 0);
+	for (bool live = true; live;) {
+		struct epoll_event out[2];
+		int n = epoll_wait(ep, out, 2, 10000);
+
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++)
+			if (out[i].data.u32 == 1)
+				live = false; /* the child has gone */
+		for (int i = 0; i < n; i++)
+			if (out[i].data.u32 == 0)
+				rfd_server_run(server, 0);
+	}
+	REQUIRE(waitpid(child, &status, 0) == child);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 0);
+	CHECK_EQ(handled, 60);
+	rfd_server_free(server);
+	close(done[0]);
+	close(ep);
+	unlink(path);
+}
+
 static const struct rfd_test tests[] = {
     {"fds_both_ways", test_fds_both_ways},
+    {"server_in_an_edge_triggered_loop", test_server_in_an_edge_triggered_loop},
     {"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
     {"server_closes_received_fds", test_server_closes_received_fds},
     {"payload_sizes", test_payload_sizes},

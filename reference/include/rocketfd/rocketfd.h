@@ -540,7 +540,10 @@ RFD_EXPORT void rfd_server_options_init(struct rfd_server_options *options);
 RFD_EXPORT int rfd_server_listen(const char *path, const struct rfd_server_options *options,
                                  rfd_handler_fn *handler, void *user, struct rfd_server **out);
 
-/* An epoll FD that is readable when rfd_server_run(server, 0) has work. */
+/*
+ * An epoll FD that is readable when rfd_server_run(server, 0) has work; an
+ * event loop may watch it level- or edge-triggered.
+ */
 RFD_EXPORT int rfd_server_fd(const struct rfd_server *server);
 
 /*
