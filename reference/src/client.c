@@ -83,6 +83,8 @@ struct rfd_client {
 	int read_timeout_ms;
 	/* Blocking calls poll: the socket has O_NONBLOCK, set by someone else. */
 	bool poll_only;
+	/* Inside process(): callbacks may run, and the core's input is in use. */
+	unsigned dispatching;
 	char error[256];
 };
 
@@ -536,6 +538,9 @@ process(struct rfd_client *client, bool readable, unsigned read_flags)
 {
 	int r = rfd_conn_error(client->conn), read = 0;
 
+	if (client->dispatching)
+		return -EDEADLK;
+	client->dispatching++;
 	if (r == 0 && readable)
 		r = read = rfd_io_read_sender(client->sock, client->conn, 0, MAX_READS_PER_PROCESS,
 		                              read_flags, NULL);
@@ -547,6 +552,7 @@ process(struct rfd_client *client, bool readable, unsigned read_flags)
 		/* A stream that timed out sends CANCEL now, not at the next call. */
 		rfd_io_flush(client->sock, client->conn);
 	}
+	client->dispatching--;
 	if (r < 0)
 		return r;
 	r = rfd_conn_error(client->conn);
@@ -834,6 +840,22 @@ poll_once(struct rfd_client *client, int wait)
  * or the connection fails.  With nothing to write, the wait is recvmsg()
  * itself: one syscall where poll() and recvmsg() take two.
  */
+/*
+ * A callback runs inside a read of the socket: a blocking call made there
+ * would read under it.  Such a call is refused with -EDEADLK before it
+ * sends anything, its FDs discarded as @mode says.
+ */
+static int
+refuse_from_callback(struct rfd_client *client, const int *fds, size_t n_fds, enum rfd_fd_mode mode)
+{
+	if (!client->dispatching)
+		return 0;
+	rfd_fds_discard(fds, n_fds, mode);
+	set_error(client,
+	          "a blocking call was made from a callback; only asynchronous calls may be");
+	return -EDEADLK;
+}
+
 static int
 run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, const void *),
           const void *arg, long long deadline_ms)
@@ -869,6 +891,9 @@ rfd_client_call(struct rfd_client *client, const char *method, const void *args,
 	int r;
 
 	*reply = NULL;
+	r = refuse_from_callback(client, fds, n_fds, mode);
+	if (r < 0)
+		return r;
 	r = rfd_client_call_async(client, method, args, args_len, fds, n_fds, mode, timeout_ms,
 	                          sync_call_done, &sync, NULL);
 	if (r < 0)
@@ -888,7 +913,9 @@ rfd_client_oneway(struct rfd_client *client, const char *method, const void *arg
 	bool written = false;
 	int r;
 
-	r = rfd_client_oneway_async(client, method, args, args_len, fds, n_fds, mode);
+	r = refuse_from_callback(client, fds, n_fds, mode);
+	if (r == 0)
+		r = rfd_client_oneway_async(client, method, args, args_len, fds, n_fds, mode);
 	while (r >= 0 && !written) {
 		written = rfd_conn_out_pending(client->conn) == 0;
 		if (!written) {
@@ -954,6 +981,9 @@ rfd_client_stream(struct rfd_client *client, const char *method, const void *arg
 	int r;
 
 	*first = NULL;
+	r = refuse_from_callback(client, fds, n_fds, mode);
+	if (r < 0)
+		return r;
 	buffer = rfd_calloc(1, sizeof(*buffer));
 	if (!buffer) {
 		rfd_fds_discard(fds, n_fds, mode);
@@ -993,6 +1023,9 @@ rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeou
 	*msg = NULL;
 	if (!buffer_find(client, stream_id))
 		return -ENOENT;
+	r = refuse_from_callback(client, NULL, 0, RFD_FDS_DUP);
+	if (r < 0)
+		return r;
 	r = run_until(client, stream_ready, &stream_id, deadline);
 	if (r < 0 && !stream_ready(client, &stream_id))
 		return r;
@@ -1094,6 +1127,9 @@ rfd_client_sink(struct rfd_client *client, const char *method, const void *args,
 	int r;
 
 	*first = NULL;
+	r = refuse_from_callback(client, fds, n_fds, mode);
+	if (r < 0)
+		return r;
 	buffer = rfd_calloc(1, sizeof(*buffer));
 	if (!buffer) {
 		rfd_fds_discard(fds, n_fds, mode);
@@ -1144,6 +1180,8 @@ rfd_client_sink_push(struct rfd_client *client, uint32_t sink_id, const void *da
 
 	if (!buffer || !buffer->sink) {
 		r = -ENOENT;
+	} else if (client->dispatching) {
+		r = refuse_from_callback(client, NULL, 0, RFD_FDS_DUP);
 	} else if (n_fds > 0 && !rfd_conn_sink_agreed(client->conn, sink_id)) {
 		set_error(client, "%s", NO_SINK_FDS);
 		r = -EOPNOTSUPP;
@@ -1190,6 +1228,9 @@ rfd_client_sink_close(struct rfd_client *client, uint32_t sink_id, int timeout_m
 	*final = NULL;
 	if (!buffer || !buffer->sink)
 		return -ENOENT;
+	r = refuse_from_callback(client, NULL, 0, RFD_FDS_DUP);
+	if (r < 0)
+		return r;
 	/* Once: a second close after a timeout finds the completion sent (-ENOENT). */
 	if (!buffer->head && !buffer->ended && rfd_conn_sink_complete(client->conn, sink_id) == 0)
 		rfd_io_flush(client->sock, client->conn);

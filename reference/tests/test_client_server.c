@@ -864,6 +864,84 @@ test_connect_errors(void)
 	CHECK(client == NULL);
 }
 
+/* ---- Blocking calls from callbacks ---- */
+
+struct nested {
+	struct rfd_client *client;
+	int pipe_read; /* the read end of the pipe whose write end the nested call takes */
+	int pipe_write;
+	int call, oneway, process, stream_next;
+	bool ran;
+};
+
+static void
+call_from_callback(void *user, int status, struct rfd_msg *reply)
+{
+	struct nested *n = user;
+	struct rfd_msg *inner = NULL;
+
+	rfd_msg_free(reply);
+	if (status != 0)
+		return;
+	n->ran = true;
+	n->call = rfd_client_call(n->client, "echo", "x", 1, &n->pipe_write, 1, RFD_FDS_TAKE, 1000,
+	                          &inner);
+	n->pipe_write = -1; /* taken, whatever the call did */
+	rfd_msg_free(inner);
+	n->oneway = rfd_client_oneway(n->client, "echo", "x", 1, NULL, 0, RFD_FDS_DUP, 1000);
+	n->process = rfd_client_process(n->client, POLLIN);
+	n->stream_next = rfd_client_stream_next(n->client, 12345, 0, &inner);
+}
+
+/*
+ * A blocking call from inside a callback would read the socket under the
+ * read that runs the callback: it is refused with -EDEADLK, sending nothing
+ * and closing the FDs it was to take, and the connection goes on (a second
+ * reply read in the same pass as the first is still delivered whole).
+ */
+static void
+test_blocking_call_from_a_callback_is_refused(void)
+{
+	struct rfd_client *client = connect_client();
+	struct tally tally = {0};
+	struct nested n = {.client = client};
+	struct rfd_msg *reply = NULL;
+	int ends[2];
+	char byte;
+
+	REQUIRE(client && pipe2(ends, O_CLOEXEC | O_NONBLOCK) == 0);
+	n.pipe_read = ends[0];
+	n.pipe_write = ends[1];
+	CHECK_EQ(rfd_client_call_async(client, "echo", "a", 1, NULL, 0, RFD_FDS_DUP, 5000,
+	                               call_from_callback, &n, NULL),
+	         0);
+	CHECK_EQ(rfd_client_call_async(client, "echo", "c", 1, NULL, 0, RFD_FDS_DUP, 5000,
+	                               count_reply, &tally, NULL),
+	         0);
+	/* Both replies are likely read in one pass: the nested call must not disturb the second. */
+	usleep(100000);
+	while (!n.ran || tally.done < 1) {
+		struct pollfd pfd = {.fd = rfd_client_fd(client),
+		                     .events = rfd_client_events(client)};
+
+		REQUIRE(poll(&pfd, 1, 5000) > 0);
+		REQUIRE(rfd_client_process(client, pfd.revents) == 0);
+	}
+	CHECK_EQ(n.call, -EDEADLK);
+	CHECK_EQ(n.oneway, -EDEADLK);
+	CHECK_EQ(n.process, -EDEADLK);
+	CHECK_EQ(n.stream_next, -ENOENT); /* no such stream: that comes first */
+	CHECK(strstr(rfd_client_error(client), "from a callback") != NULL);
+	CHECK_EQ(tally.ok, 1);
+	/* The refused call closed the write end it was to take: the pipe reads EOF. */
+	CHECK_EQ(read(n.pipe_read, &byte, 1), 0);
+	CHECK_EQ(rfd_client_call(client, "echo", "d", 1, NULL, 0, RFD_FDS_DUP, 5000, &reply), 0);
+	CHECK(reply && rfd_msg_kind(reply) == RFD_MSG_REPLY);
+	rfd_msg_free(reply);
+	close(n.pipe_read);
+	rfd_client_free(client);
+}
+
 /* ---- A server in the caller's edge-triggered loop ---- */
 
 static void
@@ -973,6 +1051,7 @@ test_server_in_an_edge_triggered_loop(void)
 static const struct rfd_test tests[] = {
     {"fds_both_ways", test_fds_both_ways},
     {"server_in_an_edge_triggered_loop", test_server_in_an_edge_triggered_loop},
+    {"blocking_call_from_a_callback_is_refused", test_blocking_call_from_a_callback_is_refused},
     {"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
     {"server_closes_received_fds", test_server_closes_received_fds},
     {"payload_sizes", test_payload_sizes},

@@ -249,8 +249,9 @@ RFD_EXPORT int rfd_client_connect(const char *path, const struct rfd_client_opti
  * (even on failure).  The client clears the socket's O_NONBLOCK (a file
  * status flag, shared with every dup of it): every send and receive it
  * makes says MSG_DONTWAIT, and its blocking calls wait in recvmsg() with an
- * SO_RCVTIMEO it sets.  If something sets O_NONBLOCK again later (an event
- * loop watching the FD may), blocking calls fall back to poll().
+ * SO_RCVTIMEO it sets and remembers, so nobody else may change that option.
+ * If something sets O_NONBLOCK again later (an event loop watching the FD
+ * may), blocking calls fall back to poll().
  */
 RFD_EXPORT int rfd_client_adopt(int sock, const struct rfd_client_options *options,
                                 struct rfd_client **out);
@@ -284,7 +285,11 @@ RFD_EXPORT int rfd_client_oneway(struct rfd_client *client, const char *method, 
  * rfd_client_timeout() ms, and call rfd_client_process() with what poll
  * returned.  Callbacks run from rfd_client_process() and rfd_client_free().
  * @status is 0 with a reply the callback owns, or a negative errno with
- * @reply NULL.  A callback may start new calls but must not free the client.
+ * @reply NULL.  A callback may start new asynchronous calls and cancel
+ * calls, but must not free the client; a blocking call (rfd_client_call(),
+ * rfd_client_oneway(), the blocking stream and sink functions) or
+ * rfd_client_process() made from a callback fails with -EDEADLK, sending
+ * nothing (its FDs are closed as its mode says).
  */
 typedef void rfd_reply_fn(void *user, int status, struct rfd_msg *reply);
 
