@@ -836,11 +836,6 @@ poll_once(struct rfd_client *client, int wait)
 }
 
 /*
- * Wait and process until done(@arg) holds, the deadline passes (-ETIMEDOUT)
- * or the connection fails.  With nothing to write, the wait is recvmsg()
- * itself: one syscall where poll() and recvmsg() take two.
- */
-/*
  * A callback runs inside a read of the socket: a blocking call made there
  * would read under it.  Such a call is refused with -EDEADLK before it
  * sends anything, its FDs discarded as @mode says.
@@ -856,6 +851,11 @@ refuse_from_callback(struct rfd_client *client, const int *fds, size_t n_fds, en
 	return -EDEADLK;
 }
 
+/*
+ * Wait and process until done(@arg) holds, the deadline passes (-ETIMEDOUT)
+ * or the connection fails.  With nothing to write, the wait is recvmsg()
+ * itself: one syscall where poll() and recvmsg() take two.
+ */
 static int
 run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, const void *),
           const void *arg, long long deadline_ms)
@@ -867,8 +867,13 @@ run_until(struct rfd_client *client, bool (*done)(const struct rfd_client *, con
 		if (deadline_ms >= 0) {
 			long long left = deadline_ms - rfd_now_ms();
 
-			if (left <= 0)
-				return -ETIMEDOUT;
+			if (left <= 0) {
+				/* What has already come counts, even with a timeout of 0. */
+				r = poll_once(client, 0);
+				if (done(client, arg))
+					return 0;
+				return r < 0 ? r : -ETIMEDOUT;
+			}
 			if (wait < 0 || wait > left)
 				wait = (int)left;
 		}
@@ -955,8 +960,9 @@ buffer_take(struct rfd_client *client, uint32_t id, struct rfd_msg **msg)
 	struct call *call;
 	int status;
 
+	/* Gone while its caller waited: rfd_client_cancel() from a callback. */
 	if (!buffer)
-		return -ENOENT;
+		return -ECANCELED;
 	*msg = buffer_pop(buffer);
 	if (*msg && rfd_msg_kind(*msg) == RFD_MSG_STREAM_ITEM) {
 		call = call_find(client, id);
@@ -1239,7 +1245,7 @@ rfd_client_sink_close(struct rfd_client *client, uint32_t sink_id, int timeout_m
 		return r;
 	buffer = buffer_find(client, sink_id);
 	if (!buffer)
-		return -ENOENT;
+		return -ECANCELED; /* cancelled from a callback while the caller waited */
 	*final = buffer_pop(buffer);
 	status = buffer->status;
 	buffer_free(client, buffer);

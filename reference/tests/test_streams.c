@@ -1231,7 +1231,66 @@ test_fdtest_teardown_of_many_streams(void)
 	rfd_test_server_stop(pid, 0);
 }
 
+struct cancel_target {
+	struct rfd_client *client;
+	uint32_t id;
+};
+
+/* An async call's timeout cancels the blocking stream its caller waits on. */
+static void
+cancel_stream(void *user, int status, struct rfd_msg *reply)
+{
+	struct cancel_target *target = user;
+
+	rfd_msg_free(reply);
+	if (status == -ETIMEDOUT)
+		rfd_client_cancel(target->client, target->id);
+}
+
+/*
+ * rfd_client_stream_next() with a timeout of 0 takes an item that has
+ * already arrived, unread on the socket; a stream cancelled by a callback
+ * while its caller waits ends that wait with -ECANCELED.
+ */
+static void
+test_blocking_stream_zero_timeout_and_cancel(void)
+{
+	struct stream_args args = {.count = 2, .fds_per_item = 1};
+	struct rfd_client *client = connect_to(socket_path);
+	struct rfd_msg *first = NULL, *item = NULL;
+	struct cancel_target target = {.client = client};
+	uint32_t id = 0;
+
+	REQUIRE(client);
+	CHECK_EQ(open_blocking(client, &args, NULL, 0, 5000, 1, &first, &id), 0);
+	rfd_msg_free(first);
+	/* One credit: taking item 0 grants item 1, which then waits in the socket, unread. */
+	CHECK_EQ(rfd_client_stream_next(client, id, 5000, &item), 1);
+	rfd_msg_free(item);
+	item = NULL;
+	usleep(200000);
+	CHECK_EQ(rfd_client_stream_next(client, id, 0, &item), 1);
+	CHECK(item && rfd_msg_kind(item) == RFD_MSG_STREAM_ITEM);
+	rfd_msg_free(item);
+	item = NULL;
+
+	/* A stream that sends nothing for 5 s, cancelled by a callback after 100 ms. */
+	args = (struct stream_args){.count = 1, .end = END_HANG};
+	CHECK_EQ(open_blocking(client, &args, NULL, 0, 5000, 1, &first, &target.id), 0);
+	rfd_msg_free(first);
+	CHECK_EQ(rfd_client_call_async(client, "hold", NULL, 0, NULL, 0, RFD_FDS_DUP, 100,
+	                               cancel_stream, &target, NULL),
+	         0);
+	CHECK_EQ(rfd_client_stream_next(client, target.id, 5000, &item), 1);
+	rfd_msg_free(item);
+	item = NULL;
+	CHECK_EQ(rfd_client_stream_next(client, target.id, 5000, &item), -ECANCELED);
+	CHECK(item == NULL);
+	rfd_client_free(client);
+}
+
 static const struct rfd_test tests[] = {
+    {"blocking_stream_zero_timeout_and_cancel", test_blocking_stream_zero_timeout_and_cancel},
     {"blocking_stream_with_fds", test_blocking_stream_with_fds},
     {"async_stream_ends", test_async_stream_ends},
     {"server_waits_for_credit", test_server_waits_for_credit},

@@ -388,8 +388,9 @@ RFD_EXPORT int rfd_client_stream(struct rfd_client *client, const char *method, 
  * limit).  1 with *msg (the caller's): an item, or the end by
  * RFD_MSG_EXCEPTION or RFD_MSG_ERROR; 0: it completed; a negative errno: it
  * failed.  Unless an item came, the stream is over and its id forgotten,
- * except with -ETIMEDOUT: nothing came in time and the stream goes on.
- * -ENOENT: no such stream.
+ * except with -ETIMEDOUT: nothing came in time and the stream goes on (a
+ * timeout of 0 still takes what has already arrived).  -ENOENT: no such
+ * stream; -ECANCELED: a callback cancelled it while this call waited.
  */
 RFD_EXPORT int rfd_client_stream_next(struct rfd_client *client, uint32_t stream_id, int timeout_ms,
                                       struct rfd_msg **msg);
@@ -492,7 +493,7 @@ RFD_EXPORT int rfd_client_sink_push(struct rfd_client *client, uint32_t sink_id,
  * RFD_MSG_REPLY, RFD_MSG_EXCEPTION or RFD_MSG_ERROR, and the sink is over;
  * -ETIMEDOUT: nothing came in time, the sink is still open (call again, or
  * rfd_client_cancel()); another negative errno: it failed, and is over.
- * -ENOENT: no such sink.
+ * -ENOENT: no such sink; -ECANCELED: a callback cancelled it meanwhile.
  */
 RFD_EXPORT int rfd_client_sink_close(struct rfd_client *client, uint32_t sink_id, int timeout_ms,
                                      struct rfd_msg **final);
