@@ -5,6 +5,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -34,6 +35,8 @@ enum {
 	/* A wait without a limit keeps an SO_RCVTIMEO at least this long. */
 	IDLE_WAKE_MS = 1000,
 	READ_TIMEOUT_UNKNOWN = -1,
+	/* How often rfd_client_connect() tries again while the accept queue is full. */
+	CONNECT_RETRY_MS = 10,
 };
 
 enum call_kind {
@@ -430,7 +433,8 @@ rfd_client_connect(const char *path, const struct rfd_client_options *options,
                    struct rfd_client **out)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	int sock;
+	long long deadline;
+	int sock, limit;
 
 	*out = NULL;
 	if (!path || !*path)
@@ -439,16 +443,23 @@ rfd_client_connect(const char *path, const struct rfd_client_options *options,
 		return -ENAMETOOLONG;
 	memcpy(addr.sun_path, path, strlen(path));
 
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a full accept queue says EAGAIN, where connect() would wait forever. */
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0)
 		return -errno;
+	limit = options ? options->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	deadline = limit < 0 ? LLONG_MAX : rfd_now_ms() + limit;
 	while (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
 		int r = -errno;
 
 		if (r == -EINTR)
 			continue;
+		if (r == -EAGAIN && rfd_now_ms() < deadline) {
+			poll(NULL, 0, CONNECT_RETRY_MS);
+			continue;
+		}
 		close(sock);
-		return r;
+		return r == -EAGAIN ? -ETIMEDOUT : r;
 	}
 	return rfd_client_adopt(sock, options, out);
 }

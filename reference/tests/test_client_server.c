@@ -864,6 +864,62 @@ test_connect_errors(void)
 	CHECK(client == NULL);
 }
 
+/* ---- Connecting ---- */
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A server whose accept queue is full: rfd_client_connect() gives up with
+ * -ETIMEDOUT after connect_timeout_ms instead of waiting in connect() for
+ * ever, and leaves no FD behind.
+ */
+static void
+test_connect_to_a_full_accept_queue_times_out(void)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	struct rfd_client_options options;
+	struct rfd_client *client = NULL;
+	int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), queued[8];
+	size_t n = 0;
+	long long start;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "/tmp/rfd-test-full-%d.sock", (int)getpid());
+	unlink(addr.sun_path);
+	REQUIRE(listener >= 0);
+	REQUIRE(bind(listener, (struct sockaddr *)&addr, sizeof(addr)) == 0);
+	REQUIRE(listen(listener, 0) == 0);
+	/* Fill the queue: connections nobody accepts, until the kernel says EAGAIN. */
+	while (n < 8) {
+		int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+		REQUIRE(s >= 0);
+		if (connect(s, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+			CHECK_EQ(errno, EAGAIN);
+			close(s);
+			break;
+		}
+		queued[n++] = s;
+	}
+	REQUIRE(n < 8);
+	rfd_client_options_init(&options);
+	options.connect_timeout_ms = 300;
+	start = now_ms();
+	CHECK_EQ(rfd_client_connect(addr.sun_path, &options, &client), -ETIMEDOUT);
+	CHECK(client == NULL);
+	CHECK(now_ms() - start >= 290 && now_ms() - start < 2000);
+	for (size_t i = 0; i < n; i++)
+		close(queued[i]);
+	close(listener);
+	unlink(addr.sun_path);
+}
+
 /* ---- Blocking calls from callbacks ---- */
 
 struct nested {
@@ -1051,6 +1107,7 @@ test_server_in_an_edge_triggered_loop(void)
 static const struct rfd_test tests[] = {
     {"fds_both_ways", test_fds_both_ways},
     {"server_in_an_edge_triggered_loop", test_server_in_an_edge_triggered_loop},
+    {"connect_to_a_full_accept_queue_times_out", test_connect_to_a_full_accept_queue_times_out},
     {"blocking_call_from_a_callback_is_refused", test_blocking_call_from_a_callback_is_refused},
     {"too_many_fds_is_a_clean_error", test_too_many_fds_is_a_clean_error},
     {"server_closes_received_fds", test_server_closes_received_fds},

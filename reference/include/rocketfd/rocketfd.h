@@ -221,7 +221,9 @@ RFD_EXPORT int rfd_pidfd_read_proc(int pidfd, const char *name, char *buf, size_
 struct rfd_client;
 
 struct rfd_client_options {
-	int connect_timeout_ms; /* for rfd_client_connect() to wait for the server's SETUP answer */
+	/* How long rfd_client_connect() waits for room in the accept queue, then for the SETUP
+	 * answer. */
+	int connect_timeout_ms;
 	struct rfd_limits limits;
 	rfd_trace_fn *trace; /* may be NULL */
 	void *trace_user;
