@@ -270,6 +270,10 @@ rfd_fds_discard(const int *fds, size_t n_fds, enum rfd_fd_mode mode)
 			close(fds[i]);
 }
 
+/*
+ * Limitation: whole milliseconds, truncated, so a timeout counted from
+ * here may end up to 1 ms before its full length has passed.
+ */
 long long
 rfd_now_ms(void)
 {

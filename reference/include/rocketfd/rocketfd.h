@@ -378,7 +378,9 @@ RFD_EXPORT int rfd_client_stream_async(struct rfd_client *client, const char *me
  * (the caller's): RFD_MSG_REPLY, and the stream is open under *stream_id
  * (read it with rfd_client_stream_next(), end it early with
  * rfd_client_cancel()); or RFD_MSG_EXCEPTION or RFD_MSG_ERROR, and it is
- * over.  A negative errno: it failed, and is over.
+ * over.  A negative errno: it failed, and is over.  The data of the first
+ * response and of items is not decoded here: one the caller cannot decode
+ * is for it to end with rfd_client_cancel() (spec STREAM-20).
  */
 RFD_EXPORT int rfd_client_stream(struct rfd_client *client, const char *method, const void *args,
                                  size_t args_len, const int *fds, size_t n_fds,
