@@ -940,10 +940,11 @@ model_sink_payload(struct call *call, const struct rfd_frame *f)
 	}
 	outcome = model_claim(&md.fd, &group);
 	exception = payload_exception(md.payload_kind);
-	if (outcome == OUT_OK &&
-	    (model_unagreed(&md, !first) || md.payload_kind == RFD_PAYLOAD_EMPTY ||
-	     (first && !exception && (f->flags & RFD_FLAG_COMPLETE)))) {
-		/* EXT-7, STREAM-20, SINK-14 (a first response ending the sink with a result). */
+	/* EXT-7 (with FDs only), STREAM-20, SINK-14 (a first response ending the sink with a
+	 * result). */
+	if ((outcome == OUT_OK && model_unagreed(&md, !first)) ||
+	    (outcome != OUT_FAIL && (md.payload_kind == RFD_PAYLOAD_EMPTY ||
+	                             (first && !exception && (f->flags & RFD_FLAG_COMPLETE))))) {
 		model_item_refused(call, f, outcome, group);
 		return;
 	}

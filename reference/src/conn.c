@@ -963,19 +963,11 @@ stream_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_
  * abandoned, so that what still comes on it is read and its FDs closed.
  */
 static void
-item_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_stream_entry *entry,
-             struct rfd_fdgroup *fds)
+item_refused(struct rfd_conn *conn, const struct rfd_frame *frame, struct rfd_fdgroup *fds)
 {
-	uint32_t stream_id = frame->stream_id;
-
 	rfd_fdgroup_free(fds);
-	/* What follows a first response is items, or a sink's final response. */
-	entry->started = true;
-	if (!(frame->flags & RFD_FLAG_COMPLETE))
-		rfd_conn_abandon(conn, stream_id);
-	else
-		forget(conn, stream_id);
-	notify_stream(conn, stream_id, -EPROTO, NULL);
+	stop_reading(conn, frame);
+	notify_stream(conn, frame->stream_id, -EPROTO, NULL);
 }
 
 /* A stream's first response has ResponseRpcMetadata; its items have StreamPayloadMetadata. */
@@ -1076,7 +1068,7 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
 		         first ? "first response metadata" : "stream item metadata", why);
-		item_refused(conn, frame, entry, NULL);
+		item_refused(conn, frame, NULL);
 		return;
 	}
 	if (first && md.item_fields && md.payload_kind == RFD_PAYLOAD_NONE) {
@@ -1097,7 +1089,7 @@ handle_stream_payload(struct rfd_conn *conn, const struct rfd_frame *frame,
 	}
 	if (md.payload_kind == RFD_PAYLOAD_EMPTY) {
 		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
-		item_refused(conn, frame, entry, fds);
+		item_refused(conn, frame, fds);
 		return;
 	}
 	why = declined_reply(&md);
@@ -1162,7 +1154,7 @@ handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
 	if (r < 0) {
 		snprintf(conn->reason, sizeof(conn->reason), "unreadable %s: %s",
 		         first ? "first response metadata" : "final response metadata", why);
-		item_refused(conn, frame, entry, NULL);
+		item_refused(conn, frame, NULL);
 		return;
 	}
 	r = claim_fds(conn, &md.fd, &fds);
@@ -1177,14 +1169,14 @@ handle_sink_response(struct rfd_conn *conn, const struct rfd_frame *frame,
 	}
 	if (md.payload_kind == RFD_PAYLOAD_EMPTY) {
 		snprintf(conn->reason, sizeof(conn->reason), "%s", declined_reply(&md));
-		item_refused(conn, frame, entry, fds);
+		item_refused(conn, frame, fds);
 		return;
 	}
 	if (first && !is_exception(md.payload_kind) && (frame->flags & RFD_FLAG_COMPLETE)) {
 		/* SINK-14: the claim was made, so only the sink fails. */
 		snprintf(conn->reason, sizeof(conn->reason),
 		         "the sink's first response ended it without a final response");
-		item_refused(conn, frame, entry, fds);
+		item_refused(conn, frame, fds);
 		return;
 	}
 	why = declined_reply(&md);
