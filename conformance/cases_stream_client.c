@@ -711,26 +711,39 @@ sink_left_alone(struct serve_conn *c, uint32_t id, const char *when)
 	                 when, sent);
 }
 
-/* echo("after") with a /dev/null FD: R1 closed and the sink left alone by then; answered. */
+/* What a client may not have sent on stream @id by the time @when says. */
+typedef enum conf_result quiet_check_fn(struct serve_conn *c, uint32_t id, const char *when);
+
+/*
+ * echo("after") with a /dev/null FD: @quiet holds for stream @id, and
+ * @writer's read end is closed (else the case fails saying @kept); answered.
+ */
 static enum conf_result
-expect_after(struct serve_conn *c, uint32_t id, int writer)
+expect_echo_after(struct serve_conn *c, uint32_t id, int writer, quiet_check_fn *quiet,
+                  const char *kept)
 {
+	static const char when[] = "when echo(\"after\") arrives";
 	struct serve_request req;
 	enum conf_result result = serve_expect(c, &req, FDT_METHOD_ECHO, "after", 1);
 
 	if (result != CONF_PASS)
 		return result;
-	result = sink_left_alone(c, id, "when echo(\"after\") arrives");
+	result = quiet(c, id, when);
 	if (result == CONF_PASS)
-		result =
-		    serve_check_read_ends(c->ctx, &writer, 1, 1, "when echo(\"after\") arrives",
-		                          "the client kept the FD claimed with the first "
-		                          "response that failed its sink (SINK-14, "
-		                          "FD-CARRY-3)");
+		result = serve_check_read_ends(c->ctx, &writer, 1, 1, when, kept);
 	if (result == CONF_PASS)
 		result = serve_answer(c, &req);
 	serve_request_free(&req);
 	return result;
+}
+
+/* echo("after") with a /dev/null FD: R1 closed and the sink left alone by then; answered. */
+static enum conf_result
+expect_after(struct serve_conn *c, uint32_t id, int writer)
+{
+	return expect_echo_after(c, id, writer, sink_left_alone,
+	                         "the client kept the FD claimed with the first response that "
+	                         "failed its sink (SINK-14, FD-CARRY-3)");
 }
 
 static enum conf_result
@@ -826,22 +839,9 @@ no_credit_given(struct serve_conn *c, uint32_t id, const char *when)
 static enum conf_result
 expect_after_bad_first(struct serve_conn *c, uint32_t id, int writer)
 {
-	struct serve_request req;
-	enum conf_result result = serve_expect(c, &req, FDT_METHOD_ECHO, "after", 1);
-
-	if (result != CONF_PASS)
-		return result;
-	result = no_credit_given(c, id, "when echo(\"after\") arrives");
-	if (result == CONF_PASS)
-		result =
-		    serve_check_read_ends(c->ctx, &writer, 1, 1, "when echo(\"after\") arrives",
-		                          "the client did not close the FD claimed with the "
-		                          "first response that failed its stream "
-		                          "(STREAM-20, FD-CARRY-3)");
-	if (result == CONF_PASS)
-		result = serve_answer(c, &req);
-	serve_request_free(&req);
-	return result;
+	return expect_echo_after(c, id, writer, no_credit_given,
+	                         "the client did not close the FD claimed with the first response "
+	                         "that failed its stream (STREAM-20, FD-CARRY-3)");
 }
 
 /*
