@@ -481,7 +481,7 @@ remove_panels(const char *dir)
 int
 plot_render(const struct bench_config *config, const char *path)
 {
-	char dir[] = "/tmp/rfd-bench-plot-XXXXXX";
+	char dir[] = "/tmp/rfd-bench-plot-XXXXXX"; /* a mkdtemp() template */
 	char panels[32] = "";
 	int r = 0;
 

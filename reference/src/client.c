@@ -87,7 +87,7 @@ struct rfd_client {
 	/* Blocking calls poll: the socket has O_NONBLOCK, set by someone else. */
 	bool poll_only;
 	/* Inside process(): callbacks may run, and the core's input is in use. */
-	unsigned dispatching;
+	bool dispatching;
 	char error[256];
 };
 
@@ -551,7 +551,7 @@ process(struct rfd_client *client, bool readable, unsigned read_flags)
 
 	if (client->dispatching)
 		return -EDEADLK;
-	client->dispatching++;
+	client->dispatching = true;
 	if (r == 0 && readable)
 		r = read = rfd_io_read_sender(client->sock, client->conn, 0, MAX_READS_PER_PROCESS,
 		                              read_flags, NULL);
@@ -563,7 +563,7 @@ process(struct rfd_client *client, bool readable, unsigned read_flags)
 		/* A stream that timed out sends CANCEL now, not at the next call. */
 		rfd_io_flush(client->sock, client->conn);
 	}
-	client->dispatching--;
+	client->dispatching = false;
 	if (r < 0)
 		return r;
 	r = rfd_conn_error(client->conn);
@@ -988,6 +988,51 @@ buffer_take(struct rfd_client *client, uint32_t id, struct rfd_msg **msg)
 	return *msg ? 1 : status;
 }
 
+/*
+ * The buffer of a blocking stream or sink about to open, or NULL with *r:
+ * refused from a callback, or out of memory; the FDs discarded as @mode says.
+ */
+static struct stream_buffer *
+blocking_buffer(struct rfd_client *client, const int *fds, size_t n_fds, enum rfd_fd_mode mode,
+                int *r)
+{
+	struct stream_buffer *buffer;
+
+	*r = refuse_from_callback(client, fds, n_fds, mode);
+	if (*r < 0)
+		return NULL;
+	buffer = rfd_calloc(1, sizeof(*buffer));
+	if (!buffer) {
+		rfd_fds_discard(fds, n_fds, mode);
+		*r = -ENOMEM;
+	}
+	return buffer;
+}
+
+/*
+ * The stream or sink @id is open: @buffer takes its messages from now on,
+ * and the caller waits, within the call's own deadline, for *first.
+ */
+static int
+await_first_response(struct rfd_client *client, struct stream_buffer *buffer, uint32_t id,
+                     struct rfd_msg **first)
+{
+	int r;
+
+	buffer->id = id;
+	buffer->next = client->buffers;
+	client->buffers = buffer;
+	r = run_until(client, stream_ready, &id, -1);
+	if (r < 0 && !stream_ready(client, &id)) {
+		rfd_client_cancel(client, id);
+		return r;
+	}
+	r = buffer_take(client, id, first);
+	if (r == 0)
+		return -EPROTO; /* an end without a first response: the core fails that */
+	return r > 0 ? 0 : r;
+}
+
 int
 rfd_client_stream(struct rfd_client *client, const char *method, const void *args, size_t args_len,
                   const int *fds, size_t n_fds, enum rfd_fd_mode mode, int timeout_ms,
@@ -998,36 +1043,18 @@ rfd_client_stream(struct rfd_client *client, const char *method, const void *arg
 	int r;
 
 	*first = NULL;
-	r = refuse_from_callback(client, fds, n_fds, mode);
-	if (r < 0)
+	buffer = blocking_buffer(client, fds, n_fds, mode, &r);
+	if (!buffer)
 		return r;
-	buffer = rfd_calloc(1, sizeof(*buffer));
-	if (!buffer) {
-		rfd_fds_discard(fds, n_fds, mode);
-		return -ENOMEM;
-	}
 	r = open_stream(client, method, args, args_len, fds, n_fds, mode, timeout_ms, credits,
 	                buffer_message, client, true, &id);
 	if (r < 0) {
 		rfd_free(buffer);
 		return r;
 	}
-	buffer->id = id;
-	buffer->next = client->buffers;
-	client->buffers = buffer;
 	if (stream_id)
 		*stream_id = id;
-
-	/* The call's own deadline covers the first response. */
-	r = run_until(client, stream_ready, &id, -1);
-	if (r < 0 && !stream_ready(client, &id)) {
-		rfd_client_cancel(client, id);
-		return r;
-	}
-	r = buffer_take(client, id, first);
-	if (r == 0)
-		return -EPROTO; /* an end without a first response: the core fails that */
-	return r > 0 ? 0 : r;
+	return await_first_response(client, buffer, id, first);
 }
 
 int
@@ -1144,36 +1171,19 @@ rfd_client_sink(struct rfd_client *client, const char *method, const void *args,
 	int r;
 
 	*first = NULL;
-	r = refuse_from_callback(client, fds, n_fds, mode);
-	if (r < 0)
+	buffer = blocking_buffer(client, fds, n_fds, mode, &r);
+	if (!buffer)
 		return r;
-	buffer = rfd_calloc(1, sizeof(*buffer));
-	if (!buffer) {
-		rfd_fds_discard(fds, n_fds, mode);
-		return -ENOMEM;
-	}
 	r = open_sink(client, method, args, args_len, fds, n_fds, mode, timeout_ms, buffer_message,
 	              client, &id);
 	if (r < 0) {
 		rfd_free(buffer);
 		return r;
 	}
-	buffer->id = id;
 	buffer->sink = true;
-	buffer->next = client->buffers;
-	client->buffers = buffer;
 	if (sink_id)
 		*sink_id = id;
-
-	r = run_until(client, stream_ready, &id, -1);
-	if (r < 0 && !stream_ready(client, &id)) {
-		rfd_client_cancel(client, id);
-		return r;
-	}
-	r = buffer_take(client, id, first);
-	if (r == 0)
-		return -EPROTO;
-	return r > 0 ? 0 : r;
+	return await_first_response(client, buffer, id, first);
 }
 
 /* A blocking sink takes an item now, or will never again: it ended, or its final response came. */

@@ -543,7 +543,7 @@ test_listening_socket_path(void)
 {
 	struct sockaddr_un addr = {.sun_family = AF_UNIX};
 	struct rfd_cmsg_result out;
-	char dir[] = "/tmp/rfd-fdsock-XXXXXX";
+	char dir[] = "/tmp/rfd-fdsock-XXXXXX"; /* a mkdtemp() template */
 	int listener = -1, client = -1, server = -1;
 	int fds[3];
 

@@ -360,35 +360,6 @@ server_stats_settled(uint32_t open_fds)
 	return stats;
 }
 
-static bool
-reads_eof(int fd)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	char c;
-
-	return poll(&pfd, 1, 0) == 1 && read(fd, &c, 1) == 0;
-}
-
-/* Whether every copy of the write end of the pipe whose read end is @fd is closed, within 2 s. */
-static bool
-closed_soon(int fd)
-{
-	for (int i = 0; i < 200; i++) {
-		if (reads_eof(fd))
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static bool
-is_fifo(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
-}
-
 static long long
 now_ms(void)
 {
@@ -476,9 +447,9 @@ check_read_ends(const struct rfd_msg *msg, size_t n)
 	for (size_t i = 0; i < rfd_msg_fd_count(msg); i++) {
 		int fd = rfd_msg_fd(msg, i);
 
-		CHECK(is_fifo(fd));
+		CHECK(rfd_test_is_fifo(fd));
 		CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-		CHECK(reads_eof(fd));
+		CHECK(rfd_test_reads_eof(fd));
 	}
 }
 
@@ -523,7 +494,8 @@ test_blocking_sink_with_fds(void)
 		check_read_ends(final, 2);
 		rfd_msg_free(final);
 		for (size_t i = 0; i < 2 * n; i++)
-			CHECK(reads_eof(readers[i])); /* the server closed each on arrival */
+			CHECK(
+			    rfd_test_reads_eof(readers[i])); /* the server closed each on arrival */
 		close_all(readers, 2 * n);
 		CHECK_EQ(rfd_client_sink_close(client, id, 0, &final), -ENOENT);
 		CHECK_EQ(rfd_client_in_flight(client), 0);
@@ -649,7 +621,7 @@ test_async_sink_ends(void)
 		if (cases[k].end == END_FINISH)
 			check_final_inos(c.msgs[1], readers, 3);
 		for (int i = 0; i < 3; i++)
-			CHECK(closed_soon(readers[i]));
+			CHECK(rfd_test_closed_soon(readers[i]));
 		close_all(readers, 3);
 		CHECK_EQ(rfd_client_cancel(client, id), -ENOENT);
 		collected_free(&c);
@@ -682,7 +654,7 @@ test_client_blocks_at_zero_credit(void)
 	CHECK_EQ(rfd_client_sink_credits(client, id), 0);
 	start = now_ms();
 	CHECK_EQ(push_pipes(client, id, &readers[2], 1, 50), -ETIMEDOUT);
-	CHECK(reads_eof(readers[2])); /* the FD given to the push that failed is closed */
+	CHECK(rfd_test_reads_eof(readers[2])); /* the FD given to the push that failed is closed */
 	CHECK_EQ(push_pipes(client, id, &readers[3], 1, 5000), 0);
 	CHECK(now_ms() - start >= 250);
 	CHECK_EQ(push_pipes(client, id, &readers[4], 1, 5000), 0);
@@ -727,7 +699,7 @@ test_extensions_not_offered(void)
 		CHECK_EQ(rfd_client_sink_push(client, id, "x", 1, writers, 1, RFD_FDS_TAKE, 5000),
 		         sink ? 0 : -EOPNOTSUPP);
 		if (!sink)
-			CHECK(reads_eof(readers[0]));
+			CHECK(rfd_test_reads_eof(readers[0]));
 		CHECK_EQ(rfd_client_sink_push(client, id, "y", 1, NULL, 0, RFD_FDS_DUP, 5000), 0);
 		CHECK_EQ(rfd_client_sink_close(client, id, 5000, &final), 0);
 		REQUIRE(final);
@@ -735,7 +707,7 @@ test_extensions_not_offered(void)
 		CHECK_EQ(rfd_msg_fd_count(final), sink ? 2 : 0);
 		want_refused += !sink;
 		rfd_msg_free(final);
-		CHECK(closed_soon(readers[0]));
+		CHECK(rfd_test_closed_soon(readers[0]));
 		close(readers[0]);
 
 		CHECK_EQ(rfd_client_call(client, "exception", &n, sizeof(n), NULL, 0, RFD_FDS_DUP,
@@ -831,7 +803,7 @@ test_cancel_mid_sink(void)
 	rfd_msg_free(reply);
 	close(fd);
 	for (int i = 0; i < ITEMS * PER_ITEM; i++)
-		CHECK(closed_soon(readers[i]));
+		CHECK(rfd_test_closed_soon(readers[i]));
 	close_all(readers, ITEMS * PER_ITEM);
 	free(readers);
 	CHECK_EQ(server_stats().cancelled, before.cancelled + 1);
@@ -865,7 +837,7 @@ test_server_ends_sink_early(void)
 	}
 	CHECK(pushed < 63 && pushed >= 2);
 	CHECK_EQ(r, -EPIPE);
-	CHECK(reads_eof(readers[pushed])); /* the refused push's FD is closed */
+	CHECK(rfd_test_reads_eof(readers[pushed])); /* the refused push's FD is closed */
 	CHECK_EQ(rfd_client_sink_close(client, id, 5000, &final), 0);
 	REQUIRE(final);
 	CHECK_EQ(rfd_msg_kind(final), RFD_MSG_REPLY);
@@ -877,7 +849,7 @@ test_server_ends_sink_early(void)
 	rfd_msg_free(reply);
 	close(fd);
 	for (int i = 0; i <= pushed; i++)
-		CHECK(closed_soon(readers[i]));
+		CHECK(rfd_test_closed_soon(readers[i]));
 	close_all(readers, (size_t)pushed + 1);
 	CHECK_EQ(server_stats().live, 0);
 	rfd_client_free(client);
@@ -902,7 +874,7 @@ test_client_gone_mid_sink(void)
 		CHECK_EQ(push_pipes(client, id, &readers[i], 1, 5000), 0);
 	rfd_client_free(client);
 	for (int i = 0; i < 3; i++)
-		CHECK(closed_soon(readers[i]));
+		CHECK(rfd_test_closed_soon(readers[i]));
 	close_all(readers, 3);
 	CHECK_EQ(server_stats_settled(before.open_fds).open_fds, before.open_fds);
 	CHECK_EQ(server_stats().closed, before.closed + 1);
@@ -937,7 +909,7 @@ test_server_gone_mid_sink(void)
 	CHECK(r == -ECONNRESET || r == -EPIPE);
 	CHECK(final == NULL);
 	for (int i = 0; i < pushed; i++)
-		CHECK(closed_soon(readers[i]));
+		CHECK(rfd_test_closed_soon(readers[i]));
 	close_all(readers, (size_t)pushed);
 	rfd_client_free(client);
 	waitpid(pid, &status, 0);
@@ -1038,7 +1010,7 @@ test_server_without_the_extension(void)
 	CHECK_EQ(rfd_client_sink_fds(client, id), 0);
 	CHECK_EQ(rfd_client_sink_push(client, id, "x", 1, &writers[0], 1, RFD_FDS_TAKE, 1000),
 	         -EOPNOTSUPP);
-	CHECK(reads_eof(readers[0]));
+	CHECK(rfd_test_reads_eof(readers[0]));
 	CHECK(strstr(rfd_client_error(client), "extension sink") != NULL);
 
 	/* The final response brings an FD although the client did not offer sink. */
@@ -1047,7 +1019,7 @@ test_server_without_the_extension(void)
 	CHECK_EQ(rfd_client_sink_close(client, id, 5000, &final), -EPROTO);
 	CHECK(final == NULL);
 	CHECK(strstr(rfd_client_error(client), "did not offer the extension sink") != NULL);
-	CHECK(reads_eof(readers[1]));
+	CHECK(rfd_test_reads_eof(readers[1]));
 	CHECK_EQ(rfd_client_process(client, 0), 0); /* the connection goes on */
 	close_all(readers, 2);
 	rfd_client_free(client);
@@ -1099,7 +1071,7 @@ test_first_response_ends_sink(void)
 	         -EPROTO);
 	CHECK(first == NULL);
 	CHECK(strstr(rfd_client_error(client), "without a final response") != NULL);
-	CHECK(reads_eof(reader));
+	CHECK(rfd_test_reads_eof(reader));
 	CHECK_EQ(rfd_client_process(client, 0), 0); /* the connection goes on */
 	n = written_frame_types(peer, types, 8);
 	CHECK(n >= 2 && types[0] == RFD_FRAME_SETUP && types[n - 1] == RFD_FRAME_REQUEST_CHANNEL);
@@ -1206,7 +1178,7 @@ test_fdtest_sink_fds(void)
 	fdt_report_free(&report);
 	rfd_msg_free(final);
 	for (int i = 0; i < 3; i++)
-		CHECK(reads_eof(readers[i]));
+		CHECK(rfd_test_reads_eof(readers[i]));
 
 	/* Sent as request-response: another kind (6.8 step 8). */
 	CHECK_EQ(rfd_client_call(client, FDT_METHOD_SINK_FDS, "\x00", 1, NULL, 0, RFD_FDS_DUP, 5000,
@@ -1220,7 +1192,7 @@ test_fdtest_sink_fds(void)
 	CHECK_EQ(push_tagged(client, id, "x", &writers[3], 1), 0);
 	close(writers[3]);
 	CHECK_EQ(rfd_client_cancel(client, id), 0);
-	CHECK(closed_soon(readers[3]));
+	CHECK(rfd_test_closed_soon(readers[3]));
 
 	/*
 	 * Limitation of the service: a report lists at most 253 FDs; items that
@@ -1237,7 +1209,7 @@ test_fdtest_sink_fds(void)
 	CHECK(final && rfd_msg_kind(final) == RFD_MSG_ERROR);
 	rfd_msg_free(final);
 	for (int i = 0; i < 300; i++)
-		CHECK(closed_soon(many[i]));
+		CHECK(rfd_test_closed_soon(many[i]));
 	close_all(many, 300);
 	free(many);
 

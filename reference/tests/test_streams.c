@@ -285,23 +285,6 @@ server_stats_settled(uint32_t open_fds)
 	return stats;
 }
 
-static bool
-reads_eof(int fd)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLIN};
-	char c;
-
-	return poll(&pfd, 1, 0) == 1 && read(fd, &c, 1) == 0;
-}
-
-static bool
-is_fifo(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
-}
-
 static uint32_t
 msg_u32(const struct rfd_msg *msg)
 {
@@ -324,9 +307,9 @@ check_item(const struct rfd_msg *item, uint32_t index, size_t n)
 	for (size_t i = 0; i < rfd_msg_fd_count(item); i++) {
 		int fd = rfd_msg_fd(item, i);
 
-		CHECK(is_fifo(fd));
+		CHECK(rfd_test_is_fifo(fd));
 		CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-		CHECK(reads_eof(fd));
+		CHECK(rfd_test_reads_eof(fd));
 	}
 }
 
@@ -782,7 +765,7 @@ check_bad_server(enum bad_server how)
 	CHECK(strstr(rfd_client_error(client), how == PAST_CREDIT ? "no credit" : "expected") !=
 	      NULL);
 	CHECK_EQ(rfd_client_process(client, 0), want);
-	CHECK(reads_eof(ends[0])); /* the FD that came was closed */
+	CHECK(rfd_test_reads_eof(ends[0])); /* the FD that came was closed */
 	close(ends[0]);
 	rfd_client_free(client);
 	close(peer);
@@ -839,7 +822,7 @@ check_fdtest_item(const struct rfd_msg *item, int32_t index, int32_t n)
 		CHECK_EQ(report.fds[i].type, S_IFIFO);
 		CHECK_EQ(report.fds[i].flags & O_ACCMODE, O_RDONLY);
 		CHECK(report.fds[i].cloexec);
-		CHECK(reads_eof(fd));
+		CHECK(rfd_test_reads_eof(fd));
 	}
 	fdt_report_free(&report);
 }
@@ -940,7 +923,7 @@ test_credits_out_of_range_say_why(void)
 	                           0x7FFFFFFF, &first, &id),
 	         -EINVAL);
 	CHECK(first == NULL);
-	CHECK(reads_eof(ends[0])); /* TAKE: the library closed the write end */
+	CHECK(rfd_test_reads_eof(ends[0])); /* TAKE: the library closed the write end */
 	CHECK(strstr(rfd_client_error(client), "credits 2147483647 are out of range") != NULL);
 	CHECK_EQ(rfd_client_in_flight(client), 0);
 	close(ends[0]);

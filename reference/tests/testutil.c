@@ -5,9 +5,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int rfd_test_failures;
@@ -119,4 +121,32 @@ rfd_test_main(int argc, char **argv, const struct rfd_test *tests)
 	else
 		printf("%d passed, %d failed\n", passed, failed);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+bool
+rfd_test_reads_eof(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	char c;
+
+	return poll(&pfd, 1, 0) == 1 && read(fd, &c, 1) == 0;
+}
+
+bool
+rfd_test_closed_soon(int fd)
+{
+	for (int i = 0; i < 200; i++) {
+		if (rfd_test_reads_eof(fd))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+bool
+rfd_test_is_fifo(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
 }

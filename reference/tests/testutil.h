@@ -71,6 +71,15 @@ int rfd_test_count_fds(void);
 /* True when @fd is open in this process. */
 bool rfd_test_fd_is_open(int fd);
 
+/* True when the pipe whose read end is @fd has no writer left and nothing to read. */
+bool rfd_test_reads_eof(int fd);
+
+/* rfd_test_reads_eof(), waiting up to 2 s for the last writer to go. */
+bool rfd_test_closed_soon(int fd);
+
+/* True when @fd is a pipe end. */
+bool rfd_test_is_fifo(int fd);
+
 /* Parse hex text ("00 0a ff", spaces ignored) into @out; returns the byte count. */
 size_t rfd_test_hex(const char *hex, uint8_t *out, size_t cap);
 

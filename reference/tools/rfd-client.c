@@ -1477,6 +1477,7 @@ make_temp_file(struct sent_fd *sent)
 		dir = "/tmp";
 	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		/* A mkostemp() template. */
 		snprintf(path, sizeof(path), "%s/rfd-client-XXXXXX", dir);
 		fd = mkostemp(path, O_CLOEXEC);
 		if (fd >= 0)
